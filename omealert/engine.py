@@ -1,0 +1,439 @@
+"""The alert state machine: rules × samples × previous state × now → new state + transitions.
+
+No I/O and no clock in here: the runner passes every poll result and the time in, and
+persists/notifies from what comes back. That keeps every transition table-testable on
+simulated time.
+
+Lifecycle of one (rule, target) instance::
+
+    inactive ─holds─▶ pending ─held for `for`─▶ firing ─clears, after keep_firing_for─▶ resolved
+               │               │                  ▲
+               │               └─stops holding─▶ inactive (silently)
+               └─holds and for=0 ─────────────────┘
+
+"Clears" means ``when`` no longer holds, or, with ``resolve_when`` (hysteresis), that
+``resolve_when`` holds. A condition with no value (a missing field, too little history)
+changes nothing. A server that cannot be read changes nothing for its instances either:
+its ``ome-api-down`` instance fires instead, so an outage never looks like a recovery.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, cast
+
+from .history import History
+from .model import AlertState, PollResult, Sample, Scope, Target, Value
+from .rules import API_DOWN_RULE, OnMissing, Rule, Settings
+
+if TYPE_CHECKING:
+    from .expr import Condition
+
+INACTIVE, PENDING, FIRING, RESOLVED = (
+    AlertState.INACTIVE,
+    AlertState.PENDING,
+    AlertState.FIRING,
+    AlertState.RESOLVED,
+)
+
+AlertValue = float | str | bool | None
+
+
+@dataclass(slots=True, eq=False)
+class Instance:
+    """One alert instance: a rule applied to one target, with its timestamps."""
+
+    rule: str
+    target: Target
+    labels: dict[str, str]
+    identity: str
+    state: AlertState = INACTIVE
+    active_since: float | None = None
+    fired_at: float | None = None
+    resolved_at: float | None = None
+    keep_firing_since: float | None = None
+    last_eval_at: float | None = None
+    value: AlertValue = None
+    #: the last evaluation could not compute a value (missing field, too little history)
+    no_value: bool = False
+    #: channel → when the last firing notice for this episode was queued
+    notified: dict[str, float] = field(default_factory=dict)
+    summary: str = ""
+    sample: Sample | None = None
+    dirty: bool = True
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.rule, self.target.key)
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """A change of state. ``rule`` is None only for instances of a rule that no longer exists."""
+
+    instance: Instance
+    rule: Rule | None
+    from_state: AlertState
+    to_state: AlertState
+    at: float
+    reason: str  # condition | missing | absent | api-down | rule-removed | rule-changed | restart
+
+
+class _FixedCondition:
+    """Stands in for a compiled condition on the built-in ``ome-api-down`` rule."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.is_absent = False
+        self.fields: frozenset[str] = frozenset()
+        self.field_offsets: dict[str, int] = {}
+        self.history_fields: frozenset[str] = frozenset()
+        self.max_window = 0.0
+
+    def evaluate(
+        self, fields: Mapping[str, Value], server_now: float, history: Any
+    ) -> tuple[bool | None, AlertValue]:
+        raise NotImplementedError("the engine decides ome-api-down itself")
+
+
+def api_down_rule(settings: Settings) -> Rule:
+    spec = settings.api_down
+    return Rule(
+        name=API_DOWN_RULE,
+        scope=Scope.SERVER,
+        patterns=(),
+        when=cast("Condition", _FixedCondition("OME API not answering")),
+        when_text="OME API not answering",
+        resolve_when=None,
+        for_s=spec.for_s,
+        keep_firing_for_s=0.0,
+        repeat_interval_s=spec.repeat_interval_s,
+        send_resolved=spec.send_resolved,
+        severity=spec.severity,
+        labels={},
+        summary=spec.summary,
+        description="",
+        channels=spec.channels or settings.default_channels,
+    )
+
+
+def rule_identity(rule: Rule) -> str:
+    """Short stable hash of what must not change for state to carry over."""
+    return hashlib.sha1(repr(rule.identity()).encode()).hexdigest()[:16]
+
+
+def instance_labels(rule: Rule, target: Target) -> dict[str, str]:
+    labels = target.labels()
+    labels.update(rule.labels)
+    labels["rule"] = rule.name
+    labels["severity"] = rule.severity.value
+    return labels
+
+
+class Engine:
+    """Holds every live instance and the history, and advances them one poll at a time."""
+
+    #: resolved and inactive instances are forgotten at the end of the tick that ended them
+    def __init__(self, settings: Settings, *, lenient_history: bool = False) -> None:
+        self._lenient = lenient_history
+        self._by_rule: dict[str, dict[Target, Instance]] = {}
+        self._selected: dict[str, dict[Target, bool]] = {}
+        self.removed: list[Instance] = []
+        self._configure(settings)
+
+    # -- configuration -------------------------------------------------------------------
+
+    def _configure(self, settings: Settings) -> None:
+        self.settings = settings
+        self.rules: dict[str, Rule] = {r.name: r for r in settings.rules}
+        self.api_rule = api_down_rule(settings)
+        self._identities = {r.name: rule_identity(r) for r in settings.rules}
+        self._identities[API_DOWN_RULE] = rule_identity(self.api_rule)
+        conditions = [r.when for r in settings.rules] + [
+            r.resolve_when for r in settings.rules if r.resolve_when is not None
+        ]
+        fields: set[str] = set()
+        for c in conditions:
+            fields |= c.history_fields
+        window = max((c.max_window for c in conditions), default=0.0)
+        old = getattr(self, "history", None)
+        self.history = History(fields, window, lenient=self._lenient)
+        if old is not None and old.fields <= fields and old.max_window >= window:
+            self.history = old  # keep what we have when nothing new is needed
+        self._selected = {}
+
+    def reload(self, settings: Settings, now: float) -> list[Transition]:
+        """Swap in a new config; instances of unchanged rules carry over, the rest resolve."""
+        old_rules = dict(self.rules)
+        old_rules[API_DOWN_RULE] = self.api_rule
+        old_ids = dict(self._identities)
+        self._configure(settings)
+        out: list[Transition] = []
+        for name in list(self._by_rule):
+            keep = name in self._identities and self._identities[name] == old_ids.get(name)
+            if name == API_DOWN_RULE:
+                keep = settings.api_down.enabled
+            if keep:
+                rule = self.rules.get(name, self.api_rule)
+                for inst in self._by_rule[name].values():
+                    inst.labels = instance_labels(rule, inst.target)
+                    inst.identity = self._identities[name]
+                continue
+            reason = "rule-changed" if name in self._identities else "rule-removed"
+            for inst in self._by_rule.pop(name).values():
+                if inst.state is FIRING:
+                    self._set(inst, RESOLVED, now, out, old_rules.get(name), reason)
+                    inst.resolved_at = now
+                self.removed.append(inst)
+        return out
+
+    def restore(
+        self, instances: Iterable[Instance], now: float, last_tick_at: float | None
+    ) -> list[Transition]:
+        """Load instances saved by an earlier run.
+
+        A pending ``for`` timer survives a restart only if the watcher was down for less
+        than ``outage_tolerance``; after a longer outage it starts again (the condition
+        was not observed meanwhile). Firing alerts keep their ``notified`` times so they
+        are not announced again before their repeat interval. Instances of rules that
+        were removed or changed while we were down resolve (with a notice) right away.
+        """
+        out: list[Transition] = []
+        down_for = now - last_tick_at if last_tick_at is not None else 0.0
+        for inst in instances:
+            expected = self._identities.get(inst.rule)
+            if inst.rule == API_DOWN_RULE and not self.settings.api_down.enabled:
+                expected = None
+            if expected is None or expected != inst.identity:
+                if inst.state is FIRING:
+                    reason = "rule-removed" if expected is None else "rule-changed"
+                    self._set(inst, RESOLVED, now, out, None, reason)
+                    inst.resolved_at = now
+                self.removed.append(inst)
+                continue
+            if inst.state is PENDING and down_for > self.settings.outage_tolerance_s:
+                self.removed.append(inst)
+                continue
+            if inst.state in (INACTIVE, RESOLVED):
+                self.removed.append(inst)
+                continue
+            inst.dirty = False
+            self._by_rule.setdefault(inst.rule, {})[inst.target] = inst
+        return out
+
+    # -- queries ---------------------------------------------------------------------------
+
+    def instances(self) -> Iterable[Instance]:
+        for by_target in self._by_rule.values():
+            yield from by_target.values()
+
+    def rule_for(self, name: str) -> Rule | None:
+        if name == API_DOWN_RULE:
+            return self.api_rule
+        return self.rules.get(name)
+
+    def take_removed(self) -> list[Instance]:
+        removed, self.removed = self.removed, []
+        return removed
+
+    # -- evaluation --------------------------------------------------------------------------
+
+    def step(self, polls: Sequence[PollResult], now: float) -> list[Transition]:
+        """Advance every instance by one poll of every server; return what changed."""
+        out: list[Transition] = []
+        for poll in polls:
+            self._step_server(poll, now, out)
+        self._forget_ended()
+        self.history.prune(now)
+        return out
+
+    def _step_server(self, poll: PollResult, now: float, out: list[Transition]) -> None:
+        api = self.settings.api_down.enabled
+        if poll.error is not None:
+            if api:
+                reason = f"{poll.error.kind.value}: {poll.error.reason}"
+                inst = self._instance(self.api_rule, Target(poll.server), create=True)
+                assert inst is not None
+                self._advance(inst, self.api_rule, True, reason, now, out, "api-down")
+            return  # every other instance of this server keeps its state
+        if api:
+            inst = self._instance(self.api_rule, Target(poll.server), create=False)
+            if inst is not None:
+                self._advance(inst, self.api_rule, False, inst.value, now, out, "api-up")
+
+        by_scope: dict[Scope, list[Sample]] = {}
+        for sample in poll.samples.values():
+            by_scope.setdefault(sample.target.scope, []).append(sample)
+            self.history.record(sample)
+
+        for rule in self.settings.rules:
+            if not rule.applies_to_server(poll.server):
+                continue
+            if rule.is_absent:
+                self._step_absent(rule, poll, now, out)
+                continue
+            seen = self._step_rule(rule, by_scope.get(rule.scope, ()), now, out)
+            self._step_missing(rule, poll, seen, now, out)
+
+    def _step_rule(
+        self, rule: Rule, samples: Iterable[Sample], now: float, out: list[Transition]
+    ) -> set[Target]:
+        seen: set[Target] = set()
+        selected = self._selected.setdefault(rule.name, {})
+        instances = self._by_rule.get(rule.name)
+        when = rule.when.evaluate
+        for sample in samples:
+            target = sample.target
+            ok = selected.get(target)
+            if ok is None:
+                ok = selected[target] = rule.selects(target)
+            if not ok:
+                continue
+            seen.add(target)
+            history = self.history.view(target, now) if self.history.fields else None
+            holds, value = when(sample.fields, sample.server_now, history)
+            inst = instances.get(target) if instances is not None else None
+            if inst is None:
+                if not holds:
+                    continue  # nothing to remember about a quiet target
+                inst = self._instance(rule, target, create=True)
+                instances = self._by_rule[rule.name]
+                assert inst is not None
+            inst.sample = sample
+            resolve_holds: bool | None = None
+            if inst.state is FIRING and rule.resolve_when is not None:
+                resolve_holds = rule.resolve_when.evaluate(
+                    sample.fields, sample.server_now, history
+                )[0]
+            self._advance(inst, rule, holds, value, now, out, "condition", resolve_holds)
+        return seen
+
+    def _step_absent(self, rule: Rule, poll: PollResult, now: float, out: list[Transition]) -> None:
+        for pattern in rule.patterns:
+            names = list(pattern.segments) + [None] * (3 - len(pattern.segments))
+            target = Target(poll.server, names[0], names[1], names[2])
+            missing = target not in poll.listed
+            inst = self._instance(rule, target, create=missing)
+            if inst is None:
+                continue
+            self._advance(
+                inst, rule, missing, "absent" if missing else "listed", now, out, "absent"
+            )
+
+    def _step_missing(
+        self, rule: Rule, poll: PollResult, seen: set[Target], now: float, out: list[Transition]
+    ) -> None:
+        instances = self._by_rule.get(rule.name)
+        if not instances:
+            return
+        for target, inst in list(instances.items()):
+            if target in seen or target.server != poll.server:
+                continue
+            if inst.state not in (PENDING, FIRING):
+                continue
+            if target in poll.target_errors:
+                continue  # its own request failed: unknown, keep the state
+            if target not in poll.gone and target in poll.listed:
+                continue  # listed but not sampled this time: nothing to conclude
+            inst.sample = None
+            if rule.on_missing is OnMissing.KEEP:
+                continue
+            holds = rule.on_missing is OnMissing.FIRE
+            self._advance(inst, rule, holds, inst.value, now, out, "missing", force_clear=True)
+
+    # -- the state machine -----------------------------------------------------------------
+
+    def _instance(self, rule: Rule, target: Target, *, create: bool) -> Instance | None:
+        by_target = self._by_rule.get(rule.name)
+        inst = by_target.get(target) if by_target is not None else None
+        if inst is None and create:
+            inst = Instance(
+                rule=rule.name,
+                target=target,
+                labels=instance_labels(rule, target),
+                identity=self._identities.get(rule.name, ""),
+            )
+            self._by_rule.setdefault(rule.name, {})[target] = inst
+        return inst
+
+    def _advance(
+        self,
+        inst: Instance,
+        rule: Rule,
+        holds: bool | None,
+        value: AlertValue,
+        now: float,
+        out: list[Transition],
+        reason: str,
+        resolve_holds: bool | None = None,
+        *,
+        force_clear: bool = False,
+    ) -> None:
+        inst.last_eval_at = now
+        if holds is None:
+            inst.no_value = True
+            return
+        inst.no_value = False
+        if value is not None and value != inst.value:
+            inst.value = value
+            if inst.state is not INACTIVE:
+                inst.dirty = True
+        state = inst.state
+        if state is INACTIVE or state is RESOLVED:
+            if not holds:
+                return
+            inst.active_since = now
+            inst.fired_at = inst.resolved_at = inst.keep_firing_since = None
+            inst.notified = {}
+            if rule.for_s <= 0:
+                inst.fired_at = now
+                self._set(inst, FIRING, now, out, rule, reason)
+            else:
+                self._set(inst, PENDING, now, out, rule, reason)
+        elif state is PENDING:
+            if not holds:
+                inst.active_since = None
+                self._set(inst, INACTIVE, now, out, rule, reason)
+            elif now - (inst.active_since or now) >= rule.for_s:
+                inst.fired_at = now
+                self._set(inst, FIRING, now, out, rule, reason)
+        else:  # FIRING
+            if holds:
+                if inst.keep_firing_since is not None:
+                    inst.keep_firing_since = None
+                    inst.dirty = True
+                return
+            if not force_clear and rule.resolve_when is not None and resolve_holds is not True:
+                return  # between the two thresholds: stay firing (hysteresis)
+            if rule.keep_firing_for_s > 0:
+                if inst.keep_firing_since is None:
+                    inst.keep_firing_since = now
+                    inst.dirty = True
+                if now - inst.keep_firing_since < rule.keep_firing_for_s:
+                    return
+            inst.resolved_at = now
+            inst.keep_firing_since = None
+            self._set(inst, RESOLVED, now, out, rule, reason)
+
+    def _set(
+        self,
+        inst: Instance,
+        to: AlertState,
+        now: float,
+        out: list[Transition],
+        rule: Rule | None,
+        reason: str,
+    ) -> None:
+        out.append(Transition(inst, rule, inst.state, to, now, reason))
+        inst.state = to
+        inst.dirty = True
+
+    def _forget_ended(self) -> None:
+        for name, by_target in self._by_rule.items():
+            ended = [t for t, i in by_target.items() if i.state in (INACTIVE, RESOLVED)]
+            for target in ended:
+                self.removed.append(by_target.pop(target))
+            if ended:
+                self._selected.get(name, {}).clear()

@@ -1,0 +1,160 @@
+"""Plain value types shared by every layer: where numbers come from, what state an alert is in."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .errors import SourceError
+
+
+class Scope(enum.StrEnum):
+    """The four levels OME reports stats for; ``depth`` is how many name segments a target has."""
+
+    SERVER = "server"
+    VHOST = "vhost"
+    APP = "app"
+    STREAM = "stream"
+
+    @property
+    def depth(self) -> int:
+        return _DEPTH[self]
+
+
+_DEPTH = {Scope.SERVER: 0, Scope.VHOST: 1, Scope.APP: 2, Scope.STREAM: 3}
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Target:
+    """One thing OME reports on: a server, or a vhost/app/stream on it.
+
+    Levels below the target's scope are ``None``. Hashable, so it keys every per-target map.
+    """
+
+    server: str
+    vhost: str | None = None
+    app: str | None = None
+    stream: str | None = None
+
+    @property
+    def scope(self) -> Scope:
+        if self.stream is not None:
+            return Scope.STREAM
+        if self.app is not None:
+            return Scope.APP
+        if self.vhost is not None:
+            return Scope.VHOST
+        return Scope.SERVER
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The name segments below the server: ``()``, ``(v,)``, ``(v, a)`` or ``(v, a, s)``."""
+        return tuple(n for n in (self.vhost, self.app, self.stream) if n is not None)
+
+    @property
+    def key(self) -> str:
+        """Stable identity such as ``origin-1/default/app/stream1``; state and messages use it."""
+        return "/".join((self.server, *self.names))
+
+    def labels(self) -> dict[str, str]:
+        out = {"server": self.server}
+        if self.vhost is not None:
+            out["vhost"] = self.vhost
+        if self.app is not None:
+            out["app"] = self.app
+        if self.stream is not None:
+            out["stream"] = self.stream
+        return out
+
+    def parent(self) -> Target | None:
+        if self.stream is not None:
+            return Target(self.server, self.vhost, self.app)
+        if self.app is not None:
+            return Target(self.server, self.vhost)
+        if self.vhost is not None:
+            return Target(self.server)
+        return None
+
+    @classmethod
+    def from_key(cls, key: str) -> Target:
+        parts = key.split("/", 3)
+        parts += [None] * (4 - len(parts))  # type: ignore[list-item]
+        return cls(parts[0], parts[1], parts[2], parts[3])  # type: ignore[arg-type]
+
+
+#: What a field of a sample can hold. Times are timezone-aware datetimes.
+Value = int | float | str | bool | datetime
+
+
+@dataclass(slots=True)
+class Sample:
+    """The normalized stats of one target at one poll, in OME's v2 shape, flattened.
+
+    ``fields`` maps dotted paths (``publishers.connections.webrtc``, ``providers.lastRecvTime``,
+    ``video.framerateLatest``, ``streams``) to values. ``at`` is the watcher's clock when the
+    poll started; ``server_now`` is the estimate of the OME server's clock at that moment
+    (epoch seconds), which is what ``stale``/``age()`` compare timestamps against.
+    """
+
+    target: Target
+    fields: dict[str, Value]
+    at: float
+    server_now: float
+
+    def nested(self) -> dict[str, Any]:
+        """The fields as nested dicts, for templates: ``sample.publishers.connections.webrtc``."""
+        out: dict[str, Any] = {}
+        for path, value in self.fields.items():
+            node = out
+            *parents, leaf = path.split(".")
+            for p in parents:
+                child = node.get(p)
+                if not isinstance(child, dict):
+                    child = {}
+                    node[p] = child
+                node = child
+            node[leaf] = value
+        return out
+
+
+@dataclass(slots=True)
+class PollResult:
+    """Everything one poll of one server produced.
+
+    If ``error`` is set the server as a whole could not be read: the engine keeps every
+    instance of that server as it was and fires ``ome-api-down`` instead.
+    Otherwise ``listed`` holds every target the listings showed (all levels discovered,
+    plus the server itself), ``samples`` the targets whose stats were fetched,
+    ``gone`` the targets that were listed but 404'd before their stats could be read
+    (they ended), and ``target_errors`` targets whose own request failed in another way
+    (their state is kept, not resolved).
+    """
+
+    server: str
+    at: float
+    server_now: float
+    error: SourceError | None = None
+    samples: dict[Target, Sample] = field(default_factory=dict)
+    listed: set[Target] = field(default_factory=set)
+    gone: set[Target] = field(default_factory=set)
+    target_errors: dict[Target, SourceError] = field(default_factory=dict)
+    requests: int = 0
+    duration: float = 0.0
+
+
+class AlertState(enum.StrEnum):
+    """Lifecycle of one (rule, target) instance: inactive → pending → firing → resolved."""
+
+    INACTIVE = "inactive"
+    PENDING = "pending"
+    FIRING = "firing"
+    RESOLVED = "resolved"
+
+
+class Severity(enum.StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"

@@ -1,0 +1,235 @@
+"""Runtime form of a loaded config: defaults applied, durations in seconds, conditions compiled.
+
+``config.py`` owns the YAML contract (pydantic models and FILE:LINE:COL errors) and builds
+these; the engine, notifier and runner only ever see these plain objects.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from typing import TYPE_CHECKING
+
+from .model import Scope, Severity, Target
+
+if TYPE_CHECKING:
+    from .expr import Condition
+
+
+class OnMissing(enum.StrEnum):
+    """What a rule's instance does when its target vanishes from OME's listing."""
+
+    RESOLVE = "resolve"
+    KEEP = "keep"
+    FIRE = "fire"
+
+
+class MessageFormat(enum.StrEnum):
+    TEXT = "text"
+    MARKDOWN = "markdown"
+    HTML = "html"
+
+
+@dataclass(frozen=True, slots=True)
+class Matcher:
+    """A label matcher like Alertmanager's: ``name=value``, ``!=``, ``=~regex``, ``!~regex``.
+
+    A missing label matches as the empty string. Regexes are anchored at both ends.
+    """
+
+    name: str
+    op: str  # "=", "!=", "=~", "!~"
+    value: str
+
+    def matches(self, labels: dict[str, str]) -> bool:
+        actual = labels.get(self.name, "")
+        if self.op == "=":
+            return actual == self.value
+        if self.op == "!=":
+            return actual != self.value
+        hit = re.fullmatch(self.value, actual) is not None
+        return hit if self.op == "=~" else not hit
+
+    def __str__(self) -> str:
+        return f"{self.name}{self.op}{self.value}"
+
+    @classmethod
+    def parse(cls, text: str) -> Matcher:
+        """Parse ``stream=~test.*``; raises ValueError naming what is wrong."""
+        m = re.fullmatch(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*", text)
+        if not m:
+            raise ValueError(
+                f"invalid matcher {text!r}: expected label=value, label!=value, "
+                "label=~regex or label!~regex"
+            )
+        name, op, value = m.groups()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        if op in ("=~", "!~"):
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"invalid regex in matcher {text!r}: {exc}") from None
+        return cls(name, op, value)
+
+
+def matches_all(matchers: tuple[Matcher, ...], labels: dict[str, str]) -> bool:
+    return all(m.matches(labels) for m in matchers)
+
+
+@dataclass(frozen=True, slots=True)
+class TargetPattern:
+    """One ``match`` glob split per level: ``default/*/cam?`` → ``("default", "*", "cam?")``."""
+
+    segments: tuple[str, ...]
+
+    def matches(self, names: tuple[str, ...]) -> bool:
+        """True if ``names`` (possibly a prefix: the vhost of a stream rule) can match."""
+        return all(fnmatchcase(n, g) for n, g in zip(names, self.segments, strict=False))
+
+    @property
+    def is_literal(self) -> bool:
+        return not any(ch in seg for seg in self.segments for ch in "*?[")
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One alerting rule, ready to evaluate."""
+
+    name: str
+    scope: Scope
+    patterns: tuple[TargetPattern, ...]  # empty tuple: every target of the scope
+    when: Condition
+    when_text: str
+    resolve_when: Condition | None
+    for_s: float
+    keep_firing_for_s: float
+    repeat_interval_s: float
+    send_resolved: bool
+    severity: Severity
+    labels: dict[str, str]
+    summary: str  # Jinja source; "" means the default summary
+    description: str
+    channels: tuple[str, ...]
+    on_missing: OnMissing = OnMissing.RESOLVE
+    group_by: tuple[str, ...] = ()
+    group_wait_s: float = 0.0
+    servers: tuple[str, ...] = ()  # empty: every server
+
+    @property
+    def is_absent(self) -> bool:
+        return self.when.is_absent
+
+    def applies_to_server(self, server: str) -> bool:
+        return not self.servers or server in self.servers
+
+    def selects(self, target: Target) -> bool:
+        """Whether this rule evaluates ``target`` (right scope, server and match glob)."""
+        if target.scope is not self.scope or not self.applies_to_server(target.server):
+            return False
+        if not self.patterns:
+            return True
+        names = target.names
+        return any(p.matches(names) for p in self.patterns)
+
+    def identity(self) -> tuple[str, str, str, Scope]:
+        """What must stay equal across a reload for state to carry over."""
+        resolve = self.resolve_when.text if self.resolve_when is not None else ""
+        return (self.name, self.when.text, resolve, self.scope)
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSpec:
+    name: str
+    url: str  # base URL, no trailing slash
+    access_token: str | None = field(default=None, repr=False)
+    api_version: str = "v1"
+    timeout_s: float = 5.0
+    max_in_flight: int = 16
+    verify_tls: bool = True
+    ca_file: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelSpec:
+    """A named list of apprise URLs (secrets expanded, never printed) and its message overrides."""
+
+    name: str
+    urls: tuple[str, ...] = field(repr=False)
+    title: str | None = None  # Jinja source overriding the default title
+    body: str | None = None
+    format: MessageFormat = MessageFormat.MARKDOWN
+    send_resolved: bool | None = None  # None: the rule decides
+
+    def describe_url(self, index: int) -> str:
+        """``scheme://host`` of URL ``index``: enough to tell services apart, no path or secrets."""
+        return safe_url(self.urls[index])
+
+
+def safe_url(url: str) -> str:
+    """Strip everything but scheme and host; webhook paths and queries are secrets too."""
+    m = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)://(?:[^@/?#]*@)?([^/?#:]*)", url)
+    if not m:
+        return "<url>"
+    scheme, host = m.groups()
+    return f"{scheme}://{host}" if host else f"{scheme}://"
+
+
+@dataclass(frozen=True, slots=True)
+class RouteSpec:
+    """Extra routing: alerts matching all matchers (and the severity) also go to ``channels``."""
+
+    matchers: tuple[Matcher, ...]
+    channels: tuple[str, ...]
+    severity: Severity | None = None
+
+    def matches(self, labels: dict[str, str]) -> bool:
+        if self.severity is not None and labels.get("severity") != self.severity.value:
+            return False
+        return matches_all(self.matchers, labels)
+
+
+@dataclass(frozen=True, slots=True)
+class InhibitSpec:
+    """While a source alert fires, target alerts with equal ``equal`` labels stay quiet."""
+
+    source: tuple[Matcher, ...]
+    target: tuple[Matcher, ...]
+    equal: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ApiDownSpec:
+    """The built-in ``ome-api-down`` alert, one instance per server."""
+
+    enabled: bool = True
+    for_s: float = 0.0
+    severity: Severity = Severity.CRITICAL
+    channels: tuple[str, ...] = ()
+    summary: str = "OME API on {{ labels.server }} is not answering: {{ value }}"
+    repeat_interval_s: float = 3600.0
+    send_resolved: bool = True
+
+
+API_DOWN_RULE = "ome-api-down"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """A whole loaded config."""
+
+    path: str
+    servers: tuple[ServerSpec, ...]
+    interval_s: float
+    rules: tuple[Rule, ...]
+    channels: dict[str, ChannelSpec]
+    routes: tuple[RouteSpec, ...] = ()
+    inhibit: tuple[InhibitSpec, ...] = ()
+    api_down: ApiDownSpec = ApiDownSpec()
+    default_channels: tuple[str, ...] = ()
+    #: a pending `for` timer survives a restart only if the watcher was down less than this
+    outage_tolerance_s: float = 3600.0
+    #: deliveries older than this are given up (logged and recorded as dropped)
+    delivery_max_age_s: float = 86400.0
