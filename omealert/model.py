@@ -81,8 +81,8 @@ class Target:
     @classmethod
     def from_key(cls, key: str) -> Target:
         parts = key.split("/", 3)
-        parts += [None] * (4 - len(parts))  # type: ignore[list-item]
-        return cls(parts[0], parts[1], parts[2], parts[3])  # type: ignore[arg-type]
+        names: list[str | None] = [*parts, None, None, None]
+        return cls(parts[0], names[1], names[2], names[3])
 
 
 #: What a field of a sample can hold. Times are timezone-aware datetimes.

@@ -1,0 +1,413 @@
+"""What each ``omealert`` subcommand does; ``cli.py`` parses, this module acts."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+from .cli import ExitCode
+from .durations import format_duration, parse_duration
+from .errors import ConfigError, OmealertError, StateError
+
+if TYPE_CHECKING:
+    from .check import CheckResult
+    from .rules import Settings
+    from .state import StateStore
+
+log = logging.getLogger("omealert")
+
+
+def dispatch(args: argparse.Namespace, out: TextIO) -> int:
+    handlers = {
+        "validate": cmd_validate,
+        "check": cmd_check,
+        "watch": cmd_watch,
+        "demo": cmd_demo,
+        "status": cmd_status,
+        "history": cmd_history,
+        "silence": cmd_silence,
+    }
+    try:
+        return handlers[args.command](args, out)
+    except StateError as exc:
+        print(f"omealert: {exc}", file=sys.stderr)
+        return ExitCode.UNKNOWN if args.command == "check" else ExitCode.FAILURE
+    except OmealertError as exc:
+        print(f"omealert: {exc}", file=sys.stderr)
+        return ExitCode.UNKNOWN if args.command == "check" else ExitCode.FAILURE
+
+
+# -- validate ------------------------------------------------------------------------------
+
+
+def cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
+    from .config import load_config
+
+    failed = False
+    rules = 0
+    for path in args.files:
+        try:
+            settings = load_config(path)
+        except ConfigError as exc:
+            failed = True
+            for issue in exc.issues:
+                print(str(issue), file=sys.stderr)
+            continue
+        rules += len(settings.rules)
+    if failed:
+        return ExitCode.FAILURE
+    print(f"{len(args.files)} file(s) valid, {rules} rule(s)", file=out)
+    return ExitCode.OK
+
+
+# -- check ---------------------------------------------------------------------------------
+
+
+def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
+    from .check import CheckResult, format_json, format_text
+
+    def unknown(reason: str) -> int:
+        result = CheckResult("UNKNOWN", reason=reason)
+        print(format_json(result) if args.format == "json" else format_text(result), file=out)
+        return ExitCode.UNKNOWN
+
+    from .config import load_config
+
+    try:
+        settings = load_config(args.config)
+    except ConfigError as exc:
+        for issue in exc.issues:
+            print(str(issue), file=sys.stderr)
+        return unknown(f"config invalid: {exc.issues[0]}" if exc.issues else "config invalid")
+    if args.notify and not args.state:
+        return unknown("--notify needs --state (to remember what was already sent)")
+    try:
+        window = parse_duration(args.window)
+    except ValueError as exc:
+        return unknown(str(exc))
+    logging.basicConfig(level=logging.ERROR, stream=sys.stderr)
+    result = asyncio.run(_check(settings, args.state, args.notify, window))
+    print(format_json(result) if args.format == "json" else format_text(result), file=out)
+    return result.exit_code
+
+
+async def _check(
+    settings: Settings, state: str | None, notify: bool, window: float
+) -> CheckResult:
+    from .check import instant, run_check
+    from .clock import SystemClock
+    from .runner import Runner
+    from .state import StateStore
+
+    clock = SystemClock()
+    store = StateStore(state) if state else None
+    deliverer = None
+    if notify:
+        from .delivery import Deliverer
+
+        deliverer = Deliverer()
+    runner = Runner(
+        settings if state else instant(settings),
+        clock=clock,
+        store=store,
+        deliverer=deliverer,
+        notify=notify,
+        lenient_history=not state,
+    )
+    try:
+        result = await run_check(
+            settings, clock=clock, runner=runner, stateful=bool(state), window_s=window
+        )
+        if runner.outbox is not None:
+            await runner.outbox.flush(30.0)
+        return result
+    finally:
+        await runner.aclose()
+        if store is not None:
+            store.close()
+
+
+# -- watch ---------------------------------------------------------------------------------
+
+
+def cmd_watch(args: argparse.Namespace, out: TextIO) -> int:
+    from . import logsetup
+    from .config import load_config
+
+    logsetup.configure(args.log_format, args.log_level)
+    try:
+        settings = load_config(args.config)
+    except ConfigError as exc:
+        log.error("config invalid: %s", "; ".join(str(i) for i in exc.issues))
+        return ExitCode.FAILURE
+    listen = None
+    if args.listen:
+        host, _, port = args.listen.rpartition(":")
+        if not port.isdigit():
+            log.error("--listen wants HOST:PORT, e.g. 127.0.0.1:9464")
+            return ExitCode.USAGE
+        listen = (host or "127.0.0.1", int(port))
+    return asyncio.run(_watch(settings, args.config, args.state, listen))
+
+
+async def _watch(
+    settings: Settings, config_path: str, state: str | None, listen: tuple[str, int] | None
+) -> int:
+    from .clock import SystemClock
+    from .config import load_config
+    from .delivery import Deliverer
+    from .metrics import Metrics, MetricsServer
+    from .runner import Runner
+    from .state import DEFAULT_STATE_PATH, StateStore
+
+    path = state or DEFAULT_STATE_PATH
+    store = StateStore(path)
+    metrics = Metrics()
+    runner = Runner(
+        settings, clock=SystemClock(), store=store, deliverer=Deliverer(), metrics=metrics
+    )
+    if runner.outbox is not None:
+        box = runner.outbox
+        metrics.delivery = lambda: (
+            dict(box.counters.sent),
+            dict(box.counters.failed),
+            dict(box.counters.dropped),
+        )
+    stop = asyncio.Event()
+    reload_requested = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, reload_requested.set)
+    server = None
+    if listen is not None:
+        server = MetricsServer(metrics, listen[0], listen[1])
+        await server.start()
+        log.info("serving /metrics and /healthz on %s:%d", server.host, server.port)
+    mtime = _mtime(config_path)
+
+    async def watch_file() -> None:
+        nonlocal mtime
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 1.0)
+            current = _mtime(config_path)
+            if current != mtime:
+                mtime = current
+                reload_requested.set()
+
+    async def on_reload(r: Runner) -> None:
+        try:
+            new = load_config(config_path)
+        except ConfigError as exc:
+            metrics.reloads_failed += 1
+            metrics.last_reload_ok = 0
+            log.error(
+                "reload failed, keeping the running config: %s",
+                "; ".join(str(i) for i in exc.issues),
+            )
+            return
+        await r.reload(new)
+        metrics.reloads_ok += 1
+        metrics.last_reload_ok = 1
+        log.info("config reloaded: %d rule(s), %d server(s)", len(new.rules), len(new.servers))
+
+    watcher = asyncio.create_task(watch_file())
+    log.info(
+        "watching %d server(s) with %d rule(s) every %s; state in %s",
+        len(settings.servers),
+        len(settings.rules),
+        format_duration(settings.interval_s),
+        path,
+    )
+    try:
+        await runner.watch(stop, reload_requested=reload_requested, on_reload=on_reload)
+    finally:
+        stop.set()
+        await watcher
+        if server is not None:
+            await server.stop()
+        store.close()
+    log.info("stopped")
+    return ExitCode.OK
+
+
+def _mtime(path: str) -> float | None:
+    try:
+        return os.stat(path).st_mtime
+    except OSError:
+        return None
+
+
+# -- demo ----------------------------------------------------------------------------------
+
+
+def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
+    from .demo import run_demo
+
+    if not args.speed >= 1:
+        print("omealert demo: --speed must be a number >= 1", file=sys.stderr)
+        return ExitCode.USAGE
+    return run_demo(speed=args.speed, out=out)
+
+
+# -- status, history, silence ---------------------------------------------------------------
+
+
+def _store(args: argparse.Namespace) -> StateStore:
+    from .state import DEFAULT_STATE_PATH, StateStore
+
+    path = args.state or DEFAULT_STATE_PATH
+    if not Path(path).exists():
+        raise StateError(f"no state database at {path} (is a watcher running with --state?)")
+    return StateStore(path)
+
+
+def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
+    from .rules import Matcher, matches_all
+    from .state import StateStore
+
+    store = _store(args)
+    assert isinstance(store, StateStore)
+    now = time.time()
+    with store:
+        records = [r for r in store.load_alerts() if r.state in ("pending", "firing")]
+        silences = store.active_silences(now)
+    compiled = [tuple(Matcher.parse(m) for m in s.matchers) for s in silences]
+    rows = []
+    for r in sorted(records, key=lambda r: (r.state != "firing", r.rule, r.target)):
+        silenced = any(matches_all(m, r.labels) for m in compiled)
+        since = now - r.active_since if r.active_since else 0.0
+        rows.append(
+            {
+                "state": r.state,
+                "rule": r.rule,
+                "target": r.target,
+                "severity": r.labels.get("severity", ""),
+                "value": r.value,
+                "since": format_duration(since),
+                "silenced": silenced,
+                "summary": r.summary,
+            }
+        )
+    if args.format == "json":
+        print(json.dumps(rows, default=str), file=out)
+        return ExitCode.OK
+    if not rows:
+        print("no pending or firing alerts", file=out)
+        return ExitCode.OK
+    headers = ["STATE", "SEVERITY", "RULE", "TARGET", "VALUE", "FOR", "SILENCED"]
+    table = [
+        [
+            str(row["state"]),
+            str(row["severity"]),
+            str(row["rule"]),
+            str(row["target"]),
+            _fmt_value(row["value"]),
+            str(row["since"]),
+            "yes" if row["silenced"] else "",
+        ]
+        for row in rows
+    ]
+    _print_table(headers, table, out)
+    return ExitCode.OK
+
+
+def cmd_history(args: argparse.Namespace, out: TextIO) -> int:
+    from .state import StateStore
+
+    try:
+        since = parse_duration(args.since)
+    except ValueError as exc:
+        print(f"omealert history: {exc}", file=sys.stderr)
+        return ExitCode.USAGE
+    store = _store(args)
+    assert isinstance(store, StateStore)
+    with store:
+        entries = store.history(time.time() - since)
+    if not entries:
+        print(f"nothing in the last {format_duration(since)}", file=out)
+    for e in entries:
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(e.at))
+        where = f" → {e.channel}" if e.channel else ""
+        targets = ", ".join(e.targets[:3]) + (" …" if len(e.targets) > 3 else "")
+        print(f"{stamp}Z {e.kind:<10} {e.rule} {targets}{where}: {e.detail}", file=out)
+    return ExitCode.OK
+
+
+def cmd_silence(args: argparse.Namespace, out: TextIO) -> int:
+    from .rules import Matcher
+    from .state import DEFAULT_STATE_PATH, StateStore
+
+    if args.silence_command is None:
+        print("omealert silence: say add, list or expire", file=sys.stderr)
+        return ExitCode.USAGE
+    now = time.time()
+    path = args.state or DEFAULT_STATE_PATH
+    if args.silence_command == "add":
+        try:
+            matchers = [str(Matcher.parse(m)) for m in args.matcher]
+            duration = parse_duration(args.duration)
+        except ValueError as exc:
+            print(f"omealert silence add: {exc}", file=sys.stderr)
+            return ExitCode.USAGE
+        if duration <= 0:
+            print("omealert silence add: --for must be longer than 0s", file=sys.stderr)
+            return ExitCode.USAGE
+        author = args.author or os.environ.get("USER", "")
+        with StateStore(path) as store:
+            silence = store.add_silence(matchers, now, now + duration, author, args.comment, now)
+        until = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(silence.ends_at))
+        print(f"silenced {', '.join(matchers)} until {until}Z", file=out)
+        print(silence.id, file=out)
+        return ExitCode.OK
+    store = _store(args)
+    assert isinstance(store, StateStore)
+    with store:
+        if args.silence_command == "list":
+            silences = store.list_silences(now, include_expired=args.all)
+            if not silences:
+                print("no silences", file=out)
+            rows = []
+            for s in silences:
+                ended = s.expired_at is not None or s.ends_at <= now
+                rows.append(
+                    [
+                        s.id,
+                        "expired" if ended else "active",
+                        ", ".join(s.matchers),
+                        time.strftime("%Y-%m-%d %H:%M", time.gmtime(s.ends_at)) + "Z",
+                        s.created_by,
+                        s.comment,
+                    ]
+                )
+            if rows:
+                _print_table(["ID", "STATE", "MATCHERS", "ENDS", "BY", "COMMENT"], rows, out)
+            return ExitCode.OK
+        if store.expire_silence(args.id, now):
+            print(f"expired {args.id}", file=out)
+            return ExitCode.OK
+    print(f"omealert silence expire: no active silence {args.id!r}", file=sys.stderr)
+    return ExitCode.FAILURE
+
+
+def _fmt_value(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "" if value is None else str(value)
+
+
+def _print_table(headers: list[str], rows: list[list[str]], out: TextIO) -> None:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip(), file=out)
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip(), file=out)

@@ -1,0 +1,210 @@
+"""The queue of messages not yet delivered, and the loop that delivers and retries them.
+
+The working set lives in memory and is mirrored to the state database, so delivery goes
+on from memory when the disk fails and survives a restart when it does not. Each entry
+is one message for one service (one apprise URL of a channel): a dead service is retried
+on its own and never holds back the others. Within one service, messages go out oldest
+first, so the order per alert is kept.
+
+Retry policy: first retry 5 s after a failure, doubling up to 5 minutes, until the
+message is older than ``delivery_max_age`` (default 24 h); then it is dropped, logged and
+recorded with the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from .clock import Clock
+from .delivery import Deliverer
+from .errors import StateError
+from .render import Message
+from .rules import ChannelSpec
+from .state import OutboxMessage, StateStore
+
+FIRST_RETRY_S = 5.0
+MAX_RETRY_S = 300.0
+
+
+def retry_delay(attempts: int) -> float:
+    """Seconds to wait after the ``attempts``-th failure: 5, 10, 20, … capped at 300."""
+    return float(min(FIRST_RETRY_S * 2.0 ** max(0, attempts - 1), MAX_RETRY_S))
+
+
+@dataclass
+class DeliveryCounters:
+    sent: dict[str, int]
+    failed: dict[str, int]
+    dropped: dict[str, int]
+
+
+class Outbox:
+    """Delivers queued messages; ``deliver_due`` is one pass, ``run`` the background loop."""
+
+    def __init__(
+        self,
+        *,
+        store: StateStore | None,
+        deliverer: Deliverer,
+        channels: dict[str, ChannelSpec],
+        clock: Clock,
+        max_age_s: float,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        self.store = store
+        self.deliverer = deliverer
+        self.channels = channels
+        self.clock = clock
+        self.max_age_s = max_age_s
+        self.log = logger or logging.getLogger("omealert.outbox")
+        self._pending: dict[int, OutboxMessage] = {}
+        self._next_temp_id = -1
+        self._wake = asyncio.Event()
+        self.counters = DeliveryCounters({}, {}, {})
+        self._store_broken = False
+        if store is not None:
+            try:
+                for msg in store.pending_outbox():
+                    if msg.id is not None:
+                        self._pending[msg.id] = msg
+            except StateError as exc:
+                self._store_failed(exc)
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def configure(self, channels: dict[str, ChannelSpec]) -> None:
+        self.channels = channels
+
+    def add(self, messages: Iterable[OutboxMessage]) -> None:
+        """Take messages already saved (with ids) or, if saving failed, kept in memory only."""
+        for msg in messages:
+            if msg.id is None:
+                msg.id = self._next_temp_id
+                self._next_temp_id -= 1
+            self._pending[msg.id] = msg
+        self._wake.set()
+
+    def next_due(self) -> float | None:
+        return min((m.next_attempt_at for m in self._pending.values()), default=None)
+
+    async def deliver_due(self) -> int:
+        """Send everything due now; returns how many messages were delivered."""
+        now = self.clock.now()
+        due = sorted(
+            (m for m in self._pending.values() if m.next_attempt_at <= now),
+            key=lambda m: (m.created_at, m.id or 0),
+        )
+        by_service: dict[tuple[str, int], list[OutboxMessage]] = {}
+        for msg in due:
+            by_service.setdefault((msg.channel, msg.url_index), []).append(msg)
+        results = await asyncio.gather(
+            *(self._deliver_service(msgs) for msgs in by_service.values())
+        )
+        return sum(results)
+
+    async def _deliver_service(self, messages: list[OutboxMessage]) -> int:
+        delivered = 0
+        for msg in messages:
+            ok = await self._deliver_one(msg)
+            if not ok:
+                break  # keep the order: later messages wait for this one
+            delivered += 1
+        return delivered
+
+    async def _deliver_one(self, msg: OutboxMessage) -> bool:
+        assert msg.id is not None
+        channel = self.channels.get(msg.channel)
+        now = self.clock.now()
+        if channel is None or msg.url_index >= len(channel.urls):
+            self._drop(msg, now, f"channel {msg.channel!r} no longer exists", msg.channel)
+            return True
+        service = channel.describe_url(msg.url_index)
+        if now - msg.created_at > self.max_age_s:
+            self._drop(msg, now, "gave up: older than delivery_max_age", service)
+            return True
+        outcome = await self.deliverer.send(
+            channel,
+            msg.url_index,
+            Message(msg.title, msg.body, msg.format, msg.notify_type),
+        )
+        now = self.clock.now()
+        if outcome.ok:
+            self._pending.pop(msg.id, None)
+            self._count(self.counters.sent, msg.channel)
+            self._persist("mark_delivered", msg.id, now, service)
+            self.log.info(
+                "delivered %s notice for %s to %s (%s)",
+                msg.reason,
+                msg.rule,
+                msg.channel,
+                service,
+            )
+            return True
+        msg.attempts += 1
+        msg.last_error = outcome.error
+        msg.next_attempt_at = now + retry_delay(msg.attempts)
+        self._count(self.counters.failed, msg.channel)
+        self._persist("mark_failed", msg.id, now, outcome.error, msg.next_attempt_at, service)
+        self.log.warning(
+            "delivery to %s (%s) failed, attempt %d, retry in %.0fs: %s",
+            msg.channel,
+            service,
+            msg.attempts,
+            msg.next_attempt_at - now,
+            outcome.error,
+        )
+        return False
+
+    def _drop(self, msg: OutboxMessage, now: float, reason: str, service: str) -> None:
+        assert msg.id is not None
+        self._pending.pop(msg.id, None)
+        self._count(self.counters.dropped, msg.channel)
+        self._persist("mark_dropped", msg.id, now, reason, service)
+        self.log.error(
+            "dropped %s notice for %s to %s: %s", msg.reason, msg.rule, msg.channel, reason
+        )
+
+    @staticmethod
+    def _count(counter: dict[str, int], channel: str) -> None:
+        counter[channel] = counter.get(channel, 0) + 1
+
+    def _persist(self, method: str, msg_id: int, *args: object) -> None:
+        if self.store is None or msg_id < 0:
+            return
+        try:
+            getattr(self.store, method)(msg_id, *args)
+        except StateError as exc:
+            self._store_failed(exc)
+
+    def _store_failed(self, exc: StateError) -> None:
+        if not self._store_broken:
+            self.log.error("state database unusable, delivering from memory: %s", exc)
+        self._store_broken = True
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Deliver as messages become due until ``stop`` is set (then return promptly)."""
+        while not stop.is_set():
+            await self.deliver_due()
+            due = self.next_due()
+            wait = 1.0 if due is None else max(0.05, min(1.0, due - self.clock.now()))
+            self._wake.clear()
+            waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
+            _, pending = await asyncio.wait(
+                waiters, timeout=wait, return_when=asyncio.FIRST_COMPLETED
+            )
+            for task in pending:
+                task.cancel()
+
+    async def flush(self, timeout: float) -> None:
+        """Try to deliver what is due before shutdown, within ``timeout`` seconds."""
+        try:
+            await asyncio.wait_for(self.deliver_due(), timeout)
+        except TimeoutError:
+            self.log.warning(
+                "shutdown: %d message(s) still queued; they are kept for the next start",
+                len(self._pending),
+            )

@@ -1,0 +1,295 @@
+"""One tick — poll, evaluate, plan notices, persist — and the loop that repeats it.
+
+The runner is the only place where the pure engine meets I/O: OME clients, the state
+database, the outbox. A failing state database is logged once and the watcher carries on
+from memory; a failing OME server becomes ``ome-api-down``; nothing here may stop the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+import httpx
+
+from .clock import Clock
+from .delivery import Deliverer
+from .engine import Engine, Transition
+from .errors import StateError
+from .metrics import Metrics
+from .model import AlertState, PollResult
+from .notify import Planner
+from .ome import OmeClient, PollPlan, plan_polls, poll_all
+from .outbox import Outbox
+from .persist import from_record, to_record, transition_record
+from .rules import Settings
+from .state import OutboxMessage, StateStore
+
+log = logging.getLogger("omealert")
+
+ReloadHook = Callable[["Runner"], Awaitable[None]]
+
+
+@dataclass
+class TickReport:
+    at: float
+    polls: list[PollResult]
+    transitions: list[Transition]
+    messages: list[OutboxMessage] = field(default_factory=list)
+    duration: float = 0.0
+
+
+class Runner:
+    """Owns the engine, the clients, the store and the outbox for one config."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock,
+        store: StateStore | None = None,
+        deliverer: Deliverer | None = None,
+        notify: bool = True,
+        lenient_history: bool = False,
+        transport: httpx.AsyncBaseTransport | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.store = store
+        self.notify = notify
+        self.transport = transport
+        self.metrics = metrics or Metrics()
+        self.engine = Engine(settings, lenient_history=lenient_history)
+        self.planner = Planner(settings)
+        self.clients: dict[str, OmeClient] = {}
+        self.plans: dict[str, PollPlan] = {}
+        self._build_clients(settings)
+        self._last_errors: dict[str, str] = {}
+        self._store_broken = False
+        self.outbox: Outbox | None = None
+        if deliverer is not None and notify:
+            self.outbox = Outbox(
+                store=store,
+                deliverer=deliverer,
+                channels=settings.channels,
+                clock=clock,
+                max_age_s=settings.delivery_max_age_s,
+                logger=logging.getLogger("omealert.outbox"),
+            )
+        self.restored: list[Transition] = []
+        if store is not None:
+            self._restore(store)
+
+    # -- set-up ----------------------------------------------------------------------------
+
+    def _build_clients(self, settings: Settings) -> None:
+        for server in settings.servers:
+            self.clients[server.name] = OmeClient(
+                server, clock=self.clock, transport=self.transport
+            )
+            self.plans[server.name] = plan_polls(settings.rules, server.name)
+
+    def _restore(self, store: StateStore) -> None:
+        try:
+            records = store.load_alerts()
+            last = store.get_meta("last_tick_at")
+        except StateError as exc:
+            self._store_failed(exc)
+            return
+        last_tick = float(last) if last else None
+        self.restored = self.engine.restore(
+            (from_record(r) for r in records), self.clock.now(), last_tick
+        )
+        if records:
+            firing = sum(1 for r in records if r.state == AlertState.FIRING.value)
+            log.info("restored %d alert instance(s), %d firing", len(records), firing)
+
+    async def reload(self, settings: Settings) -> None:
+        """Swap the config in place; state of unchanged rules carries over."""
+        now = self.clock.now()
+        transitions = self.engine.reload(settings, now)
+        old_servers = {s.name: s for s in self.settings.servers}
+        self.settings = settings
+        self.planner = Planner(settings)
+        for name, client in list(self.clients.items()):
+            new = next((s for s in settings.servers if s.name == name), None)
+            if new is None or new != old_servers.get(name):
+                await client.aclose()
+                del self.clients[name]
+        for server in settings.servers:
+            if server.name not in self.clients:
+                self.clients[server.name] = OmeClient(
+                    server, clock=self.clock, transport=self.transport
+                )
+        self.plans = {s.name: plan_polls(settings.rules, s.name) for s in settings.servers}
+        if self.outbox is not None:
+            self.outbox.configure(settings.channels)
+        messages = self._plan(transitions, now)
+        self._save(transitions, messages, now)
+        self._log_transitions(transitions)
+
+    async def aclose(self) -> None:
+        for client in self.clients.values():
+            await client.aclose()
+
+    # -- the tick --------------------------------------------------------------------------
+
+    async def tick(self) -> TickReport:
+        started = time.perf_counter()
+        now = self.clock.now()
+        polls = await poll_all(list(self.clients.values()), self.plans)
+        transitions = list(self.restored) + self.engine.step(polls, now)
+        self.restored = []
+        messages = self._plan(transitions, now)
+        self._save(transitions, messages, now)
+        self._log_polls(polls)
+        self._log_transitions(transitions)
+        duration = time.perf_counter() - started
+        self.metrics.observe_tick(polls, duration, self.engine.instances())
+        return TickReport(now, polls, transitions, messages, duration)
+
+    def _plan(self, transitions: Sequence[Transition], now: float) -> list[OutboxMessage]:
+        if not self.notify:
+            return []
+        silences = []
+        if self.store is not None and not self._store_broken:
+            try:
+                silences = self.store.active_silences(now)
+            except StateError as exc:
+                self._store_failed(exc)
+        return self.planner.plan(self.engine, transitions, now, silences)
+
+    def _save(
+        self, transitions: Sequence[Transition], messages: list[OutboxMessage], now: float
+    ) -> None:
+        dirty = [i for i in self.engine.instances() if i.dirty]
+        removed = self.engine.take_removed()
+        if self.store is not None and not self._store_broken:
+            try:
+                ids = self.store.save_tick(
+                    upsert=[to_record(i) for i in dirty],
+                    delete=[(i.rule, i.target.key) for i in removed],
+                    transitions=[transition_record(t) for t in transitions],
+                    outbox=messages,
+                    meta={"last_tick_at": repr(now)},
+                )
+                for msg, msg_id in zip(messages, ids, strict=False):
+                    msg.id = msg_id
+                for inst in dirty:
+                    inst.dirty = False
+            except StateError as exc:
+                self._store_failed(exc)
+        if self.outbox is not None and messages:
+            self.outbox.add(messages)
+
+    def _store_failed(self, exc: StateError) -> None:
+        if not self._store_broken:
+            log.error("state database failed, alerting continues from memory: %s", exc)
+        self._store_broken = True
+        self.metrics.state_errors += 1
+
+    # -- logging -------------------------------------------------------------------------
+
+    def _log_polls(self, polls: Sequence[PollResult]) -> None:
+        """One line when a server's problem starts, changes or ends — not one per tick."""
+        for poll in polls:
+            if poll.error is not None:
+                text = f"{poll.error.kind.value}: {poll.error}"
+            elif poll.target_errors:
+                kinds = Counter(e.kind.value for e in poll.target_errors.values())
+                example = next(iter(poll.target_errors.values()))
+                detail = ", ".join(f"{k} ×{n}" for k, n in sorted(kinds.items()))
+                text = (
+                    f"{len(poll.target_errors)} target request(s) failed ({detail}); e.g. {example}"
+                )
+            else:
+                text = ""
+            previous = self._last_errors.get(poll.server, "")
+            signature = text.split(";")[0]
+            if signature == previous.split(";")[0]:
+                continue
+            self._last_errors[poll.server] = text
+            if text and poll.error is not None:
+                log.error("server %s cannot be read: %s", poll.server, poll.error)
+            elif text:
+                log.warning("server %s: %s", poll.server, text)
+            else:
+                log.info("server %s answers normally again", poll.server)
+
+    def _log_transitions(self, transitions: Sequence[Transition]) -> None:
+        for tr in transitions:
+            level = logging.INFO
+            if tr.to_state is AlertState.FIRING:
+                level = logging.WARNING
+            log.log(
+                level,
+                "%s %s: %s → %s (value %s, %s)",
+                tr.instance.rule,
+                tr.instance.target.key,
+                tr.from_state.value,
+                tr.to_state.value,
+                tr.instance.value,
+                tr.reason,
+            )
+
+    # -- the loop --------------------------------------------------------------------------
+
+    async def watch(
+        self,
+        stop: asyncio.Event,
+        *,
+        reload_requested: asyncio.Event | None = None,
+        on_reload: ReloadHook | None = None,
+        flush_timeout: float = 10.0,
+    ) -> None:
+        """Tick every ``interval`` until ``stop``; a slow tick never overlaps the next one."""
+        outbox_task = None
+        if self.outbox is not None:
+            outbox_task = asyncio.create_task(self.outbox.run(stop))
+        next_at = self.clock.now()
+        try:
+            while not stop.is_set():
+                report = await self.tick()
+                interval = self.settings.interval_s
+                if report.duration > interval:
+                    self.metrics.slow_ticks += 1
+                    log.warning(
+                        "tick took %.2fs, longer than the %.2fs interval", report.duration, interval
+                    )
+                next_at += interval
+                now = self.clock.now()
+                if next_at < now:  # skip the slots we missed, start on schedule
+                    missed = int((now - next_at) // interval) + 1
+                    next_at += missed * interval
+                while not stop.is_set():
+                    if reload_requested is not None and reload_requested.is_set():
+                        reload_requested.clear()
+                        if on_reload is not None:
+                            await on_reload(self)
+                    remaining = next_at - self.clock.now()
+                    if remaining <= 0:
+                        break
+                    await _wait_any(stop, reload_requested, min(remaining, 1.0), self.clock)
+        finally:
+            if outbox_task is not None:
+                stop.set()
+                await outbox_task
+            if self.outbox is not None:
+                await self.outbox.flush(flush_timeout)
+            await self.aclose()
+
+
+async def _wait_any(
+    stop: asyncio.Event, other: asyncio.Event | None, timeout: float, clock: Clock
+) -> None:
+    events = [stop] + ([other] if other is not None else [])
+    tasks = [asyncio.ensure_future(e.wait()) for e in events]
+    sleeper = asyncio.ensure_future(clock.sleep(timeout))
+    _, pending = await asyncio.wait([*tasks, sleeper], return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()

@@ -1,0 +1,114 @@
+"""Small builders shared by tests: rules and settings without YAML, polls without HTTP."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from omealert.errors import SourceError, SourceErrorKind
+from omealert.expr import compile_condition
+from omealert.model import PollResult, Sample, Scope, Severity, Target, Value
+from omealert.rules import (
+    ApiDownSpec,
+    ChannelSpec,
+    OnMissing,
+    Rule,
+    ServerSpec,
+    Settings,
+    TargetPattern,
+)
+
+
+def rule(name: str, when: str, **kw: Any) -> Rule:
+    scope = Scope(kw.pop("scope", "stream"))
+    resolve = kw.pop("resolve_when", None)
+    match = kw.pop("match", ())
+    if isinstance(match, str):
+        match = (match,)
+    return Rule(
+        name=name,
+        scope=scope,
+        patterns=tuple(TargetPattern(tuple(m.split("/"))) for m in match),
+        when=compile_condition(when, scope),
+        when_text=when,
+        resolve_when=compile_condition(resolve, scope) if resolve else None,
+        for_s=kw.pop("for_s", 0.0),
+        keep_firing_for_s=kw.pop("keep_firing_for_s", 0.0),
+        repeat_interval_s=kw.pop("repeat_interval_s", 3600.0),
+        send_resolved=kw.pop("send_resolved", True),
+        severity=Severity(kw.pop("severity", "warning")),
+        labels=kw.pop("labels", {}),
+        summary=kw.pop("summary", ""),
+        description=kw.pop("description", ""),
+        channels=tuple(kw.pop("channels", ())),
+        on_missing=OnMissing(kw.pop("on_missing", "resolve")),
+        group_by=tuple(kw.pop("group_by", ())),
+        group_wait_s=kw.pop("group_wait_s", 0.0),
+        **kw,
+    )
+
+
+def settings(*rules: Rule, **kw: Any) -> Settings:
+    channels = kw.pop("channels", {})
+    return Settings(
+        path="test.yaml",
+        servers=tuple(kw.pop("servers", (ServerSpec("origin", "http://127.0.0.1:1"),))),
+        interval_s=kw.pop("interval_s", 10.0),
+        rules=tuple(rules),
+        channels={
+            name: c if isinstance(c, ChannelSpec) else ChannelSpec(name, tuple(c))
+            for name, c in channels.items()
+        },
+        api_down=kw.pop("api_down", ApiDownSpec(channels=tuple(kw.get("default_channels", ())))),
+        **kw,
+    )
+
+
+def ts(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+def poll(
+    at: float,
+    targets: dict[str, dict[str, Value]] | None = None,
+    *,
+    server: str = "origin",
+    error: SourceErrorKind | None = None,
+    gone: tuple[str, ...] = (),
+    listed_extra: tuple[str, ...] = (),
+    target_errors: tuple[str, ...] = (),
+) -> PollResult:
+    """A poll result as the client would build it; keys are ``vhost/app/stream`` names."""
+    if error is not None:
+        return PollResult(
+            server, at, at, error=SourceError(server, error, "/v1/vhosts", "test outage")
+        )
+    result = PollResult(server, at, at)
+    result.listed.add(Target(server))
+    for names, fields in (targets or {}).items():
+        target = _target(server, names)
+        result.samples[target] = Sample(target, dict(fields), at, at)
+        _list(result, target)
+    for names in listed_extra:
+        _list(result, _target(server, names))
+    for names in gone:
+        result.gone.add(_target(server, names))
+    for names in target_errors:
+        target = _target(server, names)
+        _list(result, target)
+        result.target_errors[target] = SourceError(
+            server, SourceErrorKind.SERVER_ERROR, "/x", "500"
+        )
+    return result
+
+
+def _target(server: str, names: str) -> Target:
+    parts: list[str | None] = list(names.split("/")) if names else []
+    parts += [None] * (3 - len(parts))
+    return Target(server, parts[0], parts[1], parts[2])
+
+
+def _list(result: PollResult, target: Target | None) -> None:
+    while target is not None:
+        result.listed.add(target)
+        target = target.parent()
