@@ -149,7 +149,9 @@ class TestMissingData:
     def test_api_down_value_names_the_kind_of_failure(self) -> None:
         """The built-in alert's value says what went wrong, never resolving anything else."""
         engine = Engine(settings(rule("hi", "webrtc publishers > 500")))
-        run(engine, [viewers(T0, 600), (T0 + 10, poll(T0 + 10, error=SourceErrorKind.UNAUTHORIZED))])
+        run(
+            engine, [viewers(T0, 600), (T0 + 10, poll(T0 + 10, error=SourceErrorKind.UNAUTHORIZED))]
+        )
         by_rule = {i.rule: i for i in engine.instances()}
         assert by_rule["hi"].state is F
         assert by_rule[API_DOWN_RULE].state is F
