@@ -16,7 +16,7 @@ from .helpers import poll, rule, settings, ts
 T0 = 1_767_225_600.0
 S1 = "default/app/s1"
 WEBRTC = "publishers.connections.webrtc"
-I, P, F, R = AlertState.INACTIVE, AlertState.PENDING, AlertState.FIRING, AlertState.RESOLVED
+P, F, R = AlertState.PENDING, AlertState.FIRING, AlertState.RESOLVED
 
 
 def states(engine: Engine) -> dict[tuple[str, str], AlertState]:
