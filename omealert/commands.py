@@ -100,9 +100,7 @@ def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
     return result.exit_code
 
 
-async def _check(
-    settings: Settings, state: str | None, notify: bool, window: float
-) -> CheckResult:
+async def _check(settings: Settings, state: str | None, notify: bool, window: float) -> CheckResult:
     from .check import instant, run_check
     from .clock import SystemClock
     from .runner import Runner

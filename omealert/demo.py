@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import tempfile
 import threading
 from collections.abc import Callable
@@ -116,6 +117,8 @@ class _Hook(BaseHTTPRequestHandler):
 
 
 def run_demo(*, speed: float = 1.0, out: TextIO) -> int:
+    # The story prints every transition itself; the watcher's own log lines would repeat them.
+    logging.getLogger("omealert").setLevel(logging.CRITICAL)
     return asyncio.run(_run(speed, out))
 
 

@@ -164,17 +164,18 @@ class ChannelSpec:
     send_resolved: bool | None = None  # None: the rule decides
 
     def describe_url(self, index: int) -> str:
-        """``scheme://host`` of URL ``index``: enough to tell services apart, no path or secrets."""
-        return safe_url(self.urls[index])
+        """``name[index] (scheme)``: enough to tell services apart, nothing secret.
+
+        Many apprise schemes put a token where a host would be (``pagerduty://KEY@APIKEY``,
+        ``ntfy://topic``), so not even the host part is shown.
+        """
+        return f"{self.name}[{index}] ({safe_url(self.urls[index])})"
 
 
 def safe_url(url: str) -> str:
-    """Strip everything but scheme and host; webhook paths and queries are secrets too."""
-    m = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)://(?:[^@/?#]*@)?([^/?#:]*)", url)
-    if not m:
-        return "<url>"
-    scheme, host = m.groups()
-    return f"{scheme}://{host}" if host else f"{scheme}://"
+    """Only the scheme of an apprise URL (``slack://``); paths, hosts and queries can be secrets."""
+    m = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)://", url)
+    return f"{m.group(1).lower()}://" if m else "<url>"
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,7 +209,7 @@ class ApiDownSpec:
     for_s: float = 0.0
     severity: Severity = Severity.CRITICAL
     channels: tuple[str, ...] = ()
-    summary: str = "OME API on {{ labels.server }} is not answering: {{ value }}"
+    summary: str = "OME API on {{ labels.server }} is not answering ({{ value }})"
     repeat_interval_s: float = 3600.0
     send_resolved: bool = True
 
