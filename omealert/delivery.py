@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from .rules import safe_url
+from .rules import safe_url, scheme_and_host
 
 if TYPE_CHECKING:
     from .render import Message
@@ -149,7 +149,7 @@ def _looks_like_host(host: str) -> bool:
 
 def _describe(url: str, plugin: Any | None) -> str:
     """``scheme://host`` when the plugin uses that part as a host name; else ``scheme://``."""
-    shown = safe_url(url)
+    shown = scheme_and_host(url)
     scheme, _, host = shown.partition("://")
     templates = getattr(plugin, "templates", ()) if plugin is not None else ()
     if host and _looks_like_host(host) and any("{host}" in t for t in templates):

@@ -172,6 +172,15 @@ class ChannelSpec:
         return f"{self.name}[{index}] ({safe_url(self.urls[index])})"
 
 
+def scheme_and_host(url: str) -> str:
+    """``scheme://host``; only for plugins known to use that part as a host name."""
+    m = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)://(?:[^@/?#]*@)?([^/?#:]*)", url)
+    if not m:
+        return "<url>"
+    scheme, host = m.groups()
+    return f"{scheme}://{host}" if host else f"{scheme}://"
+
+
 def safe_url(url: str) -> str:
     """Only the scheme of an apprise URL (``slack://``); paths, hosts and queries can be secrets."""
     m = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)://", url)
