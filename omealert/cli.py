@@ -90,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     se = ssub.add_parser("expire", help="end a silence now")
     se.add_argument("id")
     state_arg(se, "state database")
+    from .testcmd import add_parsers
+
+    add_parsers(sub, _Parser)
     return p
 
 

@@ -34,8 +34,12 @@ def dispatch(args: argparse.Namespace, out: TextIO) -> int:
         "history": cmd_history,
         "silence": cmd_silence,
     }
+    handler = handlers.get(args.command) or getattr(args, "handler", None)
+    if handler is None:
+        print(f"omealert: unknown command {args.command!r}", file=sys.stderr)
+        return ExitCode.USAGE
     try:
-        return handlers[args.command](args, out)
+        return int(handler(args, out))
     except StateError as exc:
         print(f"omealert: {exc}", file=sys.stderr)
         return ExitCode.UNKNOWN if args.command == "check" else ExitCode.FAILURE
