@@ -29,7 +29,7 @@ from .model import AlertState, PollResult, Sample, Scope, Target, Value
 from .rules import API_DOWN_RULE, OnMissing, Rule, Settings
 
 if TYPE_CHECKING:
-    from .expr import Condition
+    from .expr import Condition, HistoryView
 
 INACTIVE, PENDING, FIRING, RESOLVED = (
     AlertState.INACTIVE,
@@ -247,6 +247,10 @@ class Engine:
             self._step_server(poll, now, out)
         self._forget_ended()
         self.history.prune(now)
+        seen = sum(len(p.samples) for p in polls)
+        for cache in self._selected.values():
+            if len(cache) > 2 * seen + 1000:
+                cache.clear()  # streams come and go; do not remember every name forever
         return out
 
     def _step_server(self, poll: PollResult, now: float, out: list[Transition]) -> None:
@@ -274,62 +278,65 @@ class Engine:
             if rule.is_absent:
                 self._step_absent(rule, poll, now, out)
                 continue
-            seen = self._step_rule(rule, by_scope.get(rule.scope, ()), now, out)
-            self._step_missing(rule, poll, seen, now, out)
+            selected = self._select(rule, by_scope.get(rule.scope, ()))
+            self._step_rule(rule, selected, now, out)
+            self._step_known(rule, poll, now, out)
+
+    def _select(self, rule: Rule, samples: Sequence[Sample]) -> Sequence[Sample]:
+        """The samples a rule looks at; glob matching is cached per target."""
+        if not rule.patterns:
+            return samples
+        cache = self._selected.setdefault(rule.name, {})
+        out = []
+        for sample in samples:
+            ok = cache.get(sample.target)
+            if ok is None:
+                ok = cache[sample.target] = rule.selects(sample.target)
+            if ok:
+                out.append(sample)
+        return out
 
     def _step_rule(
-        self, rule: Rule, samples: Iterable[Sample], now: float, out: list[Transition]
-    ) -> set[Target]:
-        seen: set[Target] = set()
-        selected = self._selected.setdefault(rule.name, {})
-        instances = self._by_rule.get(rule.name)
-        when = rule.when.evaluate
-        for sample in samples:
-            target = sample.target
-            ok = selected.get(target)
-            if ok is None:
-                ok = selected[target] = rule.selects(target)
-            if not ok:
-                continue
-            seen.add(target)
-            history = self.history.view(target, now) if self.history.fields else None
-            holds, value = when(sample.fields, sample.server_now, history)
-            inst = instances.get(target) if instances is not None else None
-            if inst is None:
-                if not holds:
-                    continue  # nothing to remember about a quiet target
-                inst = self._instance(rule, target, create=True)
-                instances = self._by_rule[rule.name]
-                assert inst is not None
-            inst.sample = sample
-            resolve_holds: bool | None = None
-            if inst.state is FIRING and rule.resolve_when is not None:
-                resolve_holds = rule.resolve_when.evaluate(
-                    sample.fields, sample.server_now, history
-                )[0]
-            self._advance(inst, rule, holds, value, now, out, "condition", resolve_holds)
-        return seen
-
-    def _step_absent(self, rule: Rule, poll: PollResult, now: float, out: list[Transition]) -> None:
-        for pattern in rule.patterns:
-            names = list(pattern.segments) + [None] * (3 - len(pattern.segments))
-            target = Target(poll.server, names[0], names[1], names[2])
-            missing = target not in poll.listed
-            inst = self._instance(rule, target, create=missing)
-            if inst is None:
-                continue
-            self._advance(
-                inst, rule, missing, "absent" if missing else "listed", now, out, "absent"
-            )
-
-    def _step_missing(
-        self, rule: Rule, poll: PollResult, seen: set[Target], now: float, out: list[Transition]
+        self, rule: Rule, samples: Sequence[Sample], now: float, out: list[Transition]
     ) -> None:
+        """Evaluate every selected sample; only holding ones can create or touch state here.
+
+        Existing instances whose condition does not hold are advanced by ``_step_known``,
+        so the hot loop over thousands of quiet streams does one call and one test each.
+        """
+        uses_history = bool(rule.when.history_fields)
+        history_for = None
+        if uses_history:
+            view = self.history.view
+
+            def history_for(target: Target) -> HistoryView:
+                return view(target, now)
+
+        for sample, value in rule.when.holding(samples, history_for):
+            inst = self._instance(rule, sample.target, create=True)
+            assert inst is not None
+            inst.sample = sample
+            self._advance(inst, rule, True, value, now, out, "condition")
+
+    def _step_known(self, rule: Rule, poll: PollResult, now: float, out: list[Transition]) -> None:
+        """Advance existing instances not already advanced this tick: cleared, or missing."""
         instances = self._by_rule.get(rule.name)
         if not instances:
             return
         for target, inst in list(instances.items()):
-            if target in seen or target.server != poll.server:
+            if target.server != poll.server or inst.last_eval_at == now:
+                continue
+            sample = poll.samples.get(target)
+            if sample is not None and rule.selects(target):
+                history = self.history.view(target, now) if self.history.fields else None
+                holds, value = rule.when.evaluate(sample.fields, sample.server_now, history)
+                resolve_holds: bool | None = None
+                if inst.state is FIRING and rule.resolve_when is not None:
+                    resolve_holds = rule.resolve_when.evaluate(
+                        sample.fields, sample.server_now, history
+                    )[0]
+                inst.sample = sample
+                self._advance(inst, rule, holds, value, now, out, "condition", resolve_holds)
                 continue
             if inst.state not in (PENDING, FIRING):
                 continue
@@ -340,8 +347,21 @@ class Engine:
             inst.sample = None
             if rule.on_missing is OnMissing.KEEP:
                 continue
-            holds = rule.on_missing is OnMissing.FIRE
-            self._advance(inst, rule, holds, inst.value, now, out, "missing", force_clear=True)
+            holds_missing = rule.on_missing is OnMissing.FIRE
+            self._advance(
+                inst, rule, holds_missing, inst.value, now, out, "missing", force_clear=True
+            )
+
+    def _step_absent(self, rule: Rule, poll: PollResult, now: float, out: list[Transition]) -> None:
+        for pattern in rule.patterns:
+            names = list(pattern.segments) + [None] * (3 - len(pattern.segments))
+            target = Target(poll.server, names[0], names[1], names[2])
+            missing = target not in poll.listed
+            inst = self._instance(rule, target, create=missing)
+            if inst is None:
+                continue
+            value = "absent" if missing else "listed"
+            self._advance(inst, rule, missing, value, now, out, "absent")
 
     # -- the state machine -----------------------------------------------------------------
 
@@ -431,9 +451,7 @@ class Engine:
         inst.dirty = True
 
     def _forget_ended(self) -> None:
-        for name, by_target in self._by_rule.items():
+        for by_target in self._by_rule.values():
             ended = [t for t, i in by_target.items() if i.state in (INACTIVE, RESOLVED)]
             for target in ended:
                 self.removed.append(by_target.pop(target))
-            if ended:
-                self._selected.get(name, {}).clear()

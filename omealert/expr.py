@@ -20,7 +20,7 @@ import difflib
 import math
 import operator
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -37,7 +37,7 @@ from .fields import (
     Unit,
     resolve,
 )
-from .model import Scope, Value
+from .model import Sample, Scope, Target, Value
 
 __all__ = ["FUNCTIONS", "Condition", "HistoryView", "compile_condition"]
 
@@ -53,7 +53,8 @@ class HistoryView(Protocol):
 
 
 _Fn = Callable[[Mapping[str, Value], float, HistoryView | None], Any]
-_Result = tuple[bool | None, float | str | bool | None]
+AlertValue = float | str | bool | None
+_Result = tuple[bool | None, AlertValue]
 
 _HISTORY_USAGE = {
     "rate": "a counter field and an optional window, e.g. rate(totalBytesIn) or "
@@ -971,6 +972,29 @@ class Condition:
             return self._run(fields, server_now, history)
         except (TypeError, ArithmeticError):
             return _NOTHING
+
+    def holding(
+        self,
+        samples: Iterable[Sample],
+        history_for: Callable[[Target], HistoryView] | None = None,
+    ) -> list[tuple[Sample, AlertValue]]:
+        """The samples for which the condition holds, with their values, in one tight loop.
+
+        The engine's hot path: thousands of quiet streams per rule per tick, where the cost
+        of a Python call per evaluation would dominate. Same semantics as ``evaluate``.
+        """
+        run = self._run
+        out: list[tuple[Sample, AlertValue]] = []
+        append = out.append
+        for sample in samples:
+            history = history_for(sample.target) if history_for is not None else None
+            try:
+                holds, value = run(sample.fields, sample.server_now, history)
+            except (TypeError, ArithmeticError):
+                continue
+            if holds:
+                append((sample, value))
+        return out
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Condition):
