@@ -1,0 +1,45 @@
+"""The README stays true: every command, field and filter it should mention, it mentions."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from omealert.cli import build_parser
+from omealert.fields import FIELDS
+
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+
+
+def _subcommands() -> list[str]:
+    parser = build_parser()
+    actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return sorted(actions[0].choices)
+
+
+def test_quick_start_is_two_make_commands() -> None:
+    """The quick start names `make demo` and `make test`."""
+    assert "make demo" in README
+    assert "make test" in README
+
+
+def test_every_command_is_documented() -> None:
+    """Each `omealert` subcommand appears in the README."""
+    missing = [c for c in _subcommands() if f"omealert {c}" not in README]
+    assert missing == []
+
+
+def test_every_field_is_in_the_units_table() -> None:
+    """Each field of the catalogue (connection keys by pattern) is in the README's table."""
+    paths = [p for p in FIELDS if ".connections." not in p]
+    missing = [p for p in paths if f"`{p}`" not in README]
+    assert missing == []
+    assert "`publishers.connections.<p>`" in README
+    assert "`providers.connections.<p>`" in README
+
+
+def test_every_template_filter_is_documented() -> None:
+    """Each Jinja filter omealert adds is described in the README."""
+    for name in ("duration", "bitrate", "bytes", "humanize", "humanize1024", "percentage",
+                 "timestamp"):  # fmt: skip
+        assert f"`{name}`" in README, name
