@@ -70,7 +70,7 @@ class Matcher:
         if op in ("=~", "!~"):
             try:
                 re.compile(value)
-            except re.error as exc:
+            except (re.error, OverflowError, RecursionError) as exc:
                 raise ValueError(f"invalid regex in matcher {text!r}: {exc}") from None
         return cls(name, op, value)
 

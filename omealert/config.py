@@ -1,0 +1,426 @@
+"""The YAML config contract: pydantic models that mirror the file, and the loader.
+
+``load_config`` reads a file, substitutes ``${VAR}`` from the environment, validates the
+shape with the models below, then compiles every condition, template and apprise URL and
+cross-checks names (``configcheck.py``). Every problem found on the way is collected and
+raised as one ``ConfigError`` whose issues point at a FILE:LINE:COL, so an operator fixes
+a broken file in one pass instead of one error per run.
+
+The models are the documentation of the format: each field's default is the documented
+default, and ``extra="forbid"`` turns a typo into an error with a suggestion.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
+
+from .configcheck import build_settings
+from .configmessages import describe, translate
+from .durations import parse_duration
+from .errors import ConfigError, ConfigIssue
+from .model import Scope, Severity
+from .rules import MessageFormat, OnMissing, Settings
+from .yamlsource import parse_yaml
+
+__all__ = [
+    "ApiDownModel",
+    "ChannelModel",
+    "ConfigModel",
+    "DefaultsModel",
+    "InhibitModel",
+    "RouteModel",
+    "RuleModel",
+    "ServerModel",
+    "load_config",
+    "load_config_text",
+]
+
+
+# -- field types ---------------------------------------------------------------------------
+
+
+def _duration(value: object) -> float:
+    """Durations are text with a unit; a bare number is ambiguous (seconds? minutes?)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"expected a duration such as 30s or 5m, got {describe(value)}")
+    if isinstance(value, int | float):
+        if value == 0:
+            return 0.0
+        shown = int(value) if float(value).is_integer() else value
+        raise ValueError(f"duration {shown} has no unit: write {shown}s, {shown}m or {shown}h")
+    seconds = parse_duration(value)
+    if not math.isfinite(seconds):
+        raise ValueError("duration is too long")
+    return seconds
+
+
+def _positive(seconds: float) -> float:
+    if seconds <= 0:
+        raise ValueError("must be longer than 0s")
+    return seconds
+
+
+def _name_checker(kind: str, pattern: str, allowed: str) -> Callable[[str], str]:
+    regex = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if not regex.fullmatch(value):
+            raise ValueError(f"invalid {kind} '{value}': use only {allowed}")
+        return value
+
+    return check
+
+
+def _one_or_many(value: object) -> object:
+    return [value] if isinstance(value, str) else value
+
+
+def _none_as_empty_list(value: object) -> object:
+    """``rules:`` with every rule commented out reads as null; treat it as an empty list."""
+    return [] if value is None else value
+
+
+def _none_as_empty_dict(value: object) -> object:
+    return {} if value is None else value
+
+
+def _label_value(value: object) -> object:
+    """Label values are text, but ``priority: 1`` is what people write."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return value
+
+
+Duration = Annotated[float, BeforeValidator(_duration)]
+PositiveDuration = Annotated[float, BeforeValidator(_duration), AfterValidator(_positive)]
+RuleName = Annotated[
+    str, AfterValidator(_name_checker("rule name", r"[a-z0-9_-]+", "a-z, 0-9, '_' and '-'"))
+]
+ServerName = Annotated[
+    str,
+    AfterValidator(_name_checker("server name", r"[A-Za-z0-9_.-]+", "letters, digits, '_.-'")),
+]
+ChannelName = Annotated[
+    str,
+    AfterValidator(_name_checker("channel name", r"[A-Za-z0-9_.-]+", "letters, digits, '_.-'")),
+]
+LabelName = Annotated[
+    str,
+    AfterValidator(
+        _name_checker("label name", r"[A-Za-z_][A-Za-z0-9_]*", "letters, digits and '_'")
+    ),
+]
+LabelValue = Annotated[str, BeforeValidator(_label_value)]
+
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+
+# -- the file ------------------------------------------------------------------------------
+
+
+class ServerModel(_Model):
+    """One OME server to poll."""
+
+    name: ServerName
+    url: str
+    access_token: SecretStr | None = None
+    api_version: Literal["v1", "v2"] = "v1"
+    timeout: PositiveDuration = 5.0
+    max_in_flight: int = Field(16, ge=1)
+    verify_tls: bool = True
+    ca_file: str | None = None
+
+
+class ChannelModel(_Model):
+    """A named set of apprise URLs and how messages to them look."""
+
+    urls: list[SecretStr] = Field(min_length=1)
+    title: str | None = None
+    body: str | None = None
+    format: MessageFormat = MessageFormat.MARKDOWN
+    send_resolved: bool | None = None
+
+
+class DefaultsModel(_Model):
+    """What every rule inherits unless it sets the key itself."""
+
+    for_: Duration = Field(0.0, alias="for")
+    keep_firing_for: Duration = 0.0
+    repeat_interval: PositiveDuration = 3600.0
+    send_resolved: bool = True
+    severity: Severity = Severity.WARNING
+    channels: list[ChannelName] = Field(default_factory=list)
+    on_missing: OnMissing = OnMissing.RESOLVE
+    group_by: list[LabelName] = Field(default_factory=list)
+    group_wait: Duration = 0.0
+
+
+class RuleModel(_Model):
+    """One alerting rule. ``None`` means "inherit from defaults"."""
+
+    name: RuleName
+    scope: Scope = Scope.STREAM
+    match: Annotated[list[str], BeforeValidator(_one_or_many)] | None = None
+    when: str
+    resolve_when: str | None = None
+    for_: Duration | None = Field(None, alias="for")
+    keep_firing_for: Duration | None = None
+    repeat_interval: PositiveDuration | None = None
+    send_resolved: bool | None = None
+    severity: Severity | None = None
+    labels: dict[LabelName, LabelValue] = Field(default_factory=dict)
+    summary: str = ""
+    description: str = ""
+    channels: list[ChannelName] | None = None
+    on_missing: OnMissing | None = None
+    group_by: list[LabelName] | None = None
+    group_wait: Duration | None = None
+    servers: list[ServerName] | None = None
+
+
+class RouteModel(_Model):
+    """Alerts matching every matcher (and the severity, if given) also go to ``channels``."""
+
+    matchers: list[str] = Field(default_factory=list)
+    severity: Severity | None = None
+    channels: list[ChannelName] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _selects_something(self) -> RouteModel:
+        if not self.matchers and self.severity is None:
+            raise ValueError("a route needs matchers:, severity: or both")
+        return self
+
+
+class InhibitModel(_Model):
+    """While an alert matching ``source`` fires, alerts matching ``target`` stay quiet."""
+
+    source: list[str] = Field(min_length=1)
+    target: list[str] = Field(min_length=1)
+    equal: list[LabelName] = Field(default_factory=list)
+
+
+class ApiDownModel(_Model):
+    """The built-in alert raised when a server's API does not answer."""
+
+    enabled: bool = True
+    for_: Duration = Field(0.0, alias="for")
+    severity: Severity = Severity.CRITICAL
+    channels: list[ChannelName] | None = None
+    summary: str | None = None
+    repeat_interval: PositiveDuration = 3600.0
+    send_resolved: bool = True
+
+
+class ConfigModel(_Model):
+    """The whole file."""
+
+    servers: Annotated[list[ServerModel], BeforeValidator(_none_as_empty_list)] = Field(
+        min_length=1
+    )
+    interval: PositiveDuration = 10.0
+    defaults: DefaultsModel = DefaultsModel()
+    channels: Annotated[dict[ChannelName, ChannelModel], BeforeValidator(_none_as_empty_dict)] = (
+        Field(default_factory=dict)
+    )
+    rules: Annotated[list[RuleModel], BeforeValidator(_none_as_empty_list)] = Field(
+        default_factory=list
+    )
+    routes: Annotated[list[RouteModel], BeforeValidator(_none_as_empty_list)] = Field(
+        default_factory=list
+    )
+    inhibit: Annotated[list[InhibitModel], BeforeValidator(_none_as_empty_list)] = Field(
+        default_factory=list
+    )
+    ome_api_down: ApiDownModel = ApiDownModel()
+    outage_tolerance: Duration = 3600.0
+    delivery_max_age: PositiveDuration = 86400.0
+
+
+@dataclass(slots=True)
+class Parts:
+    """The valid pieces of a file, each with its index in the file for error positions."""
+
+    servers: list[tuple[int, ServerModel]] = field(default_factory=list)
+    channels: dict[str, ChannelModel] = field(default_factory=dict)
+    defaults: DefaultsModel = field(default_factory=DefaultsModel)
+    rules: list[tuple[int, RuleModel]] = field(default_factory=list)
+    routes: list[tuple[int, RouteModel]] = field(default_factory=list)
+    inhibit: list[tuple[int, InhibitModel]] = field(default_factory=list)
+    api_down: ApiDownModel = field(default_factory=ApiDownModel)
+    interval: float = 10.0
+    outage_tolerance: float = 3600.0
+    delivery_max_age: float = 86400.0
+    #: Names as written, valid or not, so a channel with a bad URL still "exists" for the
+    #: rules that name it and only one error is reported.
+    channel_names: list[str] = field(default_factory=list)
+    server_names: list[str] = field(default_factory=list)
+
+
+def salvage(data: Any, model: ConfigModel | None) -> Parts:
+    """The parts of ``data`` to cross-check: all of ``model`` if it validated, else
+    whatever validates piece by piece (the whole-file errors are already reported)."""
+    raw = data if isinstance(data, dict) else {}
+    parts = Parts()
+    channels = raw.get("channels")
+    if isinstance(channels, dict):
+        parts.channel_names = [str(k) for k in channels]
+    servers = raw.get("servers")
+    if isinstance(servers, list):
+        parts.server_names = [
+            s["name"] for s in servers if isinstance(s, dict) and isinstance(s.get("name"), str)
+        ]
+    if model is not None:
+        parts.servers = list(enumerate(model.servers))
+        parts.channels = dict(model.channels)
+        parts.defaults = model.defaults
+        parts.rules = list(enumerate(model.rules))
+        parts.routes = list(enumerate(model.routes))
+        parts.inhibit = list(enumerate(model.inhibit))
+        parts.api_down = model.ome_api_down
+        parts.interval = model.interval
+        parts.outage_tolerance = model.outage_tolerance
+        parts.delivery_max_age = model.delivery_max_age
+        return parts
+    parts.servers = _items(ServerModel, raw.get("servers"))
+    parts.rules = _items(RuleModel, raw.get("rules"))
+    parts.routes = _items(RouteModel, raw.get("routes"))
+    parts.inhibit = _items(InhibitModel, raw.get("inhibit"))
+    if isinstance(channels, dict):
+        for name, value in channels.items():
+            ok = _one(ChannelModel, value)
+            if ok is not None:
+                parts.channels[str(name)] = ok
+    parts.defaults = _one(DefaultsModel, raw.get("defaults", {})) or DefaultsModel()
+    parts.api_down = _one(ApiDownModel, raw.get("ome_api_down", {})) or ApiDownModel()
+    return parts
+
+
+def _items(model: type[_M], value: Any) -> list[tuple[int, _M]]:
+    if not isinstance(value, list):
+        return []
+    out = []
+    for i, item in enumerate(value):
+        ok = _one(model, item)
+        if ok is not None:
+            out.append((i, ok))
+    return out
+
+
+#: Keys whose value other checks depend on: if one of them is broken, putting its default
+#: in its place would cause false errors elsewhere (a wrong scope fails every condition).
+_ENTANGLED: dict[type[BaseModel], frozenset[str]] = {
+    ServerModel: frozenset({"name", "api_version"}),
+    RuleModel: frozenset({"scope", "match", "servers"}),
+}
+
+
+def _one(model: type[_M], value: Any) -> _M | None:
+    """``value`` validated, or with its broken keys dropped (so defaults take their place)
+    when that is safe, so a typo in one key does not hide the problems of the others."""
+    try:
+        return model.model_validate(value)
+    except ValidationError as exc:
+        if not isinstance(value, dict):
+            return None
+        broken = {err["loc"][0] for err in exc.errors() if err["loc"]}
+        if broken & _ENTANGLED.get(model, frozenset()):
+            return None
+    try:
+        return model.model_validate({k: v for k, v in value.items() if k not in broken})
+    except ValidationError:
+        return None
+
+
+# -- loading -------------------------------------------------------------------------------
+
+
+def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate the config at ``path``; ``env`` defaults to ``os.environ``.
+
+    Relative paths inside the file (``ca_file``) are taken from the file's directory.
+    """
+    name = str(path)
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError([ConfigIssue(name, 1, 1, f"cannot read config file: {reason}")]) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = raw[: exc.start].decode("utf-8", "replace")
+        line = before.count("\n") + 1
+        col = len(before) - (before.rfind("\n") + 1) + 1
+        raise ConfigError([ConfigIssue(name, line, col, "the file is not valid UTF-8")]) from None
+    return load_config_text(text, name, env, base_dir=Path(path).parent)
+
+
+def load_config_text(
+    text: str,
+    filename: str,
+    env: Mapping[str, str] | None = None,
+    *,
+    base_dir: Path | None = None,
+) -> Settings:
+    """Validate config ``text`` as if read from ``filename``; raises one ``ConfigError``
+    listing every problem. ``base_dir`` resolves relative paths (default: the file's dir)."""
+    src = parse_yaml(text, filename, os.environ if env is None else env)
+    if src.fatal:
+        raise ConfigError(src.issues)
+    data = src.data
+    if isinstance(data, dict):  # x-* keys hold YAML anchors to reuse, as in compose files
+        data = {k: v for k, v in data.items() if not k.startswith("x-")}
+    issues: list[ConfigIssue] = []
+    try:
+        model: ConfigModel | None = ConfigModel.model_validate(data)
+    except ValidationError as exc:
+        model = None
+        issues += [translate(src, err, ConfigModel) for err in exc.errors()]
+    parts = salvage(data, model)
+    settings = build_settings(
+        src, parts, issues, base_dir=Path(filename).parent if base_dir is None else base_dir
+    )
+    issues = src.issues + [i for i in issues if not src.is_tainted(i)]
+    if issues or settings is None:
+        raise ConfigError(_unique(issues))
+    return settings
+
+
+def _unique(issues: list[ConfigIssue]) -> list[ConfigIssue]:
+    """Each thing said once (an aliased node is checked once per use), and on one line:
+    a quoted key or name can hold any character, and an issue must stay one line."""
+    out = []
+    for issue in dict.fromkeys(issues):
+        if not issue.message.isprintable():
+            message = "".join(
+                ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii")
+                for ch in issue.message
+            )
+            issue = replace(issue, message=message)
+        out.append(issue)
+    return out

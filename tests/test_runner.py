@@ -1,0 +1,222 @@
+"""The whole pipeline in one process on simulated time: simulator → client → engine →
+planner → outbox → apprise → real SMTP and HTTP receivers, with the state in SQLite."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from omealert.clock import FakeClock
+from omealert.config import load_config_text
+from omealert.delivery import Deliverer
+from omealert.outbox import retry_delay
+from omealert.runner import Runner
+from omealert.simulator import Simulator
+from omealert.state import StateStore
+
+from .helpers import run_async
+from .receivers import HttpReceiver, SmtpSink
+
+LIVE = ("default", "live")
+
+CONFIG = """\
+servers:
+  - name: origin
+    url: {sim}
+    access_token: ome-access-token
+interval: 10s
+defaults:
+  channels: [hook, mail]
+  repeat_interval: 5m
+channels:
+  hook:
+    urls: ["json://127.0.0.1:{hook}/omealert/s3cr3t-path"]
+  mail:
+    urls: ["mailto://127.0.0.1:{smtp}?from=omealert@example.com&to=oncall@example.com"]
+    format: text
+rules:
+  - name: ingest-stalled
+    when: lastRecvTime stale > 30s
+    severity: critical
+    summary: "{{{{ target }}}}: no input for {{{{ value | duration }}}}"
+"""
+
+
+class Rig:
+    """A simulator, two receivers and a runner sharing one fake clock."""
+
+    def __init__(self, tmp: Path, clock: FakeClock, sim: Simulator, hook: HttpReceiver,
+                 smtp: SmtpSink) -> None:  # fmt: skip
+        self.tmp, self.clock, self.sim, self.hook, self.smtp = tmp, clock, sim, hook, smtp
+        text = CONFIG.format(sim=sim.url, hook=hook.port, smtp=smtp.port)
+        self.settings = load_config_text(text, "rig.yaml", env={})
+        self.store: StateStore | None = None
+        self.runner: Runner | None = None
+
+    def start(self) -> Runner:
+        self.store = StateStore(self.tmp / "state.db")
+        self.runner = Runner(
+            self.settings, clock=self.clock, store=self.store, deliverer=Deliverer(timeout=5)
+        )
+        return self.runner
+
+    async def stop(self) -> None:
+        assert self.runner is not None and self.store is not None
+        await self.runner.aclose()
+        self.store.close()
+
+    async def tick(self, seconds: float = 10.0) -> None:
+        """One poll and one delivery pass, then move simulated time on."""
+        assert self.runner is not None and self.runner.outbox is not None
+        await self.runner.tick()
+        await self.runner.outbox.deliver_due()
+        self.clock.advance(seconds)
+
+    def titles(self) -> list[str]:
+        return [b["title"] for b in self.hook.json_bodies()]
+
+    def subjects(self) -> list[str]:
+        return [str(m["Subject"]) for m in self.smtp.messages]
+
+
+@pytest.fixture
+def rig(tmp_path: Path) -> Iterator[Rig]:
+    clock = FakeClock()
+    sim = Simulator(clock=clock.now)
+    sim.start()
+    hook = HttpReceiver()
+    hook.start()
+    smtp = SmtpSink()
+    smtp.start()
+    sim.add_stream(*LIVE, "cam1", viewers={"webrtc": 5})
+    sim.add_stream(*LIVE, "cam2", viewers={"webrtc": 5})
+    try:
+        yield Rig(tmp_path, clock, sim, hook, smtp)
+    finally:
+        smtp.stop()
+        hook.stop()
+        sim.stop()
+
+
+FIRING = "[FIRING] ingest-stalled on origin/default/live/cam1"
+RESOLVED = "[RESOLVED] ingest-stalled on origin/default/live/cam1"
+
+
+@run_async
+async def test_stall_fires_once_and_resolves_once_on_both_channels(rig: Rig) -> None:
+    """A stalled ingest is announced once by webhook and email, and resolved once."""
+    rig.start()
+    await rig.tick()
+    rig.sim.stall(*LIVE, "cam1")
+    for _ in range(6):
+        await rig.tick()
+    assert rig.titles() == [FIRING]
+    assert rig.subjects() == [FIRING]
+    body = rig.hook.json_bodies()[0]
+    assert "origin/default/live/cam1: no input for" in body["message"]
+    assert body["type"] == "failure"
+    rig.sim.resume(*LIVE, "cam1")
+    await rig.tick()
+    await rig.tick()
+    assert rig.titles() == [FIRING, RESOLVED]
+    assert rig.subjects() == [FIRING, RESOLVED]
+    await rig.stop()
+
+
+@run_async
+async def test_repeat_interval_is_exact(rig: Rig) -> None:
+    """While firing, the reminder comes exactly every repeat_interval (5m), not before."""
+    rig.start()
+    rig.sim.stall(*LIVE, "cam1")
+    for _ in range(5):  # t = 0..40s: fires at the first tick where the age passes 30s
+        await rig.tick()
+    assert rig.titles() == [FIRING]
+    for _ in range(29):  # up to 4m50s after the first notice
+        await rig.tick()
+    assert rig.titles() == [FIRING]
+    await rig.tick()  # exactly 5m after
+    assert rig.titles() == [FIRING, FIRING]
+    assert [b["message"].startswith("Reminder") or "reminder" in b["message"].lower()
+            for b in rig.hook.json_bodies()] == [False, True]  # fmt: skip
+    await rig.stop()
+
+
+@run_async
+async def test_receiver_down_for_ten_minutes_gets_everything_once_in_order(rig: Rig) -> None:
+    """A webhook down for 10 simulated minutes gets every message once, in order, later;
+    email is not held back and polling goes on meanwhile."""
+    rig.start()
+    rig.hook.set_down(True)
+    rig.sim.stall(*LIVE, "cam1")
+    for _ in range(5):
+        await rig.tick()
+    rig.sim.resume(*LIVE, "cam1")
+    for _ in range(55):  # ten minutes of 10 s ticks: fire, resolve, retries
+        await rig.tick()
+    assert rig.subjects() == [FIRING, RESOLVED]  # email went out on time
+    assert rig.hook.json_bodies() == []
+    assert rig.runner is not None and rig.runner.outbox is not None
+    assert len(rig.runner.outbox) == 2
+    rig.hook.set_down(False)
+    for _ in range(int(retry_delay(10) / 10) + 2):
+        await rig.tick()
+    assert rig.titles() == [FIRING, RESOLVED]
+    assert len(rig.runner.outbox) == 0
+    await rig.stop()
+
+
+@run_async
+async def test_restart_neither_repeats_nor_forgets(rig: Rig) -> None:
+    """After a restart, a firing alert already announced is not announced again, and its
+    resolve still arrives."""
+    rig.start()
+    rig.sim.stall(*LIVE, "cam1")
+    for _ in range(5):
+        await rig.tick()
+    assert rig.titles() == [FIRING]
+    await rig.stop()
+    rig.start()  # a new process: same state file, same clock
+    for _ in range(3):
+        await rig.tick()
+    assert rig.titles() == [FIRING]
+    rig.sim.resume(*LIVE, "cam1")
+    await rig.tick()
+    assert rig.titles() == [FIRING, RESOLVED]
+    await rig.stop()
+
+
+@run_async
+async def test_undelivered_message_survives_a_restart(rig: Rig) -> None:
+    """A message queued while its receiver is down is delivered by the next process."""
+    rig.start()
+    rig.hook.set_down(True)
+    rig.sim.stall(*LIVE, "cam1")
+    for _ in range(5):
+        await rig.tick()
+    await rig.stop()
+    rig.hook.set_down(False)
+    rig.start()
+    for _ in range(3):
+        await rig.tick(30)
+    assert rig.titles() == [FIRING]
+    await rig.stop()
+
+
+@run_async
+async def test_api_outage_does_not_resolve_and_fires_api_down(rig: Rig) -> None:
+    """OME answering 500 keeps the stalled alert firing and raises ome-api-down once."""
+    rig.start()
+    rig.sim.stall(*LIVE, "cam1")
+    for _ in range(5):
+        await rig.tick()
+    rig.sim.set_fault("500")
+    for _ in range(3):
+        await rig.tick()
+    assert rig.titles() == [FIRING, "[FIRING] ome-api-down on origin"]
+    rig.sim.clear_faults()
+    await rig.tick()
+    assert rig.titles()[-1] == "[RESOLVED] ome-api-down on origin"
+    assert RESOLVED not in rig.titles()
+    await rig.stop()
