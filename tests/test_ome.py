@@ -713,3 +713,45 @@ def test_a_stream_gone_mid_poll_is_not_counted(sim: Simulator, clock: FakeClock)
     result = poll(spec(sim.url), clock, [STREAM_STATS, rule("n", "streams < 1", scope="app")])
     assert result.samples[Target("origin", "default", "app")].fields == {"streams": 2}
     assert Target("origin", "default", "app", "cam1") in result.gone
+
+
+def test_the_cards_two_rules_fire_identically_on_v1_and_v2(
+    sim: Simulator, clock: FakeClock
+) -> None:
+    """`webrtc publishers > 500` and `lastRecvTime stale > 30s` give the same alerts,
+    with the same values, whether OME is read through /v1 or Enterprise /v2."""
+    from omealert.engine import Engine
+
+    from .helpers import settings
+
+    rules = [
+        rule("viewers", "webrtc publishers > 500"),
+        rule("stalled", "lastRecvTime stale > 30s"),
+    ]
+    v1, v2 = spec(sim.url, name="one"), spec(sim.url, name="two", api_version="v2")
+    engine = Engine(settings(*rules, servers=(v1, v2)))
+    sim.set_viewers("default", "app", "stream1", "webrtc", 612)
+    clock.advance(5)
+    sim.stall("default", "app", "cam1")
+
+    async def go() -> None:
+        async with OmeClient(v1, clock=clock) as a, OmeClient(v2, clock=clock) as b:
+            for _ in range(5):
+                polls = await poll_all([a, b], {"one": plan_polls(rules, "one"),
+                                                "two": plan_polls(rules, "two")})  # fmt: skip
+                assert [p.error for p in polls] == [None, None]
+                engine.step(polls, clock.now())
+                clock.advance(10)
+
+    run(go())
+    seen: dict[str, set[tuple[str, str, str, object]]] = {"one": set(), "two": set()}
+    for inst in engine.instances():
+        t = inst.target
+        seen[t.server].add(
+            (inst.rule, f"{t.vhost}/{t.app}/{t.stream}", inst.state.value, inst.value)
+        )
+    assert seen["one"] == seen["two"]
+    assert seen["one"] == {
+        ("viewers", "default/app/stream1", "firing", 612),
+        ("stalled", "default/app/cam1", "firing", 40.0),
+    }
