@@ -141,6 +141,8 @@ class Engine:
         self._by_rule: dict[str, dict[Target, Instance]] = {}
         self._selected: dict[str, dict[Target, bool]] = {}
         self.removed: list[Instance] = []
+        #: rule → targets whose value could not be computed in the last tick (for status)
+        self.no_value: dict[str, list[Target]] = {}
         self._configure(settings)
 
     # -- configuration -------------------------------------------------------------------
@@ -243,6 +245,7 @@ class Engine:
     def step(self, polls: Sequence[PollResult], now: float) -> list[Transition]:
         """Advance every instance by one poll of every server; return what changed."""
         out: list[Transition] = []
+        self.no_value = {}
         for poll in polls:
             self._step_server(poll, now, out)
         self._forget_ended()
@@ -312,11 +315,14 @@ class Engine:
             def history_for(target: Target) -> HistoryView:
                 return view(target, now)
 
-        for sample, value in rule.when.holding(samples, history_for):
+        unknown: list[Sample] = []
+        for sample, value in rule.when.holding(samples, history_for, unknown):
             inst = self._instance(rule, sample.target, create=True)
             assert inst is not None
             inst.sample = sample
             self._advance(inst, rule, True, value, now, out, "condition")
+        if unknown:
+            self.no_value.setdefault(rule.name, []).extend(s.target for s in unknown)
 
     def _step_known(self, rule: Rule, poll: PollResult, now: float, out: list[Transition]) -> None:
         """Advance existing instances not already advanced this tick: cleared, or missing."""

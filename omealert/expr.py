@@ -977,11 +977,13 @@ class Condition:
         self,
         samples: Iterable[Sample],
         history_for: Callable[[Target], HistoryView] | None = None,
+        unknown: list[Sample] | None = None,
     ) -> list[tuple[Sample, AlertValue]]:
         """The samples for which the condition holds, with their values, in one tight loop.
 
         The engine's hot path: thousands of quiet streams per rule per tick, where the cost
         of a Python call per evaluation would dominate. Same semantics as ``evaluate``.
+        Samples with no value (missing field, too little history) go to ``unknown``.
         """
         run = self._run
         out: list[tuple[Sample, AlertValue]] = []
@@ -991,9 +993,11 @@ class Condition:
             try:
                 holds, value = run(sample.fields, sample.server_now, history)
             except (TypeError, ArithmeticError):
-                continue
+                holds = None
             if holds:
                 append((sample, value))
+            elif holds is None and unknown is not None:
+                unknown.append(sample)
         return out
 
     def __eq__(self, other: object) -> bool:

@@ -131,6 +131,14 @@ class TestLifecycle:
         assert got == [["stale origin/default/app/s1 inactive→firing"], []]
         inst = next(iter(engine.instances()))
         assert inst.state is F and inst.no_value
+        assert engine.no_value == {"stale": [Target("origin", "default", "app", "s1")]}
+
+    def test_targets_without_a_value_are_listed_even_without_an_instance(self) -> None:
+        """A quiet target whose value cannot be computed is reported, not silently OK."""
+        engine = Engine(settings(rule("stale", "lastRecvTime stale > 30s")))
+        engine.step([poll(T0, {S1: {}, "default/app/s2": {"providers.lastRecvTime": ts(T0)}})], T0)
+        assert states(engine) == {}
+        assert engine.no_value == {"stale": [Target("origin", "default", "app", "s1")]}
 
 
 class TestMissingData:
