@@ -220,3 +220,62 @@ async def test_api_outage_does_not_resolve_and_fires_api_down(rig: Rig) -> None:
     assert rig.titles()[-1] == "[RESOLVED] ome-api-down on origin"
     assert RESOLVED not in rig.titles()
     await rig.stop()
+
+
+@run_async
+async def test_exact_email_subject_and_body(rig: Rig) -> None:
+    """The email carries the exact default subject and text body."""
+    rig.start()
+    rig.sim.stall(*LIVE, "cam1")
+    for _ in range(5):
+        await rig.tick()
+    assert rig.smtp.wait_for(1)
+    mail = rig.smtp.messages[0]
+    assert str(mail["Subject"]) == FIRING
+    body = (
+        mail.get_content() if not mail.is_multipart() else mail.get_body(("plain",)).get_content()
+    )  # type: ignore[union-attr]
+    assert body.strip() == (
+        "Rule ingest-stalled, severity critical\n\n"
+        "- FIRING origin/default/live/cam1: no input for 40s — value 40, for 0s, "
+        "since 2026-01-01 00:00:40 UTC"
+    )
+    await rig.stop()
+
+
+@run_async
+async def test_many_streams_stalling_together_are_one_message(rig: Rig) -> None:
+    """Thirty streams stalling in the same tick reach each channel as one message."""
+    names = [f"s{i:02d}" for i in range(30)]
+    rig.sim.add_streams(*LIVE, names)
+    rig.start()
+    await rig.tick()
+    for name in names:
+        rig.sim.stall(*LIVE, name)
+    for _ in range(5):
+        await rig.tick()
+    assert rig.titles() == ["[FIRING:30] ingest-stalled (30 targets)"]
+    assert rig.subjects() == ["[FIRING:30] ingest-stalled (30 targets)"]
+    message = rig.hook.json_bodies()[0]["message"]
+    assert all(f"origin/default/live/{n}" in message for n in names)
+    await rig.stop()
+
+
+@run_async
+async def test_silence_added_by_another_process_stops_notices(rig: Rig) -> None:
+    """A silence written into the state file (as `omealert silence add` does) mutes the
+    alert; when it ends, the alert is announced."""
+    rig.start()
+    other = StateStore(rig.tmp / "state.db")  # the CLI's connection, while the runner's is open
+    now = rig.clock.now()
+    silence = other.add_silence(["stream=cam1"], now, now + 120, "ops", "swap encoder", now)
+    other.close()
+    rig.sim.stall(*LIVE, "cam1")
+    for _ in range(10):
+        await rig.tick()
+    assert rig.titles() == []
+    for _ in range(4):
+        await rig.tick()
+    assert rig.titles() == [FIRING]
+    assert silence.id
+    await rig.stop()
