@@ -12,7 +12,10 @@ from typing import TextIO
 class _HumanFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.created))
-        text = f"{stamp} {record.levelname:<7} {record.getMessage()}"
+        # One event, one line: a reason that spans lines (a server's error page, a YAML
+        # snippet) must not look like several events to grep or to a line-based shipper.
+        message = " ⏎ ".join(record.getMessage().splitlines())
+        text = f"{stamp} {record.levelname:<7} {message}"
         if record.exc_info:
             text += "\n" + self.formatException(record.exc_info)
         return text

@@ -35,6 +35,9 @@ class Metrics:
         self.reloads_ok = 0
         self.reloads_failed = 0
         self.last_reload_ok = 1
+        #: configured channels: each gets its delivery counters at 0 before its first send,
+        #: so rate() and alerting on them work from the start
+        self.channels: tuple[str, ...] = ()
         #: set by the runner: returns (sent, failed, dropped) counters per channel
         self.delivery: (
             Callable[[], tuple[dict[str, int], dict[str, int], dict[str, int]]] | None
@@ -89,6 +92,9 @@ class Metrics:
         dropped: dict[str, int] = {}
         if self.delivery is not None:
             sent, failed, dropped = self.delivery()
+        for counts in (sent, failed, dropped):
+            for channel in self.channels:
+                counts.setdefault(channel, 0)
         metric("omealert_notifications_sent_total", "counter", "Messages delivered per channel.",
                [(_l(channel=c), n) for c, n in sorted(sent.items())])  # fmt: skip
         metric("omealert_notifications_failed_total", "counter",

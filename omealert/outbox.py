@@ -2,9 +2,9 @@
 
 The working set lives in memory and is mirrored to the state database, so delivery goes
 on from memory when the disk fails and survives a restart when it does not. Each entry
-is one message for one service (one apprise URL of a channel): a dead service is retried
-on its own and never holds back the others. Within one service, messages go out oldest
-first, so the order per alert is kept.
+is one message for one service (one apprise URL of a channel), sent by that service's own
+worker: a dead or hanging service is retried on its own and never holds back the others.
+Within one service, messages go out oldest first, so the order per alert is kept.
 
 Retry policy: first retry 5 s after a failure, doubling up to 5 minutes, until the
 message is older than ``delivery_max_age`` (default 24 h); then it is dropped, logged and
@@ -14,6 +14,7 @@ recorded with the reason.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -63,6 +64,8 @@ class Outbox:
         self._pending: dict[int, OutboxMessage] = {}
         self._next_temp_id = -1
         self._wake = asyncio.Event()
+        #: the one worker per service (channel, url index) that is sending right now
+        self._inflight: dict[tuple[str, int], asyncio.Task[int]] = {}
         self.counters = DeliveryCounters({}, {}, {})
         self._store_broken = False
         if store is not None:
@@ -89,10 +92,22 @@ class Outbox:
         self._wake.set()
 
     def next_due(self) -> float | None:
-        return min((m.next_attempt_at for m in self._pending.values()), default=None)
+        """When the next message of a service that is not busy sending becomes due."""
+        return min(
+            (
+                m.next_attempt_at
+                for m in self._pending.values()
+                if not self._busy((m.channel, m.url_index))
+            ),
+            default=None,
+        )
 
-    async def deliver_due(self) -> int:
-        """Send everything due now; returns how many messages were delivered."""
+    def _start_due(self) -> None:
+        """Start one worker per service that has messages due and is not already sending.
+
+        A service that hangs keeps only its own worker busy: the others get theirs, and the
+        busy one picks up what became due meanwhile as soon as it is free again.
+        """
         now = self.clock.now()
         due = sorted(
             (m for m in self._pending.values() if m.next_attempt_at <= now),
@@ -100,11 +115,35 @@ class Outbox:
         )
         by_service: dict[tuple[str, int], list[OutboxMessage]] = {}
         for msg in due:
-            by_service.setdefault((msg.channel, msg.url_index), []).append(msg)
-        results = await asyncio.gather(
-            *(self._deliver_service(msgs) for msgs in by_service.values())
-        )
-        return sum(results)
+            key = (msg.channel, msg.url_index)
+            if not self._busy(key):
+                by_service.setdefault(key, []).append(msg)
+        for key, msgs in by_service.items():
+            task = asyncio.create_task(self._deliver_service(msgs))
+            self._inflight[key] = task
+            task.add_done_callback(functools.partial(self._finished, key))
+
+    def _busy(self, key: tuple[str, int]) -> bool:
+        task = self._inflight.get(key)
+        return task is not None and not task.done()
+
+    def _finished(self, key: tuple[str, int], task: asyncio.Task[int]) -> None:
+        if self._inflight.get(key) is task:
+            del self._inflight[key]
+        if not task.cancelled() and task.exception() is not None:
+            # A bug, not a failed send (those are outcomes): say so once, keep delivering.
+            self.log.error("delivery worker for %s crashed: %r", key[0], task.exception())
+        self._wake.set()  # that service may have more due by now
+
+    async def deliver_due(self) -> int:
+        """Send everything due now and wait for every send in flight; returns how many went out.
+
+        Cancelling it (a shutdown deadline) cancels the waiting, not the bookkeeping: a message
+        whose send did not finish stays queued and is tried again on the next start.
+        """
+        self._start_due()
+        results = await asyncio.gather(*self._inflight.values(), return_exceptions=True)
+        return sum(r for r in results if isinstance(r, int))
 
     async def _deliver_service(self, messages: list[OutboxMessage]) -> int:
         delivered = 0
@@ -186,12 +225,15 @@ class Outbox:
         self._store_broken = True
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Deliver as messages become due until ``stop`` is set (then return promptly)."""
+        """Deliver as messages become due until ``stop`` is set, then return at once.
+
+        Sends still in flight are left running; ``flush`` waits for them within its deadline.
+        """
         while not stop.is_set():
-            await self.deliver_due()
+            self._wake.clear()
+            self._start_due()
             due = self.next_due()
             wait = 1.0 if due is None else max(0.05, min(1.0, due - self.clock.now()))
-            self._wake.clear()
             waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
             _, pending = await asyncio.wait(
                 waiters, timeout=wait, return_when=asyncio.FIRST_COMPLETED
@@ -199,12 +241,20 @@ class Outbox:
             for task in pending:
                 task.cancel()
 
-    async def flush(self, timeout: float) -> None:
-        """Try to deliver what is due before shutdown, within ``timeout`` seconds."""
+    async def flush(self, timeout: float) -> int:
+        """Before shutdown: finish sends in flight and try what is due, within ``timeout`` s.
+
+        Returns how many sends were still running at the deadline (their messages stay queued).
+        """
         try:
-            await asyncio.wait_for(self.deliver_due(), timeout)
+            async with asyncio.timeout(timeout):
+                await self.deliver_due()
         except TimeoutError:
+            unfinished = sum(1 for key in list(self._inflight) if self._busy(key))
             self.log.warning(
-                "shutdown: %d message(s) still queued; they are kept for the next start",
+                "shutdown: %d message(s) still queued after %gs; they are kept for the next start",
                 len(self._pending),
+                timeout,
             )
+            return max(1, unfinished)
+        return 0

@@ -82,6 +82,8 @@ class Runner:
                 logger=logging.getLogger("omealert.outbox"),
             )
         self.restored: list[Transition] = []
+        #: sends still running when ``watch`` gave up waiting for them at shutdown
+        self.unfinished_sends = 0
         if store is not None:
             self._restore(store)
 
@@ -141,11 +143,15 @@ class Runner:
 
     async def tick(self) -> TickReport:
         started = time.perf_counter()
-        now = self.clock.now()
         polls = await poll_all(list(self.clients.values()), self.plans)
+        # The tick's time is taken after the poll: the client stamps samples as it reads
+        # them, and history leaves points later than `now` out of every window, so a `now`
+        # from before the poll would drop the newest sample from rate() and friends.
+        now = self.clock.now()
         transitions = list(self.restored) + self.engine.step(polls, now)
         self.restored = []
         messages = self._plan(transitions, now)
+        self._refresh_summaries(transitions, now)
         self._save(transitions, messages, now)
         self._log_polls(polls)
         self._log_transitions(transitions)
@@ -163,6 +169,21 @@ class Runner:
             except StateError as exc:
                 self._store_failed(exc)
         return self.planner.plan(self.engine, transitions, now, silences)
+
+    def _refresh_summaries(self, transitions: Sequence[Transition], now: float) -> None:
+        """Render the summary of alerts that just became pending or firing.
+
+        The planner renders one only for a message it sends; without this an alert that
+        notifies nobody (or is silenced) would show an empty summary in ``omealert status``.
+        """
+        if self.store is None:
+            return
+        for tr in transitions:
+            if tr.rule is not None and tr.to_state in (AlertState.PENDING, AlertState.FIRING):
+                before = tr.instance.summary
+                self.planner.view(tr.instance, tr.rule, now)
+                if tr.instance.summary != before:
+                    tr.instance.dirty = True
 
     def _save(
         self, transitions: Sequence[Transition], messages: list[OutboxMessage], now: float
@@ -196,28 +217,36 @@ class Runner:
     # -- logging -------------------------------------------------------------------------
 
     def _log_polls(self, polls: Sequence[PollResult]) -> None:
-        """One line when a server's problem starts, changes or ends — not one per tick."""
+        """One line when a server's problem starts, changes kind or ends — not one per tick.
+
+        The problem is keyed by its kind(s) only: a reason with a changing number in it
+        ("timed out after 2.01s") or a count of failing targets that wobbles from tick to
+        tick is still the same problem and is not logged again.
+        """
         for poll in polls:
             if poll.error is not None:
-                text = f"{poll.error.kind.value}: {poll.error}"
+                key = f"server:{poll.error.kind.value}"
             elif poll.target_errors:
-                kinds = Counter(e.kind.value for e in poll.target_errors.values())
-                example = next(iter(poll.target_errors.values()))
-                detail = ", ".join(f"{k} ×{n}" for k, n in sorted(kinds.items()))
-                text = (
-                    f"{len(poll.target_errors)} target request(s) failed ({detail}); e.g. {example}"
-                )
+                kinds = sorted({e.kind.value for e in poll.target_errors.values()})
+                key = "targets:" + ",".join(kinds)
             else:
-                text = ""
-            previous = self._last_errors.get(poll.server, "")
-            signature = text.split(";")[0]
-            if signature == previous.split(";")[0]:
+                key = ""
+            if key == self._last_errors.get(poll.server, ""):
                 continue
-            self._last_errors[poll.server] = text
-            if text and poll.error is not None:
+            self._last_errors[poll.server] = key
+            if poll.error is not None:
                 log.error("server %s cannot be read: %s", poll.server, poll.error)
-            elif text:
-                log.warning("server %s: %s", poll.server, text)
+            elif poll.target_errors:
+                counts = Counter(e.kind.value for e in poll.target_errors.values())
+                example = next(iter(poll.target_errors.values()))
+                detail = ", ".join(f"{k} ×{n}" for k, n in sorted(counts.items()))
+                log.warning(
+                    "server %s: %d target request(s) failed (%s); e.g. %s",
+                    poll.server,
+                    len(poll.target_errors),
+                    detail,
+                    example,
+                )
             else:
                 log.info("server %s answers normally again", poll.server)
 
@@ -233,7 +262,7 @@ class Runner:
                 tr.instance.target.key,
                 tr.from_state.value,
                 tr.to_state.value,
-                tr.instance.value,
+                _show(tr.instance.value),
                 tr.reason,
             )
 
@@ -280,8 +309,15 @@ class Runner:
                 stop.set()
                 await outbox_task
             if self.outbox is not None:
-                await self.outbox.flush(flush_timeout)
+                self.unfinished_sends = await self.outbox.flush(flush_timeout)
             await self.aclose()
+
+
+def _show(value: object) -> str:
+    """A value for a log line: floats to 6 significant digits (1.18799996 → 1.188)."""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
 
 
 async def _wait_any(

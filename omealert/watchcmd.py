@@ -8,16 +8,39 @@ import contextlib
 import logging
 import os
 import signal
+import sys
 from typing import TYPE_CHECKING, TextIO
 
 from .cli import ExitCode
 from .durations import format_duration
-from .errors import ConfigError
+from .errors import ConfigError, StateError
 
 if TYPE_CHECKING:
     from .rules import Settings
 
 log = logging.getLogger("omealert")
+
+#: How long SIGTERM waits for deliveries before exiting; what is left stays queued on disk.
+SHUTDOWN_FLUSH_S = 5.0
+#: How often the config file is checked for changes, and how long a change must stay put
+#: before it is read (an editor or config tool may still be writing it).
+FILE_CHECK_S = 1.0
+FILE_SETTLE_S = 0.25
+
+#: (mtime, size, inode): a rewrite in place and a rename over the file both change it.
+FileSignature = tuple[int, int, int] | None
+
+
+def parse_listen(text: str) -> tuple[str, int] | None:
+    """``HOST:PORT``, ``:PORT``, ``PORT`` or ``[v6]:PORT``; no host means loopback."""
+    host, sep, port = text.rpartition(":")
+    if not sep:
+        host, port = "", text
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not port.isdigit() or int(port) > 65535:
+        return None
+    return host or "127.0.0.1", int(port)
 
 
 def cmd_watch(args: argparse.Namespace, out: TextIO) -> int:
@@ -25,34 +48,47 @@ def cmd_watch(args: argparse.Namespace, out: TextIO) -> int:
     from .config import load_config
 
     logsetup.configure(args.log_format, args.log_level)
+    listen = None
+    if args.listen:
+        listen = parse_listen(args.listen)
+        if listen is None:
+            log.error("--listen wants HOST:PORT, e.g. 127.0.0.1:9464")
+            return ExitCode.USAGE
     try:
         settings = load_config(args.config)
     except ConfigError as exc:
         log.error("config invalid: %s", "; ".join(str(i) for i in exc.issues))
         return ExitCode.FAILURE
-    listen = None
-    if args.listen:
-        host, _, port = args.listen.rpartition(":")
-        if not port.isdigit():
-            log.error("--listen wants HOST:PORT, e.g. 127.0.0.1:9464")
-            return ExitCode.USAGE
-        listen = (host or "127.0.0.1", int(port))
-    return asyncio.run(_watch(settings, args.config, args.state, listen))
+    code, unfinished = asyncio.run(_watch(settings, args.config, args.state, listen))
+    if unfinished:
+        # apprise's worker threads cannot be interrupted, and the interpreter would wait for
+        # them (up to the socket timeouts) before exiting. State is saved and the database
+        # closed, and those messages are still queued on disk: nothing is lost by leaving now.
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 async def _watch(
     settings: Settings, config_path: str, state: str | None, listen: tuple[str, int] | None
-) -> int:
+) -> tuple[int, int]:
+    """Run until SIGTERM/SIGINT; returns (exit code, sends still in flight at exit)."""
     from .clock import SystemClock
-    from .config import load_config
     from .delivery import Deliverer
     from .metrics import Metrics, MetricsServer
     from .runner import Runner
     from .state import DEFAULT_STATE_PATH, StateStore
 
     path = state or DEFAULT_STATE_PATH
-    store = StateStore(path)
+    try:
+        store = StateStore(path)
+    except StateError as exc:
+        log.error("cannot use the state database: %s", exc)
+        return ExitCode.FAILURE, 0
     metrics = Metrics()
+    metrics.channels = tuple(settings.channels)
     runner = Runner(
         settings, clock=SystemClock(), store=store, deliverer=Deliverer(), metrics=metrics
     )
@@ -63,30 +99,55 @@ async def _watch(
             dict(box.counters.failed),
             dict(box.counters.dropped),
         )
+    server = None
+    if listen is not None:
+        server = MetricsServer(metrics, listen[0], listen[1])
+        try:
+            await server.start()
+        except OSError as exc:
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            log.error("cannot serve /metrics on %s:%d: %s", listen[0], listen[1], reason)
+            await runner.aclose()
+            store.close()
+            return ExitCode.FAILURE, 0
+        log.info("serving /metrics and /healthz on %s:%d", server.host, server.port)
+
     stop = asyncio.Event()
     reload_requested = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
     loop.add_signal_handler(signal.SIGHUP, reload_requested.set)
-    server = None
-    if listen is not None:
-        server = MetricsServer(metrics, listen[0], listen[1])
-        await server.start()
-        log.info("serving /metrics and /healthz on %s:%d", server.host, server.port)
-    mtime = _mtime(config_path)
+    # The file as it was when its config was last read: a SIGHUP after editing it and the
+    # file check noticing the same edit must make one reload, not two.
+    seen = _signature(config_path)
 
     async def watch_file() -> None:
-        nonlocal mtime
+        nonlocal seen
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), 1.0)
-            current = _mtime(config_path)
-            if current != mtime:
-                mtime = current
+                await asyncio.wait_for(stop.wait(), FILE_CHECK_S)
+            current = _signature(config_path)
+            if current == seen or stop.is_set():
+                continue
+            # Let a save in progress finish, so a half-written file is not reported as broken.
+            while True:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), FILE_SETTLE_S)
+                settled = _signature(config_path)
+                if settled == current or stop.is_set():
+                    break
+                current = settled
+            if current != seen:
+                seen = current
+                log.info("config file changed; reloading")
                 reload_requested.set()
 
     async def on_reload(r: Runner) -> None:
+        nonlocal seen
+        from .config import load_config
+
+        seen = _signature(config_path)
         try:
             new = load_config(config_path)
         except ConfigError as exc:
@@ -98,6 +159,7 @@ async def _watch(
             )
             return
         await r.reload(new)
+        metrics.channels = tuple(new.channels)
         metrics.reloads_ok += 1
         metrics.last_reload_ok = 1
         log.info("config reloaded: %d rule(s), %d server(s)", len(new.rules), len(new.servers))
@@ -111,19 +173,31 @@ async def _watch(
         path,
     )
     try:
-        await runner.watch(stop, reload_requested=reload_requested, on_reload=on_reload)
+        await runner.watch(
+            stop,
+            reload_requested=reload_requested,
+            on_reload=on_reload,
+            flush_timeout=SHUTDOWN_FLUSH_S,
+        )
     finally:
         stop.set()
         await watcher
         if server is not None:
             await server.stop()
         store.close()
+    if runner.unfinished_sends:
+        log.warning(
+            "exiting without waiting for %d unfinished delivery attempt(s); "
+            "their messages stay queued for the next start",
+            runner.unfinished_sends,
+        )
     log.info("stopped")
-    return ExitCode.OK
+    return ExitCode.OK, runner.unfinished_sends
 
 
-def _mtime(path: str) -> float | None:
+def _signature(path: str) -> FileSignature:
     try:
-        return os.stat(path).st_mtime
+        st = os.stat(path)
     except OSError:
         return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
