@@ -8,6 +8,7 @@ from memory; a failing OME server becomes ``ome-api-down``; nothing here may sto
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections import Counter
@@ -197,7 +198,7 @@ class Runner:
                     delete=[(i.rule, i.target.key) for i in removed],
                     transitions=[transition_record(t) for t in transitions],
                     outbox=messages,
-                    meta={"last_tick_at": repr(now)},
+                    meta={"last_tick_at": repr(now), "no_value": self.no_value_summary()},
                 )
                 for msg, msg_id in zip(messages, ids, strict=False):
                     msg.id = msg_id
@@ -207,6 +208,14 @@ class Runner:
                 self._store_failed(exc)
         if self.outbox is not None and messages:
             self.outbox.add(messages)
+
+    def no_value_summary(self) -> str:
+        """JSON of the rules whose value could not be computed last tick, for ``status``."""
+        summary = {
+            rule: {"count": len(targets), "examples": [t.key for t in targets[:5]]}
+            for rule, targets in sorted(self.engine.no_value.items())
+        }
+        return json.dumps(summary, sort_keys=True)
 
     def _store_failed(self, exc: StateError) -> None:
         if not self._store_broken:
