@@ -149,6 +149,7 @@ class Planner:
 
         out: list[OutboxMessage] = []
         for (rule_name, channel_name, _), group in sorted(items.items(), key=lambda kv: kv[0]):
+            group.sort(key=lambda item: item.instance.target.key)  # same message every run
             out.extend(self._render(rule_name, channel_name, group, now))
             for item in group:
                 if item.reason is not NotifyReason.RESOLVED:
