@@ -4,11 +4,14 @@ Exit codes: 0 OK (nothing warning or critical firing), 1 WARNING, 2 CRITICAL, 3 
 (config invalid, or a server could not be read while nothing is firing). Silenced alerts
 are listed (marked) but do not raise the status: a silence is an operator saying "I know".
 
-Without ``--state`` the check is instantaneous: ``for`` is not waited for, and when a rule
-uses ``rate``/``delta``/``*_over`` the servers are polled twice, ``--window`` apart
-(default 5 s), and those functions use whatever that short window holds. With ``--state``
+Without ``--state`` the check is instantaneous: ``for`` is not waited for. With ``--state``
 runs share state, so a cron job gets full ``for``, repeat and resolved semantics, and
 ``--notify`` sends notifications exactly as the watcher would.
+
+History (``rate``/``delta``/``*_over``) is never kept between runs, so in both modes a
+config whose rules use it makes the check poll twice, ``--window`` apart (default 5 s),
+and those functions read whatever that short window holds. Without that second poll
+such a rule could never hold, and the check would be silently OK.
 """
 
 from __future__ import annotations
@@ -16,13 +19,13 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from .clock import Clock
-from .engine import Instance
-from .model import AlertState
-from .notify import compile_silences, is_silenced
-from .rules import API_DOWN_RULE, Settings
-from .runner import Runner, TickReport
+if TYPE_CHECKING:  # the verdict types stay light: a usage error must answer fast
+    from .clock import Clock
+    from .engine import Instance
+    from .rules import Settings
+    from .runner import Runner, TickReport
 
 EXIT = {"OK": 0, "WARNING": 1, "CRITICAL": 2, "UNKNOWN": 3}
 DEFAULT_WINDOW_S = 5.0
@@ -46,6 +49,11 @@ class CheckResult:
     errors: list[dict[str, str]] = field(default_factory=list)
     targets: int = 0
     reason: str = ""
+    #: seconds between the two polls when rules needed history; None for a single poll
+    window_s: float | None = None
+    #: with ``--notify``: messages ``sent``/``failed``/``dropped`` per channel this run, and
+    #: ``queued``: how many wait in the outbox for the next run (a failure is retried then)
+    notifications: dict[str, dict[str, int] | int] | None = None
 
     @property
     def exit_code(self) -> int:
@@ -75,15 +83,25 @@ async def run_check(
     stateful: bool,
     window_s: float = DEFAULT_WINDOW_S,
 ) -> CheckResult:
-    """Poll (twice when history is needed and there is no state), then judge."""
+    """Poll (twice, ``window_s`` apart, when a rule needs history), then judge."""
     report = await runner.tick()
-    if not stateful and runner.engine.history.fields:
+    sampled: float | None = None
+    if runner.engine.history.fields:
         await clock.sleep(window_s)
         report = await runner.tick()
-    return verdict(runner, report, include_pending=stateful)
+        sampled = window_s
+    result = verdict(runner, report, include_pending=stateful)
+    result.window_s = sampled
+    if runner.store is not None:
+        _save_summaries(runner)
+    return result
 
 
 def verdict(runner: Runner, report: TickReport, *, include_pending: bool) -> CheckResult:
+    from .model import AlertState
+    from .notify import compile_silences, is_silenced
+    from .rules import API_DOWN_RULE
+
     now = report.at
     silences = []
     if runner.store is not None:
@@ -93,7 +111,9 @@ def verdict(runner: Runner, report: TickReport, *, include_pending: bool) -> Che
             silences = []
     active = compile_silences(silences)
     errors = [
-        {"server": p.server, "message": str(p.error)} for p in report.polls if p.error is not None
+        {"server": p.server, "kind": p.error.kind.value, "message": str(p.error)}
+        for p in report.polls
+        if p.error is not None
     ]
     targets = sum(len(p.samples) for p in report.polls)
     alerts: list[CheckAlert] = []
@@ -120,9 +140,28 @@ def verdict(runner: Runner, report: TickReport, *, include_pending: bool) -> Che
     return CheckResult(status, alerts, errors, targets, reason)
 
 
+def _save_summaries(runner: Runner) -> None:
+    """Keep the summaries just rendered, so ``omealert status`` can show them later."""
+    from .errors import StateError
+    from .persist import to_record
+
+    changed = [i for i in runner.engine.instances() if i.dirty]
+    if not changed or runner.store is None:
+        return
+    try:
+        runner.store.save_tick(upsert=[to_record(i) for i in changed])
+    except StateError:
+        return  # the verdict stands without them; the runner already reported the store
+    for inst in changed:
+        inst.dirty = False
+
+
 def _alert(runner: Runner, inst: Instance, now: float, silenced: bool) -> CheckAlert:
     rule = runner.engine.rule_for(inst.rule)
+    before = inst.summary
     view = runner.planner.view(inst, rule, now)
+    if inst.summary != before:
+        inst.dirty = True
     return CheckAlert(
         rule=inst.rule,
         state=inst.state.value,
@@ -135,23 +174,26 @@ def _alert(runner: Runner, inst: Instance, now: float, silenced: bool) -> CheckA
 
 
 def format_text(result: CheckResult) -> str:
+    """The Nagios status line (``... | perfdata``), then one line per alert and error."""
     if result.status == "UNKNOWN":
         head = f"OMEALERT UNKNOWN - {result.reason or 'unknown'}"
     else:
-        crit = sum(
-            1
-            for a in result.alerts
-            if a.state == "firing" and a.severity == "critical" and not a.silenced
-        )
-        warn = sum(
-            1
-            for a in result.alerts
-            if a.state == "firing" and a.severity == "warning" and not a.silenced
-        )
+        firing = [a for a in result.alerts if a.state == "firing"]
+        loud = [a for a in firing if not a.silenced]
+        crit = sum(1 for a in loud if a.severity == "critical")
+        warn = sum(1 for a in loud if a.severity == "warning")
         if crit or warn:
             parts = [f"{crit} critical"] if crit else []
             parts += [f"{warn} warning"] if warn else []
             head = f"OMEALERT {result.status} - {', '.join(parts)} firing"
+        elif firing:
+            # "nothing firing" would contradict the alert lines below it
+            quiet = [f"{len(loud)} info"] if loud else []
+            quiet += [f"{len(firing) - len(loud)} silenced"] if len(loud) < len(firing) else []
+            head = (
+                f"OMEALERT OK - nothing warning or critical firing on {result.targets} "
+                f"target(s) ({', '.join(quiet)} firing)"
+            )
         else:
             head = f"OMEALERT OK - nothing firing on {result.targets} target(s)"
     perf = f"firing={result.firing} pending={result.pending} targets={result.targets}"
@@ -162,7 +204,24 @@ def format_text(result: CheckResult) -> str:
     for e in result.errors:
         if result.status != "UNKNOWN":
             lines.append(f"ERROR {e['server']}: {e['message']}")
+    lines += _notification_lines(result.notifications)
     return "\n".join(lines)
+
+
+def _notification_lines(notes: dict[str, dict[str, int] | int] | None) -> list[str]:
+    """Say when notifying failed or is still owed: otherwise only the history would tell."""
+    if not notes:
+        return []
+    out = []
+    for kind, what in (("failed", "could not be delivered"), ("dropped", "were given up")):
+        counts = notes.get(kind)
+        if isinstance(counts, dict):
+            for channel, n in sorted(counts.items()):
+                out.append(f"NOTIFY {channel}: {n} message(s) {what}")
+    queued = notes.get("queued")
+    if isinstance(queued, int) and queued:
+        out.append(f"NOTIFY {queued} message(s) queued for the next run with --notify")
+    return out
 
 
 def format_json(result: CheckResult) -> str:
@@ -175,6 +234,9 @@ def format_json(result: CheckResult) -> str:
             "firing": result.firing,
             "pending": result.pending,
             "targets": result.targets,
+            "reason": result.reason,
+            "window_s": result.window_s,
+            "notifications": result.notifications,
         },
         default=str,
         sort_keys=False,

@@ -50,7 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
     state_arg(c, "share state between runs (full `for`, repeat and resolved semantics)")
     c.add_argument("--format", choices=("text", "json"), default="text")
     c.add_argument("--notify", action="store_true", help="send notifications (needs --state)")
-    c.add_argument("--window", default="5s", help="sampling window for rate() without --state")
+    c.add_argument(
+        "--window",
+        default="5s",
+        help="rules using rate/delta/*_over: poll twice this far apart (default 5s)",
+    )
 
     w = sub.add_parser("watch", help="poll every interval, alert, notify, persist")
     w.add_argument("-c", "--config", required=True, metavar="CONFIG")
@@ -105,7 +109,16 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
     except UsageError as exc:
         print(exc, file=sys.stderr)
         print("run 'omealert --help' for usage", file=sys.stderr)
-        return ExitCode.UNKNOWN if "check" in args_list else ExitCode.USAGE
+        if _command_of(args_list) != "check":
+            return ExitCode.USAGE
+        # A monitoring system shows a plugin's stdout: say UNKNOWN there too, not just exit 3.
+        from .check import CheckResult, format_json, format_text
+
+        detail = str(exc).split(": error: ", 1)[-1]
+        result = CheckResult("UNKNOWN", reason=f"usage error: {detail}")
+        as_json = "json" in _option_values(args_list, "--format")
+        print(format_json(result) if as_json else format_text(result), file=out)
+        return ExitCode.UNKNOWN
     except SystemExit as exc:  # --help and --version
         return int(exc.code or 0)
     if args.command is None:
@@ -117,6 +130,26 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
         return int(commands.dispatch(args, out))
     except KeyboardInterrupt:
         return 130
+
+
+def _command_of(args: Sequence[str]) -> str | None:
+    """The subcommand named on a command line argparse refused (options before it skipped)."""
+    for arg in args:
+        if arg == "--":
+            return None
+        if not arg.startswith("-"):
+            return arg
+    return None
+
+
+def _option_values(args: Sequence[str], option: str) -> list[str]:
+    values = []
+    for i, arg in enumerate(args):
+        if arg == option and i + 1 < len(args):
+            values.append(args[i + 1])
+        elif arg.startswith(option + "="):
+            values.append(arg.split("=", 1)[1])
+    return values
 
 
 if __name__ == "__main__":

@@ -77,10 +77,12 @@ def cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
 def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
     from .check import CheckResult, format_json, format_text
 
-    def unknown(reason: str) -> int:
-        result = CheckResult("UNKNOWN", reason=reason)
+    def show(result: CheckResult) -> int:
         print(format_json(result) if args.format == "json" else format_text(result), file=out)
-        return ExitCode.UNKNOWN
+        return result.exit_code
+
+    def unknown(reason: str) -> int:
+        return show(CheckResult("UNKNOWN", reason=reason))
 
     from .config import load_config
 
@@ -89,18 +91,26 @@ def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
     except ConfigError as exc:
         for issue in exc.issues:
             print(str(issue), file=sys.stderr)
-        return unknown(f"config invalid: {exc.issues[0]}" if exc.issues else "config invalid")
+        if not exc.issues:
+            return unknown("config invalid")
+        more = f" (and {len(exc.issues) - 1} more on stderr)" if len(exc.issues) > 1 else ""
+        return unknown(f"config invalid: {exc.issues[0]}{more}")
     if args.notify and not args.state:
         return unknown("--notify needs --state (to remember what was already sent)")
     try:
         window = parse_duration(args.window)
     except ValueError as exc:
-        return unknown(str(exc))
+        return unknown(f"--window: {exc}")
+    if window <= 0:
+        return unknown("--window must be longer than 0s: rate() needs two polls apart")
     # The verdict on stdout already names every problem; log lines would only repeat them.
     logging.getLogger("omealert").setLevel(logging.CRITICAL)
-    result = asyncio.run(_check(settings, args.state, args.notify, window))
-    print(format_json(result) if args.format == "json" else format_text(result), file=out)
-    return result.exit_code
+    try:
+        result = asyncio.run(_check(settings, args.state, args.notify, window))
+    except StateError as exc:
+        print(f"omealert check: {exc}", file=sys.stderr)
+        return unknown(f"state database unusable: {exc}")
+    return show(result)
 
 
 async def _check(settings: Settings, state: str | None, notify: bool, window: float) -> CheckResult:
@@ -116,23 +126,34 @@ async def _check(settings: Settings, state: str | None, notify: bool, window: fl
         from .delivery import Deliverer
 
         deliverer = Deliverer()
-    runner = Runner(
-        settings if state else instant(settings),
-        clock=clock,
-        store=store,
-        deliverer=deliverer,
-        notify=notify,
-        lenient_history=not state,
-    )
     try:
-        result = await run_check(
-            settings, clock=clock, runner=runner, stateful=bool(state), window_s=window
+        # History never outlives one run, so rate() & co. always read the short sampled
+        # window (lenient), with or without state.
+        runner = Runner(
+            settings if state else instant(settings),
+            clock=clock,
+            store=store,
+            deliverer=deliverer,
+            notify=notify,
+            lenient_history=True,
         )
-        if runner.outbox is not None:
-            await runner.outbox.flush(30.0)
-        return result
+        try:
+            result = await run_check(
+                settings, clock=clock, runner=runner, stateful=bool(state), window_s=window
+            )
+            outbox = runner.outbox
+            if outbox is not None:
+                await outbox.flush(30.0)
+                result.notifications = {
+                    "sent": dict(outbox.counters.sent),
+                    "failed": dict(outbox.counters.failed),
+                    "dropped": dict(outbox.counters.dropped),
+                    "queued": len(outbox),
+                }
+            return result
+        finally:
+            await runner.aclose()
     finally:
-        await runner.aclose()
         if store is not None:
             store.close()
 
