@@ -116,10 +116,14 @@ def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
 async def _check(settings: Settings, state: str | None, notify: bool, window: float) -> CheckResult:
     from .check import instant, run_check
     from .clock import SystemClock
+    from .runlock import RunLock
     from .runner import Runner
     from .state import StateStore
 
     clock = SystemClock()
+    lock = RunLock(state) if state else None
+    if lock is not None:
+        lock.acquire()  # a slow cron run overlapping the next must not notify twice
     store = StateStore(state) if state else None
     deliverer = None
     if notify:
@@ -156,6 +160,8 @@ async def _check(settings: Settings, state: str | None, notify: bool, window: fl
     finally:
         if store is not None:
             store.close()
+        if lock is not None:
+            lock.release()
 
 
 def _watch_command(args: argparse.Namespace, out: TextIO) -> int:

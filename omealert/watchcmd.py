@@ -78,11 +78,14 @@ async def _watch(
     from .clock import SystemClock
     from .delivery import Deliverer
     from .metrics import Metrics, MetricsServer
+    from .runlock import RunLock
     from .runner import Runner
     from .state import DEFAULT_STATE_PATH, StateStore
 
     path = state or DEFAULT_STATE_PATH
+    lock = RunLock(path)  # held until the process exits
     try:
+        lock.acquire()
         store = StateStore(path)
     except StateError as exc:
         log.error("cannot use the state database: %s", exc)
