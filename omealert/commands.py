@@ -204,6 +204,7 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
     with store:
         records = [r for r in store.load_alerts() if r.state in ("pending", "firing")]
         silences = store.active_silences(now)
+        no_value = _no_value_lines(store.get_meta("no_value"))
     compiled = [tuple(Matcher.parse(m) for m in s.matchers) for s in silences]
     rows = []
     for r in sorted(records, key=lambda r: (r.state != "firing", r.rule, r.target)):
@@ -226,6 +227,8 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
         return ExitCode.OK
     if not rows:
         print("no pending or firing alerts", file=out)
+        for line in no_value:
+            print(line, file=out)
         return ExitCode.OK
     headers = ["STATE", "SEVERITY", "RULE", "TARGET", "VALUE", "FOR", "SILENCED"]
     table = [
@@ -241,7 +244,23 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
         for row in rows
     ]
     _print_table(headers, table, out)
+    for line in no_value:
+        print(line, file=out)
     return ExitCode.OK
+
+
+def _no_value_lines(raw: str | None) -> list[str]:
+    """Rules that could not compute a value for some targets in the last tick."""
+    try:
+        data = json.loads(raw) if raw else {}
+    except ValueError:
+        return []
+    lines = []
+    for rule, info in sorted(data.items()):
+        examples = ", ".join(info.get("examples", []))
+        count = info.get("count", 0)
+        lines.append(f"no value: {rule} could not be computed for {count} target(s): {examples}")
+    return lines
 
 
 def cmd_history(args: argparse.Namespace, out: TextIO) -> int:

@@ -212,7 +212,7 @@ class Runner:
     def no_value_summary(self) -> str:
         """JSON of the rules whose value could not be computed last tick, for ``status``."""
         summary = {
-            rule: {"count": len(targets), "examples": [t.key for t in targets[:5]]}
+            rule: {"count": len(targets), "examples": sorted(t.key for t in targets)[:5]}
             for rule, targets in sorted(self.engine.no_value.items())
         }
         return json.dumps(summary, sort_keys=True)

@@ -279,3 +279,25 @@ async def test_silence_added_by_another_process_stops_notices(rig: Rig) -> None:
     assert rig.titles() == [FIRING]
     assert silence.id
     await rig.stop()
+
+
+@run_async
+async def test_status_shows_rules_without_a_value(rig: Rig) -> None:
+    """A target whose value cannot be computed is reported by `omealert status`."""
+    import io
+
+    from omealert.cli import main
+
+    text = CONFIG.format(sim=rig.sim.url, hook=rig.hook.port, smtp=rig.smtp.port)
+    text = text.replace("lastRecvTime stale > 30s", "rate(totalBytesIn, 1m) < 1")
+    rig.settings = load_config_text(text, "rig.yaml", env={})
+    rig.start()
+    await rig.tick()  # one poll: a one-minute rate has no value yet
+    await rig.stop()
+    out = io.StringIO()
+    assert main(["status", "--state", str(rig.tmp / "state.db")], out=out) == 0
+    assert "no pending or firing alerts" in out.getvalue()
+    assert (
+        "no value: ingest-stalled could not be computed for 2 target(s): "
+        "origin/default/live/cam1, origin/default/live/cam2"
+    ) in out.getvalue()
