@@ -87,7 +87,7 @@ def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
     from .config import load_config
 
     try:
-        settings = load_config(args.config)
+        settings = load_config(args.config, check_urls=args.notify)
     except ConfigError as exc:
         for issue in exc.issues:
             print(str(issue), file=sys.stderr)

@@ -359,10 +359,14 @@ def _one(model: type[_M], value: Any) -> _M | None:
 # -- loading -------------------------------------------------------------------------------
 
 
-def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Settings:
+def load_config(
+    path: str | Path, env: Mapping[str, str] | None = None, *, check_urls: bool = True
+) -> Settings:
     """Read and validate the config at ``path``; ``env`` defaults to ``os.environ``.
 
     Relative paths inside the file (``ca_file``) are taken from the file's directory.
+    ``check_urls=False`` skips the apprise URL checks, for a run that sends nothing:
+    loading apprise's ~100 plugins is most of a one-shot check's start-up time.
     """
     name = str(path)
     try:
@@ -377,7 +381,7 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Setti
         line = before.count("\n") + 1
         col = len(before) - (before.rfind("\n") + 1) + 1
         raise ConfigError([ConfigIssue(name, line, col, "the file is not valid UTF-8")]) from None
-    return load_config_text(text, name, env, base_dir=Path(path).parent)
+    return load_config_text(text, name, env, base_dir=Path(path).parent, check_urls=check_urls)
 
 
 def load_config_text(
@@ -386,6 +390,7 @@ def load_config_text(
     env: Mapping[str, str] | None = None,
     *,
     base_dir: Path | None = None,
+    check_urls: bool = True,
 ) -> Settings:
     """Validate config ``text`` as if read from ``filename``; raises one ``ConfigError``
     listing every problem. ``base_dir`` resolves relative paths (default: the file's dir)."""
@@ -403,7 +408,11 @@ def load_config_text(
         issues += [translate(src, err, ConfigModel) for err in exc.errors()]
     parts = salvage(data, model)
     settings = build_settings(
-        src, parts, issues, base_dir=Path(filename).parent if base_dir is None else base_dir
+        src,
+        parts,
+        issues,
+        base_dir=Path(filename).parent if base_dir is None else base_dir,
+        check_urls=check_urls,
     )
     issues = src.issues + [i for i in issues if not src.is_tainted(i)]
     if issues or settings is None:

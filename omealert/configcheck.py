@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import urlsplit
 
 from .configmessages import suggest
-from .delivery import check_url
 from .errors import ConfigIssue, ExprError
 from .expr import compile_condition
 from .fields import FIELDS
@@ -45,10 +44,16 @@ _SHAPES = {1: "vhost", 2: "vhost/app", 3: "vhost/app/stream"}
 
 
 def build_settings(
-    src: YamlSource, parts: Parts, issues: list[ConfigIssue], *, base_dir: Path
+    src: YamlSource,
+    parts: Parts,
+    issues: list[ConfigIssue],
+    *,
+    base_dir: Path,
+    check_urls: bool = True,
 ) -> Settings | None:
     """Check ``parts`` across sections, appending to ``issues``; the Settings if none."""
     check = _Checker(src, parts, issues, base_dir)
+    check.check_urls = check_urls
     servers = check.servers()
     channels = check.channels()
     check.channel_refs(("defaults", "channels"), parts.defaults.channels)
@@ -83,6 +88,7 @@ class _Checker:
         self.parts = parts
         self.issues = issues
         self.base_dir = base_dir
+        self.check_urls = True
 
     def add(self, path: KeyPath, message: str) -> None:
         self.issues.append(self.src.issue(path, message))
@@ -123,7 +129,7 @@ class _Checker:
         for name, ch in self.parts.channels.items():
             urls = tuple(u.get_secret_value() for u in ch.urls)
             for j, url in enumerate(urls):
-                reason = check_url(url)
+                reason = _check_url(url) if self.check_urls else None
                 if reason is not None:
                     self.add(
                         ("channels", name, "urls", j),
@@ -388,3 +394,10 @@ def _server_url(url: str) -> tuple[str, str | None]:
     if parts.query or parts.fragment:
         return url, "server url must not have a query (?...) or fragment (#...)"
     return (url[:-1] if url.endswith("/") else url), None
+
+
+def _check_url(url: str) -> str | None:
+    """Import delivery (and with it apprise) only when a URL really has to be checked."""
+    from .delivery import check_url
+
+    return check_url(url)

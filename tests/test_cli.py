@@ -640,6 +640,31 @@ def test_version_and_light_start_up(tmp_path: Path) -> None:
     assert (imports.returncode, imports.stdout) == (0, "[]\n"), imports.stderr
 
 
+def test_check_without_notify_never_imports_apprise(tmp_path: Path) -> None:
+    """A check that sends nothing does not pay for loading apprise's plugins."""
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "servers: [{name: s, url: 'http://127.0.0.1:9'}]\n"
+        "channels: {ops: {urls: ['json://127.0.0.1:9/x']}}\n"
+        "rules: [{name: r, when: webrtc publishers > 1, channels: [ops]}]\n"
+    )
+    probe = (
+        "import sys, io; from omealert.cli import main; "
+        f"code = main(['check', '-c', {str(config)!r}], out=io.StringIO()); "
+        "print(code, 'apprise' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=tmp_path,
+        env=bare_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+        check=False,
+    )
+    assert done.stdout == "3 False\n", done.stderr
+
+
 # -- runner regressions found while writing these tests (fixed in runner.py) -----------------
 
 
