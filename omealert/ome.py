@@ -25,18 +25,21 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import json
 import re
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar, cast
 from urllib.parse import quote
 
+import aiohttp
 import httpx
+from yarl import URL
 
 from .clock import Clock
 from .errors import SourceError, SourceErrorKind
@@ -55,6 +58,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+X = TypeVar("X")
 
 #: Largest answer read before giving up on it; a listing of 100k streams is ~3 MB.
 MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -213,6 +217,17 @@ class _Run:
     date_offset: float | None = None
 
 
+class _Route(NamedTuple):
+    """What one poll fetches of one target: its stats and info paths, if any."""
+
+    stats: str | None
+    info: str | None
+    counts_streams: bool  # a rule reads the target's ``streams`` count
+
+
+_NO_ROUTE: Any = object()
+
+
 @dataclass(slots=True)
 class _Fetched:
     fields: dict[str, Value] = field(default_factory=dict)
@@ -223,8 +238,11 @@ class _Fetched:
 class OmeClient:
     """An async client for one OME server: keep-alive, Basic auth, bounded concurrency.
 
-    The transport is injectable so tests and benchmarks can choose it; by default httpx
-    opens at most ``max_in_flight`` keep-alive connections.
+    By default requests go through aiohttp, which ``bench/bench_poll.py`` measured at
+    several times httpx's own async transport for thousands of small keep-alive GETs
+    (aiohttp's C response parser and lighter per-request path). An injected httpx
+    transport replaces it, so tests and benchmarks can still put ``httpx.MockTransport``
+    or a recording transport in between; errors are classified the same way either way.
     """
 
     def __init__(
@@ -247,20 +265,15 @@ class OmeClient:
             encoded = base64.b64encode(server.access_token.encode()).decode("ascii")
             headers["Authorization"] = f"Basic {encoded}"
             self._secrets = (server.access_token, encoded)
-        verify: ssl.SSLContext | bool = server.verify_tls
-        if server.ca_file:
-            verify = ssl.create_default_context(cafile=server.ca_file)
-        self._http = httpx.AsyncClient(
-            headers=headers,
-            timeout=httpx.Timeout(server.timeout_s),
-            limits=httpx.Limits(
-                max_connections=server.max_in_flight,
-                max_keepalive_connections=server.max_in_flight,
-            ),
-            verify=verify,
-            transport=transport,
-            follow_redirects=False,
-        )
+        limit = max(1, server.max_in_flight)
+        self._workers = limit
+        self._routes: dict[Target, _Route | None] = {}
+        self._routes_plan: PollPlan | None = None
+        self._http: _Getter
+        if transport is None:
+            self._http = _AiohttpGetter(headers, limit, _tls(server), server.timeout_s)
+        else:
+            self._http = _HttpxGetter(headers, limit, transport, server.timeout_s)
 
     async def __aenter__(self) -> OmeClient:
         return self
@@ -292,17 +305,21 @@ class OmeClient:
     async def _poll(self, plan: PollPlan, run: _Run) -> PollResult:
         root = Target(self.name)
         listed, gone = await self._discover(plan, run, root)
-        wanted = {t: s for t in listed if (s := plan.sources(t)) is not None}
-        results = await _all(self._fetch(run, t, s) for t, s in wanted.items())
+        wanted = {t: r for t, r in self._routes_for(plan, listed).items() if r is not None}
+        results = await _map_bounded(
+            lambda t: self._fetch(run, t, wanted[t]), list(wanted), self._workers
+        )
         fetched = dict(zip(wanted, results, strict=True))
         gone |= {t for t, got in fetched.items() if got.gone}
-        # whatever ended during the poll is not listed, and neither is anything below it
-        listed = {t for t in listed if not _under(t, gone)}
-        counts = _stream_counts(listed)
+        if gone:
+            # whatever ended during the poll is not listed, and neither is anything below it
+            listed = {t for t in listed if not _under(t, gone)}
+        counted = any(r.counts_streams for r in wanted.values())
+        counts = _stream_counts(listed) if counted else {}
 
         result = PollResult(server=self.name, at=run.at, server_now=run.at, listed=listed)
         result.gone = gone
-        freshest: float | None = None
+        freshest: datetime | None = None
         fields_of: dict[Target, dict[str, Value]] = {}
         for target, got in fetched.items():
             if got.gone:
@@ -310,11 +327,13 @@ class OmeClient:
             if got.error is not None:
                 result.target_errors[target] = got.error
                 continue
-            if Source.LISTING in wanted[target] and target.scope is not Scope.STREAM:
+            if wanted[target].counts_streams:
                 got.fields["streams"] = counts.get(target, 0)
             fields_of[target] = got.fields
             freshest = _max_time(freshest, got.fields)
-        server_now = self.server_clock.update(run.at, freshest, run.date_offset)
+        server_now = self.server_clock.update(
+            run.at, None if freshest is None else freshest.timestamp(), run.date_offset
+        )
         result.server_now = server_now
         result.samples = {t: Sample(t, f, run.at, server_now) for t, f in fields_of.items()}
         return result
@@ -332,7 +351,7 @@ class OmeClient:
             return listed, gone
         while level:
             parents = [t for t in level if t.scope is not Scope.STREAM and plan.explores(t)]
-            children = await _all(self._list(run, t) for t in parents)
+            children = await _map_bounded(lambda t: self._list(run, t), parents, self._workers)
             level = []
             for parent, names in zip(parents, children, strict=True):
                 if names is None:  # vanished between its parent's listing and its own
@@ -360,17 +379,48 @@ class OmeClient:
             )
         return list(dict.fromkeys(payload))
 
-    async def _fetch(self, run: _Run, target: Target, sources: frozenset[Source]) -> _Fetched:
+    def _routes_for(self, plan: PollPlan, listed: Iterable[Target]) -> dict[Target, _Route | None]:
+        """What to fetch of each listed target (``None``: nothing), kept from poll to poll.
+
+        The same streams come back every poll, and matching them against every rule's globs
+        and quoting their URLs again cost more than a dictionary lookup. The cache holds only
+        what the latest listing showed, and starts over when the plan changes.
+        """
+        if plan is not self._routes_plan:
+            self._routes, self._routes_plan = {}, plan
+        known = self._routes
+        routes: dict[Target, _Route | None] = {}
+        for target in listed:
+            route = known.get(target, _NO_ROUTE)
+            routes[target] = self._route(plan, target) if route is _NO_ROUTE else route
+        self._routes = routes
+        return routes
+
+    def _route(self, plan: PollPlan, target: Target) -> _Route | None:
+        sources = plan.sources(target)
+        if sources is None:
+            return None
+        stream = target.scope is Scope.STREAM
+        return _Route(
+            stats=self._stats_path(target) if Source.STATS in sources else None,
+            info=_path("/v1", target) if Source.INFO in sources and stream else None,
+            counts_streams=Source.LISTING in sources and not stream,
+        )
+
+    async def _fetch(self, run: _Run, target: Target, route: _Route) -> _Fetched:
         """Stats and/or info of one target; failures of its own requests are kept on it."""
-        jobs: list[Awaitable[dict[str, Value]]] = []
-        if Source.STATS in sources:
-            jobs.append(self._read(run, self._stats_path(target), normalize_stats))
-        if Source.INFO in sources and target.scope is Scope.STREAM:
-            jobs.append(self._read(run, _path("/v1", target), normalize_info))
+        jobs: list[Coroutine[Any, Any, dict[str, Value]]] = []
+        if route.stats is not None:
+            jobs.append(self._read(run, route.stats, normalize_stats))
+        if route.info is not None:
+            jobs.append(self._read(run, route.info, normalize_info))
         got = _Fetched()
         try:
-            for part in await _all(jobs):
-                got.fields.update(part)
+            if len(jobs) == 1:  # the common case needs no task group of its own
+                got.fields = await jobs[0]
+            else:
+                for part in await _all(jobs):
+                    got.fields.update(part)
         except _Missing as missing:
             if target.scope is Scope.SERVER:
                 error = self._error(SourceErrorKind.NOT_FOUND, "/v1/stats/current", str(missing))
@@ -405,7 +455,8 @@ class OmeClient:
         async with self._limit:
             run.requests += 1
             status, headers, body = await self._send(run, path)
-        self._note_date(run, headers)
+        if run.date_offset is None and "date" in headers:
+            self._note_date(run, headers)
         envelope: Any = None
         try:
             envelope = json.loads(body)
@@ -443,37 +494,30 @@ class OmeClient:
             raise _Failed(self._error(SourceErrorKind.BAD_RESPONSE, path, reason))
         return envelope["response"]
 
-    async def _send(self, run: _Run, path: str) -> tuple[int, httpx.Headers, bytes]:
+    async def _send(self, run: _Run, path: str) -> _Answer:
         """One GET within the timeout; transport failures become ``_Failed``."""
-        answered = False
         try:
-            async with asyncio.timeout(self._timeout):
-                async with self._http.stream("GET", self._base + path) as response:
-                    answered = True
-                    body = await _read_capped(response)
-                    return response.status_code, response.headers, body
-        except (TimeoutError, httpx.TimeoutException):
+            return await self._http.get(self._base + path)
+        except TimeoutError:
             reason = f"no complete answer within {self._timeout:g}s"
             raise _Failed(self._error(SourceErrorKind.TIMEOUT, path, reason)) from None
         except _TooLarge:
             reason = f"the answer is larger than {MAX_BODY_BYTES // (1024 * 1024)} MiB"
             raise _Failed(self._error(SourceErrorKind.BAD_RESPONSE, path, reason)) from None
-        except httpx.ConnectError as exc:
-            reason = f"cannot connect to {self._base}: {self._scrub(str(exc)) or 'refused'}"
+        except _NoConnection as exc:
+            reason = f"cannot connect to {self._base}: {self._scrub(exc.detail) or 'refused'}"
             raise _Failed(
                 self._error(SourceErrorKind.UNREACHABLE, path, reason), server_wide=True
             ) from None
-        except httpx.HTTPError as exc:
-            detail = self._scrub(str(exc)) or type(exc).__name__
-            if answered:
+        except _Broken as exc:
+            detail = self._scrub(exc.detail)
+            if exc.answered:
                 reason = f"the answer was cut off: {detail}"
                 raise _Failed(self._error(SourceErrorKind.BAD_RESPONSE, path, reason)) from None
             reason = f"the connection closed without an answer: {detail}"
             raise _Failed(self._error(SourceErrorKind.UNREACHABLE, path, reason)) from None
 
-    def _note_date(self, run: _Run, headers: httpx.Headers) -> None:
-        if run.date_offset is not None or "date" not in headers:
-            return
+    def _note_date(self, run: _Run, headers: Mapping[str, str]) -> None:
         try:
             date = parsedate_to_datetime(headers["date"]).timestamp()
         except (TypeError, ValueError, IndexError):
@@ -513,7 +557,155 @@ class _TooLarge(Exception):
     pass
 
 
-async def _read_capped(response: httpx.Response) -> bytes:
+class _NoConnection(Exception):
+    """The server could not be reached at all (refused, unresolvable, TLS failed)."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class _Broken(Exception):
+    """The exchange broke: before any answer, or (``answered``) partway through the body."""
+
+    def __init__(self, detail: str, *, answered: bool) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.answered = answered
+
+
+class _Answer(NamedTuple):
+    status: int
+    headers: Mapping[str, str]  # case-insensitive
+    body: bytes
+
+
+class _Getter(Protocol):
+    """One HTTP stack under the client: a GET of an absolute URL, and closing.
+
+    ``get`` raises ``TimeoutError`` when the whole exchange, body included, takes longer
+    than the server's ``timeout``; the stack enforces it, since a second timer per request
+    around it would cost as much again.
+    """
+
+    async def get(self, url: str) -> _Answer: ...
+
+    async def aclose(self) -> None: ...
+
+
+def _tls(server: ServerSpec) -> ssl.SSLContext | bool:
+    if server.ca_file:
+        return ssl.create_default_context(cafile=server.ca_file)
+    return server.verify_tls
+
+
+class _AiohttpGetter:
+    """aiohttp with one keep-alive pool of ``limit`` connections.
+
+    The session is opened on first use because aiohttp binds it to the running event loop,
+    and an ``OmeClient`` may be built before the loop that polls with it is running.
+    """
+
+    def __init__(
+        self, headers: Mapping[str, str], limit: int, tls: ssl.SSLContext | bool, timeout: float
+    ) -> None:
+        self._headers = dict(headers)
+        self._limit = limit
+        self._tls = tls
+        # total: connecting, sending and reading the whole body. aiohttp rounds deadlines
+        # of 5 s and more up to a whole second unless told otherwise.
+        self._timeout = aiohttp.ClientTimeout(total=timeout, ceil_threshold=float("inf"))
+        self._session: aiohttp.ClientSession | None = None
+
+    def _open(self) -> aiohttp.ClientSession:
+        connector = aiohttp.TCPConnector(limit=self._limit, ssl=self._tls)
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            headers=self._headers,
+            timeout=self._timeout,
+            cookie_jar=aiohttp.DummyCookieJar(),
+        )
+        return self._session
+
+    async def get(self, url: str) -> _Answer:
+        session = self._session or self._open()
+        try:
+            # encoded=True: the path is quoted already; yarl must not quote it again
+            async with session.get(URL(url, encoded=True), allow_redirects=False) as response:
+                try:
+                    body = await _read_aiohttp(response)
+                except TimeoutError:
+                    raise
+                except aiohttp.ClientError as exc:
+                    raise _Broken(str(exc) or type(exc).__name__, answered=True) from None
+                return _Answer(response.status, response.headers, body)
+        except TimeoutError:  # aiohttp's ServerTimeoutError is a ClientError too
+            raise TimeoutError from None
+        except aiohttp.ClientConnectorError as exc:
+            raise _NoConnection(str(exc)) from None
+        except aiohttp.ClientError as exc:
+            raise _Broken(str(exc) or type(exc).__name__, answered=False) from None
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+async def _read_aiohttp(response: aiohttp.ClientResponse) -> bytes:
+    length = response.content_length
+    if length is not None:
+        if length > MAX_BODY_BYTES:
+            raise _TooLarge
+        return await response.read()
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_any():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise _TooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class _HttpxGetter:
+    """httpx over an injected transport (a mock, a recorder, or httpx's own pool)."""
+
+    def __init__(
+        self,
+        headers: Mapping[str, str],
+        limit: int,
+        transport: httpx.AsyncBaseTransport,
+        timeout: float,
+    ) -> None:
+        self._timeout = timeout
+        self._http = httpx.AsyncClient(
+            headers=dict(headers),
+            timeout=None,  # asyncio.timeout in get() covers the whole exchange
+            limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit),
+            transport=transport,
+            follow_redirects=False,
+        )
+
+    async def get(self, url: str) -> _Answer:
+        answered = False
+        try:
+            async with asyncio.timeout(self._timeout), self._http.stream("GET", url) as response:
+                answered = True
+                body = await _read_httpx(response)
+                return _Answer(response.status_code, response.headers, body)
+        except httpx.ConnectError as exc:
+            raise _NoConnection(str(exc)) from None
+        except httpx.TimeoutException:
+            raise TimeoutError from None
+        except httpx.HTTPError as exc:
+            raise _Broken(str(exc) or type(exc).__name__, answered=answered) from None
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+
+async def _read_httpx(response: httpx.Response) -> bytes:
     chunks: list[bytes] = []
     size = 0
     async for chunk in response.aiter_bytes():
@@ -524,12 +716,32 @@ async def _read_capped(response: httpx.Response) -> bytes:
     return b"".join(chunks)
 
 
-async def _all(jobs: Iterable[Awaitable[T]]) -> list[T]:
+async def _map_bounded(
+    job: Callable[[X], Coroutine[Any, Any, T]], items: Sequence[X], limit: int
+) -> list[T]:
+    """``job(item)`` for every item, at most ``limit`` at a time, results in order; failures
+    as ``_all``.
+
+    ``limit`` workers take the items in turn: one task per item, all but ``limit`` of them
+    waiting on a semaphore, costs a 10,000-stream poll far more CPU.
+    """
+    results: list[Any] = [None] * len(items)
+    queue = iter(range(len(items)))
+
+    async def worker() -> None:
+        for index in queue:
+            results[index] = await job(items[index])
+
+    await _all(worker() for _ in range(min(limit, len(items))))
+    return cast(list[T], results)
+
+
+async def _all(jobs: Iterable[Coroutine[Any, Any, T]]) -> list[T]:
     """Run ``jobs`` concurrently; the first ``_Failed``/``_Missing`` cancels the rest."""
     tasks: list[asyncio.Task[T]] = []
     try:
         async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(_as_coro(j)) for j in jobs]
+            tasks = [group.create_task(j) for j in jobs]
     except BaseExceptionGroup as eg:
         for exc in _leaves(eg):
             if isinstance(exc, _Failed) and exc.server_wide:
@@ -540,10 +752,6 @@ async def _all(jobs: Iterable[Awaitable[T]]) -> list[T]:
                     raise exc from None
         raise
     return [t.result() for t in tasks]
-
-
-async def _as_coro(job: Awaitable[T]) -> T:
-    return await job
 
 
 def _leaves(eg: BaseExceptionGroup[BaseException]) -> list[BaseException]:
@@ -565,7 +773,13 @@ def _child(parent: Target, name: str) -> Target:
 def _path(prefix: str, target: Target) -> str:
     """``prefix/vhosts/{v}/apps/{a}/streams/{s}`` down to the target's level; no trailing slash."""
     segments = zip(("vhosts", "apps", "streams"), target.names, strict=False)
-    return prefix + "".join(f"/{kind}/{quote(name, safe=_SAFE)}" for kind, name in segments)
+    return prefix + "".join(f"/{kind}/{_quote(name)}" for kind, name in segments)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _quote(name: str) -> str:
+    """A name as a path segment; cached, since every poll quotes the same names again."""
+    return quote(name, safe=_SAFE)
 
 
 def _under(target: Target, gone: set[Target]) -> bool:
@@ -589,10 +803,9 @@ def _stream_counts(listed: Iterable[Target]) -> dict[Target, int]:
     return counts
 
 
-def _max_time(current: float | None, fields: Mapping[str, Value]) -> float | None:
+def _max_time(current: datetime | None, fields: Mapping[str, Value]) -> datetime | None:
     for path in _LIVE_TIMES:
         value = fields.get(path)
-        if isinstance(value, datetime):
-            stamp = value.timestamp()
-            current = stamp if current is None else max(current, stamp)
+        if isinstance(value, datetime) and (current is None or value > current):
+            current = value
     return current

@@ -32,6 +32,7 @@ import math
 import re
 import signal
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -89,7 +90,7 @@ _CONTROL_METHODS: Final = frozenset(
     {"add_vhost", "add_app", "add_stream", "add_streams", "remove_stream", "remove_app",
      "remove_vhost", "set_viewers", "stall", "resume", "set_bitrate", "set_framerate", "restart",
      "set_token", "set_fault", "clear_faults", "reset_requests", "request_count",
-     "set_clock_skew"}
+     "set_clock_skew", "server_time"}
 )  # fmt: skip
 _MANUAL_CLOCK_METHODS: Final = frozenset({"advance", "set_time"})
 
@@ -397,7 +398,9 @@ class Simulator:
     """An OME REST API on 127.0.0.1 with scriptable streams, clock and faults.
 
     All public methods are thread-safe; the server runs in its own thread.  Use it as a
-    context manager, or call ``start()`` and ``stop()``.
+    context manager, or call ``start()`` and ``stop()``.  With ``tls`` (a server-side
+    ``ssl.SSLContext``) it speaks HTTPS, as OME's ``<TLSPort>`` does, so tests can check
+    how a client verifies certificates.
     """
 
     def __init__(
@@ -412,7 +415,9 @@ class Simulator:
         version: str = "0.18.0",
         port: int = 0,
         request_log_limit: int | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
+        self._tls = tls
         self._manual: ManualClock | None = None
         if isinstance(clock, ManualClock):
             self._manual = clock
@@ -489,7 +494,9 @@ class Simulator:
         asyncio.set_event_loop(loop)
         try:
             server = loop.run_until_complete(
-                loop.create_server(lambda: _HttpProtocol(self), sock=sock, backlog=1024)
+                loop.create_server(
+                    lambda: _HttpProtocol(self), sock=sock, backlog=1024, ssl=self._tls
+                )
             )
         except BaseException as exc:  # pragma: no cover - binding already succeeded
             failure.append(exc)
@@ -501,6 +508,13 @@ class Simulator:
         try:
             loop.run_forever()
         finally:
+            # A connection accepted in the loop's last turn gets its transport a turn later,
+            # and Python 3.11 leaks its socket if the server is closed by then (the transport
+            # asserts the server is open). So stop accepting, let those transports be built,
+            # and only then close the server and abort every connection.
+            loop.remove_reader(sock.fileno())
+            for _ in range(3):
+                loop.run_until_complete(asyncio.sleep(0))
             server.close()
             for proto in list(self._protocols):
                 proto.abort()
@@ -542,7 +556,8 @@ class Simulator:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "https" if self._tls is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     @property
     def access_token(self) -> str:
