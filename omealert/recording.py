@@ -351,7 +351,8 @@ async def record(
         next_at = start
         while stop is None or not stop.is_set():
             now = clock.now()
-            if duration_s is not None and now - start >= duration_s:
+            # the first round always runs: a duration shorter than one round still records one
+            if duration_s is not None and summary.ticks and now - start >= duration_s:
                 break
             if before_poll is not None:
                 before_poll(now)
