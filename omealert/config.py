@@ -416,8 +416,65 @@ def load_config_text(
     )
     issues = src.issues + [i for i in issues if not src.is_tainted(i)]
     if issues or settings is None:
-        raise ConfigError(_unique(issues))
+        raise ConfigError(_redact(_unique(issues), _secrets_in(data)))
     return settings
+
+
+#: Shorter fragments of a URL are words (``hooks``, ``services``), not secrets worth masking.
+_MIN_SECRET = 8
+
+
+def _secrets_in(data: Any) -> list[str]:
+    """Every access token and secret-looking part of a channel URL in the file, longest first.
+
+    Keys are matched loosely (``acess_token`` is still a token) and values of any shape are
+    searched, because a file with errors is exactly the one whose values sit in odd places.
+    """
+    found: set[str] = set()
+
+    def strings(value: Any) -> list[str]:
+        if isinstance(value, str):
+            return [value]
+        if isinstance(value, list):
+            return [v for v in value if isinstance(v, str)]
+        return []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                name = str(key).lower()
+                if "token" in name or "password" in name or "secret" in name:
+                    found.update(strings(value))
+                elif name in ("url", "urls"):
+                    for url in strings(value):
+                        found.update(_url_secrets(url))
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(data)
+    return sorted((s for s in found if len(s) >= _MIN_SECRET), key=len, reverse=True)
+
+
+def _url_secrets(url: str) -> list[str]:
+    from .delivery import _url_secrets as parts  # no apprise import: the parsing is ours
+
+    return parts(url)
+
+
+def _redact(issues: list[ConfigIssue], secrets: list[str]) -> list[ConfigIssue]:
+    """Mask the secrets in messages that quote a value: a token pasted under ``timeout`` or
+    into a condition is still a token, and an error message is printed and logged."""
+    if not secrets:
+        return issues
+    out = []
+    for issue in issues:
+        message = issue.message
+        for secret in secrets:
+            message = message.replace(secret, "***")
+        out.append(issue if message == issue.message else replace(issue, message=message))
+    return out
 
 
 def _unique(issues: list[ConfigIssue]) -> list[ConfigIssue]:

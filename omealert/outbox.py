@@ -1,7 +1,10 @@
 """The queue of messages not yet delivered, and the loop that delivers and retries them.
 
 The working set lives in memory and is mirrored to the state database, so delivery goes
-on from memory when the disk fails and survives a restart when it does not. Each entry
+on from memory when the disk fails and survives a restart when it does not. While the
+database cannot be written, what would have been recorded (a send, a failure, a drop) is
+kept, and written once the runner finds the file writable again (``resync``), so a message
+delivered during the outage is not sent again after a later restart. Each entry
 is one message for one service (one apprise URL of a channel), sent by that service's own
 worker: a dead or hanging service is retried on its own and never holds back the others.
 Within one service, messages go out oldest first, so the order per alert is kept.
@@ -16,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from .clock import Clock
@@ -54,6 +57,7 @@ class Outbox:
         clock: Clock,
         max_age_s: float,
         logger: logging.Logger | None = None,
+        on_store_error: Callable[[StateError], None] | None = None,
     ) -> None:
         self.store = store
         self.deliverer = deliverer
@@ -67,14 +71,26 @@ class Outbox:
         #: the one worker per service (channel, url index) that is sending right now
         self._inflight: dict[tuple[str, int], asyncio.Task[int]] = {}
         self.counters = DeliveryCounters({}, {}, {})
+        #: who hears of a store failure; the runner, so that one problem is one log line
+        self._on_store_error = on_store_error
         self._store_broken = False
-        if store is not None:
-            try:
-                for msg in store.pending_outbox():
-                    if msg.id is not None:
-                        self._pending[msg.id] = msg
-            except StateError as exc:
-                self._store_failed(exc)
+        #: message id → the last bookkeeping call that could not be written, in call order
+        self._unrecorded: dict[int, tuple[str, tuple[object, ...]]] = {}
+        self._loaded = store is None
+        self._load()
+
+    def _load(self) -> None:
+        """Take in what an earlier process left queued; ids already known are kept as they are."""
+        if self.store is None or self._loaded:
+            return
+        try:
+            for msg in self.store.pending_outbox():
+                if msg.id is not None and msg.id not in self._pending:
+                    self._pending[msg.id] = msg
+        except StateError as exc:
+            self._store_failed(exc)
+            return
+        self._loaded = True
 
     def __len__(self) -> int:
         return len(self._pending)
@@ -92,34 +108,33 @@ class Outbox:
         self._wake.set()
 
     def next_due(self) -> float | None:
-        """When the next message of a service that is not busy sending becomes due."""
+        """When the head of the queue of a service that is not busy sending becomes due."""
         return min(
-            (
-                m.next_attempt_at
-                for m in self._pending.values()
-                if not self._busy((m.channel, m.url_index))
-            ),
+            (q[0].next_attempt_at for key, q in self._queues().items() if not self._busy(key)),
             default=None,
         )
 
-    def _start_due(self) -> None:
-        """Start one worker per service that has messages due and is not already sending.
+    def _queues(self) -> dict[tuple[str, int], list[OutboxMessage]]:
+        """Every service's messages, oldest first (ids count up on disk, down in memory)."""
+        queues: dict[tuple[str, int], list[OutboxMessage]] = {}
+        for msg in sorted(self._pending.values(), key=lambda m: (m.created_at, abs(m.id or 0))):
+            queues.setdefault((msg.channel, msg.url_index), []).append(msg)
+        return queues
 
-        A service that hangs keeps only its own worker busy: the others get theirs, and the
-        busy one picks up what became due meanwhile as soon as it is free again.
+    def _start_due(self) -> None:
+        """Start one worker per service whose oldest message is due and that is not sending.
+
+        Only the oldest message of a service decides: while it waits for its retry, the
+        younger ones wait behind it, even those never tried, so a service never gets a
+        [RESOLVED] before the [FIRING] it resolves. A service that hangs keeps only its own
+        worker busy: the others get theirs, and the busy one picks up what became due
+        meanwhile as soon as it is free again.
         """
         now = self.clock.now()
-        due = sorted(
-            (m for m in self._pending.values() if m.next_attempt_at <= now),
-            key=lambda m: (m.created_at, m.id or 0),
-        )
-        by_service: dict[tuple[str, int], list[OutboxMessage]] = {}
-        for msg in due:
-            key = (msg.channel, msg.url_index)
-            if not self._busy(key):
-                by_service.setdefault(key, []).append(msg)
-        for key, msgs in by_service.items():
-            task = asyncio.create_task(self._deliver_service(msgs))
+        for key, queue in self._queues().items():
+            if self._busy(key) or queue[0].next_attempt_at > now:
+                continue
+            task = asyncio.create_task(self._deliver_service(queue))
             self._inflight[key] = task
             task.add_done_callback(functools.partial(self._finished, key))
 
@@ -146,6 +161,7 @@ class Outbox:
         return sum(r for r in results if isinstance(r, int))
 
     async def _deliver_service(self, messages: list[OutboxMessage]) -> int:
+        """Send one service's queue in order; the first failure stops it (order is kept)."""
         delivered = 0
         for msg in messages:
             ok = await self._deliver_one(msg)
@@ -212,17 +228,73 @@ class Outbox:
         counter[channel] = counter.get(channel, 0) + 1
 
     def _persist(self, method: str, msg_id: int, *args: object) -> None:
+        """Record a send, failure or drop; while the store is broken, keep it for ``resync``.
+
+        Nothing is attempted while broken, so the calls reach the file in the order made.
+        """
         if self.store is None or msg_id < 0:
+            return
+        if self._store_broken:
+            self._unrecorded[msg_id] = (method, args)
             return
         try:
             getattr(self.store, method)(msg_id, *args)
         except StateError as exc:
+            self._unrecorded[msg_id] = (method, args)
             self._store_failed(exc)
 
     def _store_failed(self, exc: StateError) -> None:
-        if not self._store_broken:
+        if self._on_store_error is not None:
+            self._on_store_error(exc)
+        elif not self._store_broken:
             self.log.error("state database unusable, delivering from memory: %s", exc)
         self._store_broken = True
+
+    # -- when the state file fails and comes back ---------------------------------------------
+
+    @property
+    def store_broken(self) -> bool:
+        """Whether bookkeeping is waiting for the state file to be writable again."""
+        return self._store_broken or not self._loaded
+
+    def unsaved(self) -> list[OutboxMessage]:
+        """Messages queued while the store could not be written (memory only), oldest first."""
+        return sorted(
+            (m for m in self._pending.values() if m.id is not None and m.id < 0),
+            key=lambda m: (m.created_at, -(m.id or 0)),
+        )
+
+    def saved(self, pairs: Iterable[tuple[OutboxMessage, int]]) -> None:
+        """Memory-only messages were written after all: from now on they go by their new ids.
+
+        A worker sending one of them reads ``msg.id`` when its send ends, so it settles the
+        message under the new id.
+        """
+        for msg, new_id in pairs:
+            if msg.id is not None and self._pending.get(msg.id) is msg:
+                del self._pending[msg.id]
+                self._pending[new_id] = msg
+            msg.id = new_id
+
+    def resync(self) -> bool:
+        """Write the bookkeeping kept while the store was broken; True when all of it is in.
+
+        Called by the runner after it managed to write a tick again. On a new failure the
+        rest is kept for the next try.
+        """
+        if self.store is None:
+            return True
+        while self._unrecorded:
+            msg_id, (method, args) = next(iter(self._unrecorded.items()))
+            try:
+                getattr(self.store, method)(msg_id, *args)
+            except StateError as exc:
+                self._store_failed(exc)
+                return False
+            del self._unrecorded[msg_id]
+        self._store_broken = False
+        self._load()
+        return self._loaded
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver as messages become due until ``stop`` is set, then return at once.

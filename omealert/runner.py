@@ -1,8 +1,16 @@
 """One tick — poll, evaluate, plan notices, persist — and the loop that repeats it.
 
 The runner is the only place where the pure engine meets I/O: OME clients, the state
-database, the outbox. A failing state database is logged once and the watcher carries on
-from memory; a failing OME server becomes ``ome-api-down``; nothing here may stop the loop.
+database, the outbox. A failing OME server becomes ``ome-api-down``; nothing here may stop
+the loop.
+
+A state database that cannot be written (disk full, file made read-only, a lock held too
+long) is logged once, and the watcher carries on from memory: alerts are evaluated and
+notices delivered as usual. What could not be written is kept — instances stay dirty,
+removals and transitions pile up, the outbox keeps its bookkeeping — and every
+``STORE_RETRY_S`` a tick tries again; the first write that succeeds saves all of it in one
+transaction (with the messages queued only in memory), so a restart after the disk came
+back neither repeats nor forgets what happened during the outage.
 """
 
 from __future__ import annotations
@@ -28,9 +36,14 @@ from .ome import OmeClient, PollPlan, plan_polls, poll_all
 from .outbox import Outbox
 from .persist import from_record, to_record, transition_record
 from .rules import Settings
-from .state import OutboxMessage, StateStore
+from .state import OutboxMessage, Silence, StateStore, TransitionRecord
 
 log = logging.getLogger("omealert")
+
+#: While the state file cannot be written, how often (clock seconds) a tick tries again.
+STORE_RETRY_S = 60.0
+#: Transitions kept for ``history`` while the file cannot be written; older ones are dropped.
+MAX_UNSAVED_TRANSITIONS = 10_000
 
 ReloadHook = Callable[["Runner"], Awaitable[None]]
 
@@ -72,6 +85,12 @@ class Runner:
         self._build_clients(settings)
         self._last_errors: dict[str, str] = {}
         self._store_broken = False
+        self._store_retry_at = 0.0
+        #: what the store has not been told yet: removed instances and transitions
+        self._unsaved_deletes: dict[tuple[str, str], None] = {}
+        self._unsaved_transitions: list[TransitionRecord] = []
+        #: the silences last read, used when reading them fails
+        self._silences: list[Silence] = []
         self.outbox: Outbox | None = None
         if deliverer is not None and notify:
             self.outbox = Outbox(
@@ -81,6 +100,7 @@ class Runner:
                 clock=clock,
                 max_age_s=settings.delivery_max_age_s,
                 logger=logging.getLogger("omealert.outbox"),
+                on_store_error=self._store_failed,
             )
         self.restored: list[Transition] = []
         #: sends still running when ``watch`` gave up waiting for them at shutdown
@@ -163,12 +183,14 @@ class Runner:
     def _plan(self, transitions: Sequence[Transition], now: float) -> list[OutboxMessage]:
         if not self.notify:
             return []
-        silences = []
-        if self.store is not None and not self._store_broken:
+        if self.store is not None:
+            # Tried even while writes fail: a full disk or a read-only file still reads, and
+            # a silence must keep working through a disk problem.
             try:
-                silences = self.store.active_silences(now)
+                self._silences = self.store.active_silences(now)
             except StateError as exc:
                 self._store_failed(exc)
+        silences = [s for s in self._silences if s.starts_at <= now < s.ends_at]
         return self.planner.plan(self.engine, transitions, now, silences)
 
     def _refresh_summaries(self, transitions: Sequence[Transition], now: float) -> None:
@@ -189,23 +211,58 @@ class Runner:
     def _save(
         self, transitions: Sequence[Transition], messages: list[OutboxMessage], now: float
     ) -> None:
-        dirty = [i for i in self.engine.instances() if i.dirty]
+        """Write the tick in one transaction, then hand its messages to the outbox.
+
+        While the store is broken, the changes pile up and a write is tried every
+        ``STORE_RETRY_S``; the one that succeeds carries the whole backlog, including the
+        messages that were queued only in memory meanwhile.
+        """
         removed = self.engine.take_removed()
-        if self.store is not None and not self._store_broken:
-            try:
-                ids = self.store.save_tick(
-                    upsert=[to_record(i) for i in dirty],
-                    delete=[(i.rule, i.target.key) for i in removed],
-                    transitions=[transition_record(t) for t in transitions],
-                    outbox=messages,
-                    meta={"last_tick_at": repr(now), "no_value": self.no_value_summary()},
-                )
-                for msg, msg_id in zip(messages, ids, strict=False):
-                    msg.id = msg_id
-                for inst in dirty:
-                    inst.dirty = False
-            except StateError as exc:
-                self._store_failed(exc)
+        if self.store is None:
+            self._queue(messages)
+            return
+        self._unsaved_deletes.update(dict.fromkeys((i.rule, i.target.key) for i in removed))
+        self._unsaved_transitions.extend(transition_record(t) for t in transitions)
+        del self._unsaved_transitions[:-MAX_UNSAVED_TRANSITIONS]
+        if self._store_broken and now < self._store_retry_at:
+            self._queue(messages)
+            return
+        recovering = self._store_broken
+        dirty = [i for i in self.engine.instances() if i.dirty]
+        unsaved = self.outbox.unsaved() if self.outbox is not None and recovering else []
+        try:
+            ids = self.store.save_tick(
+                upsert=[to_record(i) for i in dirty],
+                delete=list(self._unsaved_deletes),
+                transitions=self._unsaved_transitions,
+                outbox=[*unsaved, *messages],
+                meta={"last_tick_at": repr(now), "no_value": self.no_value_summary()},
+            )
+        except StateError as exc:
+            self._store_failed(exc)
+            self._queue(messages)
+            return
+        for inst in dirty:
+            inst.dirty = False
+        self._unsaved_deletes.clear()
+        self._unsaved_transitions.clear()
+        if self.outbox is not None:
+            self.outbox.saved(zip(unsaved, ids, strict=False))
+        for msg, msg_id in zip(messages, ids[len(unsaved) :], strict=False):
+            msg.id = msg_id
+        self._queue(messages)
+        if self.outbox is not None and self.outbox.store_broken and not self.outbox.resync():
+            return  # the outbox said so through _store_failed; try again later
+        if recovering:
+            self._store_broken = False
+            log.info(
+                "state database writable again: saved %d changed alert(s) and %d message(s) "
+                "kept in memory",
+                len(dirty),
+                len(unsaved),
+            )
+
+    def _queue(self, messages: list[OutboxMessage]) -> None:
         if self.outbox is not None and messages:
             self.outbox.add(messages)
 
@@ -218,9 +275,15 @@ class Runner:
         return json.dumps(summary, sort_keys=True)
 
     def _store_failed(self, exc: StateError) -> None:
+        """One line when the store starts failing; retries meanwhile stay quiet."""
         if not self._store_broken:
-            log.error("state database failed, alerting continues from memory: %s", exc)
+            log.error(
+                "state database failed, alerting continues from memory (retrying every %gs): %s",
+                STORE_RETRY_S,
+                exc,
+            )
         self._store_broken = True
+        self._store_retry_at = self.clock.now() + STORE_RETRY_S
         self.metrics.state_errors += 1
 
     # -- logging -------------------------------------------------------------------------

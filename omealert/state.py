@@ -11,7 +11,9 @@ are owner-only (0600): alert text can name streams and servers. URLs never reach
 callers pass a safe service name such as ``json://127.0.0.1``.
 
 Every sqlite failure (read-only file, disk full, lock held too long) surfaces as ``StateError``
-and leaves the database as it was, so the caller can keep running from memory.
+and leaves the database as it was, so the caller can keep running from memory. A file that
+was read-only when opened is opened again before the next write, so it is used again as soon
+as it is writable (SQLite would otherwise keep the read-only handle for good).
 """
 
 from __future__ import annotations
@@ -263,6 +265,8 @@ class StateStore:
         self._busy_timeout = busy_timeout
         self._lock = threading.RLock()  # notify may deliver from worker threads
         self._conn: sqlite3.Connection | None = None
+        #: a write was refused as read-only: open a fresh connection before the next one
+        self._reopen = False
         try:
             self._conn = self._open()
         except _Unreadable as exc:
@@ -408,6 +412,19 @@ class StateStore:
         )
         return target
 
+    def _open_again(self, action: str) -> None:
+        """Replace a connection that SQLite opened read-only; the old one stays on failure."""
+        with self._lock:
+            if self._conn is None:
+                return  # closed: _use says so
+            try:
+                conn = self._open()
+            except _Unreadable as exc:  # never moved aside while running: that is for a start
+                raise StateError(f"state database {self.path}: cannot {action}: {exc}") from None
+            self._conn.close()
+            self._conn = conn
+            self._reopen = False
+
     # -- plumbing --------------------------------------------------------------------------
 
     def close(self) -> None:
@@ -436,6 +453,8 @@ class StateStore:
             try:
                 yield self._conn
             except sqlite3.Error as exc:
+                if getattr(exc, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_READONLY:
+                    self._reopen = True
                 hint = ""
                 if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
                     hint = f" (another process held it for over {self._busy_timeout:g}s)"
@@ -448,6 +467,8 @@ class StateStore:
     @contextmanager
     def _txn(self, action: str) -> Iterator[sqlite3.Connection]:
         """One write transaction; IMMEDIATE takes the write lock up front so it cannot deadlock."""
+        if self._reopen:
+            self._open_again(action)
         with self._use(action) as conn:
             conn.execute("BEGIN IMMEDIATE")
             try:

@@ -14,10 +14,16 @@ On the way it does the three things that must happen on nodes rather than on dat
   hostile file cannot make loading explode.
 
 Nothing here raises for bad input: problems become ``ConfigIssue``s on the result.
+
+Lines are counted the way editors, ``grep -n`` and ``sed -n`` count them, by ``\n``: YAML
+also breaks lines at NEL, U+2028 and U+2029, so PyYAML's own line numbers would point at the
+wrong line of a file holding one of them (text pasted from a word processor). Positions are
+therefore taken from PyYAML's character offsets, never from its line numbers.
 """
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -35,7 +41,6 @@ MAX_NODES = 100_000
 
 _TAG = "tag:yaml.org,2002:"
 _MERGE = _TAG + "merge"
-_LINE_BREAKS = "\n\x85\u2028\u2029"
 _REF = re.compile(
     r"\$\$\{"  # escaped: a literal ${
     r"|\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}"
@@ -45,7 +50,7 @@ _REF = re.compile(
 
 @dataclass(frozen=True, slots=True)
 class _Span:
-    """Where a node's text starts (0-based, as PyYAML marks count) and what it spans."""
+    """Where a node's text starts (0-based line and column, by ``\n``) and what it spans."""
 
     index: int
     line: int
@@ -70,6 +75,18 @@ class YamlSource:
     tainted: list[tuple[tuple[int, int], tuple[int, int]]] = field(default_factory=list)
     _values: dict[KeyPath, _Span] = field(default_factory=dict)
     _keys: dict[KeyPath, _Span] = field(default_factory=dict)
+    _line_starts: list[int] = field(default_factory=list)
+
+    def where(self, index: int) -> tuple[int, int]:
+        """1-based (line, col) of character ``index`` of the text, lines split at ``\n``."""
+        if not self._line_starts:
+            self._line_starts = [0] + [m.end() for m in re.finditer("\n", self.text)]
+        line = bisect.bisect_right(self._line_starts, index) - 1
+        return line + 1, index - self._line_starts[line] + 1
+
+    def span(self, node: yaml.Node) -> _Span:
+        line, col = self.where(node.start_mark.index)
+        return _Span(node.start_mark.index, line - 1, col - 1, node.end_mark.index)
 
     def issue(self, path: KeyPath, message: str, *, key: bool = False) -> ConfigIssue:
         line, col = self.position(path, key=key)
@@ -125,14 +142,7 @@ class YamlSource:
         return path, False
 
     def _at(self, span: _Span, rel: int) -> tuple[int, int]:
-        line, col = span.line, span.col
-        raw = self.text[span.index : span.index + rel]
-        for i, ch in enumerate(raw):
-            if ch in _LINE_BREAKS or (ch == "\r" and raw[i + 1 : i + 2] != "\n"):
-                line, col = line + 1, 0
-            else:
-                col += 1
-        return line + 1, col + 1
+        return self.where(span.index + rel)
 
 
 def parse_yaml(text: str, filename: str, env: Mapping[str, str]) -> YamlSource:
@@ -141,11 +151,11 @@ def parse_yaml(text: str, filename: str, env: Mapping[str, str]) -> YamlSource:
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
-        src.issues.append(_syntax_issue(filename, exc))
+        src.issues.append(_syntax_issue(src, exc))
         src.fatal = True
         return src
     except yaml.YAMLError as exc:  # ReaderError: a character YAML does not allow
-        line, col = _index_position(text, getattr(exc, "position", 0))
+        line, col = src.where(getattr(exc, "position", 0))
         src.issues.append(ConfigIssue(filename, line, col, f"invalid YAML: {_reader_reason(exc)}"))
         src.fatal = True
         return src
@@ -189,7 +199,7 @@ class _Builder:
         self.count += 1
         if self.count > MAX_NODES:
             raise _TooLarge
-        self.src._values.setdefault(path, _span(node))
+        self.src._values.setdefault(path, self.src.span(node))
         if isinstance(node, yaml.ScalarNode):
             if id(node) not in self.scalars:
                 self.scalars[id(node)] = self._scalar(node, path)
@@ -216,12 +226,13 @@ class _Builder:
             if key_node.tag == _MERGE:
                 merges.append(value_node)
                 continue
+            line, col = self.src.where(key_node.start_mark.index)
             if not isinstance(key_node, yaml.ScalarNode):
                 self.src.issues.append(
                     ConfigIssue(
                         self.src.filename,
-                        key_node.start_mark.line + 1,
-                        key_node.start_mark.column + 1,
+                        line,
+                        col,
                         "a key must be plain text, not a list or mapping",
                     )
                 )
@@ -232,13 +243,13 @@ class _Builder:
                 self.src.issues.append(
                     ConfigIssue(
                         self.src.filename,
-                        key_node.start_mark.line + 1,
-                        key_node.start_mark.column + 1,
+                        line,
+                        col,
                         f"duplicate key '{key}' (first set at line {first.line + 1})",
                     )
                 )
                 continue
-            self.src._keys.setdefault((*path, key), _span(key_node))
+            self.src._keys.setdefault((*path, key), self.src.span(key_node))
             out[key] = self.build(value_node, (*path, key))
         # Explicit keys win over merged ones, and earlier merge sources over later ones.
         for merge in merges:
@@ -326,11 +337,6 @@ class _Builder:
         self.src.issues.append(ConfigIssue(self.src.filename, line, col, message))
 
 
-def _span(node: yaml.Node) -> _Span:
-    start = node.start_mark
-    return _Span(start.index, start.line, start.column, node.end_mark.index)
-
-
 def _raw_offset(raw: str, value: str, offset: int) -> int:
     """Index in ``raw`` (a scalar's source text) of character ``offset`` of its ``value``.
 
@@ -374,12 +380,6 @@ def _get(data: Any, path: KeyPath) -> Any:
     return data
 
 
-def _index_position(text: str, index: int) -> tuple[int, int]:
-    before = text[:index]
-    line = before.count("\n")
-    return line + 1, index - (before.rfind("\n") + 1) + 1
-
-
 def _reader_reason(exc: yaml.YAMLError) -> str:
     char = getattr(exc, "character", None)
     if isinstance(char, str) and len(char) == 1:
@@ -389,17 +389,17 @@ def _reader_reason(exc: yaml.YAMLError) -> str:
     return "the text cannot be read as YAML"
 
 
-def _syntax_issue(filename: str, exc: yaml.MarkedYAMLError) -> ConfigIssue:
+def _syntax_issue(src: YamlSource, exc: yaml.MarkedYAMLError) -> ConfigIssue:
     """PyYAML's own phrasing: "while scanning a quoted scalar at 6:11, found unexpected
     end of stream", at the problem's mark."""
     mark = exc.problem_mark or exc.context_mark
-    line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+    line, col = src.where(mark.index) if mark is not None else (1, 1)
     parts = []
     if exc.context:
         ctx = exc.context_mark
-        where = (
-            f" at {ctx.line + 1}:{ctx.column + 1}" if ctx is not None and ctx is not mark else ""
-        )
+        where = ""
+        if ctx is not None and ctx is not mark:
+            where = " at {}:{}".format(*src.where(ctx.index))
         parts.append(exc.context + where)
     parts.append(exc.problem or "not valid YAML")
-    return ConfigIssue(filename, line, col, "invalid YAML: " + ", ".join(parts))
+    return ConfigIssue(src.filename, line, col, "invalid YAML: " + ", ".join(parts))
