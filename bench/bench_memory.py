@@ -77,8 +77,8 @@ async def worker(url: str, interval: float, ticks: int) -> None:
         series = points = instances = 0
         if runner is not None:
             history = runner.engine.history
-            series = sum(len(s) for s in history._series.values())
-            points = sum(len(p) for s in history._series.values() for p in s.values())
+            series = history.series()
+            points = history.points()
             instances = sum(1 for _ in runner.engine.instances())
         line = {"label": label, "tick": tick, "rss": rss, "peak": peak, "series": series,
                 "points": points, "instances": instances}  # fmt: skip

@@ -1,20 +1,52 @@
 """Per-target history of the fields that rate(), delta() and *_over() read.
 
 Only fields some rule uses inside a history function are kept, and only for as long as
-the longest window any rule uses, so memory grows with what the rules need, not with the
-size of OME's answers.
+the longest window any rule uses, so memory grows with
+what the rules need, not with the size of OME's answers.
+
+Points are stored column-wise in ``array('d')``: one array of times and one of
+``createdTime`` shared by all fields of a target, and one array of values per field. A
+tuple per point cost ~137 bytes of RSS; a column costs 8 bytes per point and field, which
+is what lets a watcher keep 10 minutes of two counters for 10,000 streams in ~20 MB.
 """
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Iterable
+import math
+from array import array
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from .model import Sample, Target
 
-#: One recorded point: (watcher time, value, createdTime of the object as epoch seconds).
-Point = tuple[float, float, float]
+_NAN = math.nan
+
+
+class _Track:
+    """One target's points, column by column; a missing or non-numeric value is NaN."""
+
+    __slots__ = ("created", "has_gaps", "last_seen", "times", "values")
+
+    def __init__(self, paths: Iterable[str]) -> None:
+        self.times = array("d")
+        self.created = array("d")
+        self.values = {path: array("d") for path in paths}
+        #: set once a NaN is stored; windows then filter, otherwise they slice straight away
+        self.has_gaps = False
+        self.last_seen = 0.0
+
+    def drop_newest(self) -> None:
+        self.times.pop()
+        self.created.pop()
+        for column in self.values.values():
+            column.pop()
+
+    def drop_oldest(self, count: int) -> None:
+        del self.times[:count]
+        del self.created[:count]
+        for column in self.values.values():
+            del column[:count]
 
 
 class History:
@@ -25,116 +57,164 @@ class History:
         self.max_window = max_window
         #: ``check`` without state samples a short window: any two points then make a value.
         self.lenient = lenient
-        self._series: dict[Target, dict[str, deque[Point]]] = {}
-        self._last_seen: dict[Target, float] = {}
+        self._paths = tuple(sorted(self.fields))
+        self._tracks: dict[Target, _Track] = {}
 
     def record(self, sample: Sample) -> None:
-        if not self.fields:
+        if not self._paths:
             return
-        created = sample.fields.get("createdTime")
+        fields = sample.fields
+        created = fields.get("createdTime")
         created_epoch = created.timestamp() if isinstance(created, datetime) else 0.0
-        series = self._series.get(sample.target)
-        if series is None:
-            series = self._series[sample.target] = {}
-        keep_after = sample.at - self.max_window * 1.5
-        for path in self.fields:
-            value = sample.fields.get(path)
-            if not isinstance(value, int | float) or isinstance(value, bool):
-                continue
-            points = series.get(path)
-            if points is None:
-                points = series[path] = deque()
-            if points and points[-1][0] >= sample.at:
-                points.pop()  # same poll recorded twice: keep the newest
-            points.append((sample.at, float(value), created_epoch))
-            while points and points[0][0] < keep_after:
-                points.popleft()
-        self._last_seen[sample.target] = sample.at
+        track = self._tracks.get(sample.target)
+        if track is None:
+            track = self._tracks[sample.target] = _Track(self._paths)
+        at = sample.at
+        times = track.times
+        if times and times[-1] >= at:
+            track.drop_newest()  # same poll recorded twice: keep the newest
+        times.append(at)
+        track.created.append(created_epoch)
+        for path, column in track.values.items():
+            value = fields.get(path)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                column.append(value)
+            else:
+                column.append(_NAN)
+                track.has_gaps = True
+        track.last_seen = at
+        # Keep the longest window, starting at its last point at or before the window's
+        # start, and at least two points for rate() without a window.
+        stale = bisect_right(times, at - self.max_window) - 1
+        if stale > 0 and len(times) - stale >= 2:
+            track.drop_oldest(stale)
 
     def prune(self, now: float) -> None:
         """Forget targets not seen for longer than the longest window (the stream ended)."""
         horizon = now - max(self.max_window, 1.0)
-        gone = [t for t, seen in self._last_seen.items() if seen < horizon]
+        gone = [t for t, track in self._tracks.items() if track.last_seen < horizon]
         for target in gone:
-            del self._last_seen[target]
-            self._series.pop(target, None)
+            del self._tracks[target]
 
     def view(self, target: Target, now: float) -> TargetHistory:
-        return TargetHistory(self._series.get(target, {}), now, self.lenient)
+        return TargetHistory(self._tracks.get(target), now, self.lenient)
+
+    def points(self) -> int:
+        """Stored values over all targets and fields (for benchmarks and status)."""
+        return sum(len(t.times) * len(t.values) for t in self._tracks.values())
+
+    def series(self) -> int:
+        """Number of (target, field) series kept."""
+        return sum(len(t.values) for t in self._tracks.values())
 
     def __len__(self) -> int:
-        return len(self._series)
+        return len(self._tracks)
+
+
+class _Window:
+    """The points of one field inside a window: times, values and createdTime, gap-free."""
+
+    __slots__ = ("created", "times", "values")
+
+    def __init__(
+        self, times: Sequence[float], values: Sequence[float], created: Sequence[float]
+    ) -> None:
+        self.times = times
+        self.values = values
+        self.created = created
 
 
 class TargetHistory:
     """The ``HistoryView`` the condition language calls, for one target at one time."""
 
-    __slots__ = ("_lenient", "_now", "_series")
+    __slots__ = ("_lenient", "_now", "_track")
 
-    def __init__(self, series: dict[str, deque[Point]], now: float, lenient: bool) -> None:
-        self._series = series
+    def __init__(self, track: _Track | None, now: float, lenient: bool) -> None:
+        self._track = track
         self._now = now
         self._lenient = lenient
 
-    def _window(self, path: str, window: float) -> list[Point] | None:
-        points = self._series.get(path)
-        if not points:
+    def _points(self, path: str, lo: int, hi: int) -> _Window | None:
+        track = self._track
+        assert track is not None
+        column = track.values.get(path)
+        if column is None:
             return None
-        start = self._now - window
-        inside = [p for p in points if p[0] >= start and p[0] <= self._now]
-        if len(inside) < 2:
+        times: Sequence[float] = track.times[lo:hi]
+        values: Sequence[float] = column[lo:hi]
+        created: Sequence[float] = track.created[lo:hi]
+        if track.has_gaps:
+            keep = [i for i, v in enumerate(values) if v == v]  # NaN != NaN
+            if len(keep) < len(values):
+                times = [times[i] for i in keep]
+                values = [values[i] for i in keep]
+                created = [created[i] for i in keep]
+        if len(values) < 2:
             return None
-        if not self._lenient and inside[-1][0] - inside[0][0] < window * 0.5:
+        return _Window(times, values, created)
+
+    def _window(self, path: str, window: float) -> _Window | None:
+        track = self._track
+        if track is None:
+            return None
+        times = track.times
+        lo = bisect_left(times, self._now - window)
+        hi = bisect_right(times, self._now)
+        if hi - lo < 2:
+            return None
+        got = self._points(path, lo, hi)
+        if got is None:
+            return None
+        if not self._lenient and got.times[-1] - got.times[0] < window * 0.5:
             return None  # not enough of the window observed yet: "no value", never 0
-        return inside
+        return got
 
     def rate(self, path: str, window: float | None) -> float | None:
         if window is None:
-            points = self._series.get(path)
-            if not points or len(points) < 2:
+            track = self._track
+            if track is None:
                 return None
-            pts = [points[-2], points[-1]]
+            got = self._points(path, 0, len(track.times))
+            if got is not None and len(got.values) > 2:
+                got = _Window(got.times[-2:], got.values[-2:], got.created[-2:])
         else:
             got = self._window(path, window)
-            if got is None:
-                return None
-            pts = got
-        elapsed = pts[-1][0] - pts[0][0]
+        if got is None:
+            return None
+        elapsed = got.times[-1] - got.times[0]
         if elapsed <= 0:
             return None
-        return _increase(pts) / elapsed
+        return _increase(got.values, got.created) / elapsed
 
     def delta(self, path: str, window: float) -> float | None:
-        pts = self._window(path, window)
-        if pts is None:
-            return None
-        return pts[-1][1] - pts[0][1]
+        got = self._window(path, window)
+        return None if got is None else got.values[-1] - got.values[0]
 
     def avg_over(self, path: str, window: float) -> float | None:
-        pts = self._window(path, window)
-        return None if pts is None else sum(p[1] for p in pts) / len(pts)
+        got = self._window(path, window)
+        return None if got is None else sum(got.values) / len(got.values)
 
     def min_over(self, path: str, window: float) -> float | None:
-        pts = self._window(path, window)
-        return None if pts is None else min(p[1] for p in pts)
+        got = self._window(path, window)
+        return None if got is None else min(got.values)
 
     def max_over(self, path: str, window: float) -> float | None:
-        pts = self._window(path, window)
-        return None if pts is None else max(p[1] for p in pts)
+        got = self._window(path, window)
+        return None if got is None else max(got.values)
 
 
-def _increase(points: list[Point]) -> float:
-    """Counter increase over ``points``, treating a drop or a new createdTime as a restart.
+def _increase(values: Sequence[float], created: Sequence[float]) -> float:
+    """Counter increase over a window, treating a drop or a new createdTime as a restart.
 
     After a restart the counter starts again from 0, so the new value itself is the
     increase since the restart, never a negative amount of traffic.
     """
     total = 0.0
-    prev_value, prev_created = points[0][1], points[0][2]
-    for _, value, created in points[1:]:
-        if value < prev_value or created != prev_created:
+    prev_value, prev_created = values[0], created[0]
+    for value, stamp in zip(values[1:], created[1:], strict=True):
+        if value < prev_value or stamp != prev_created:
             total += value
         else:
             total += value - prev_value
-        prev_value, prev_created = value, created
+        prev_value, prev_created = value, stamp
     return total
