@@ -165,6 +165,7 @@ class Engine:
         if old is not None and old.fields <= fields and old.max_window >= window:
             self.history = old  # keep what we have when nothing new is needed
         self._selected = {}
+        self._views: dict[Target, HistoryView] = {}
 
     def reload(self, settings: Settings, now: float) -> list[Transition]:
         """Swap in a new config; instances of unchanged rules carry over, the rest resolve."""
@@ -246,6 +247,7 @@ class Engine:
         """Advance every instance by one poll of every server; return what changed."""
         out: list[Transition] = []
         self.no_value = {}
+        self._views = {}
         for poll in polls:
             self._step_server(poll, now, out)
         self._forget_ended()
@@ -285,6 +287,13 @@ class Engine:
             self._step_rule(rule, selected, now, out)
             self._step_known(rule, poll, now, out)
 
+    def _view_for(self, target: Target, now: float) -> HistoryView:
+        """One history view per target and tick, shared by every rule that reads history."""
+        view = self._views.get(target)
+        if view is None:
+            view = self._views[target] = self.history.view(target, now)
+        return view
+
     def _select(self, rule: Rule, samples: Sequence[Sample]) -> Sequence[Sample]:
         """The samples a rule looks at; glob matching is cached per target."""
         if not rule.patterns:
@@ -310,10 +319,10 @@ class Engine:
         uses_history = bool(rule.when.history_fields)
         history_for = None
         if uses_history:
-            view = self.history.view
+            view_for = self._view_for
 
             def history_for(target: Target) -> HistoryView:
-                return view(target, now)
+                return view_for(target, now)
 
         unknown: list[Sample] = []
         for sample, value in rule.when.holding(samples, history_for, unknown):
@@ -334,7 +343,7 @@ class Engine:
                 continue
             sample = poll.samples.get(target)
             if sample is not None and rule.selects(target):
-                history = self.history.view(target, now) if self.history.fields else None
+                history = self._view_for(target, now) if self.history.fields else None
                 holds, value = rule.when.evaluate(sample.fields, sample.server_now, history)
                 resolve_holds: bool | None = None
                 if inst.state is FIRING and rule.resolve_when is not None:

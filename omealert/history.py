@@ -111,17 +111,8 @@ class History:
         return len(self._tracks)
 
 
-class _Window:
-    """The points of one field inside a window: times, values and createdTime, gap-free."""
-
-    __slots__ = ("created", "times", "values")
-
-    def __init__(
-        self, times: Sequence[float], values: Sequence[float], created: Sequence[float]
-    ) -> None:
-        self.times = times
-        self.values = values
-        self.created = created
+#: The points of one field inside a window, gap-free: (times, values, createdTime).
+_Points = tuple[Sequence[float], Sequence[float], Sequence[float]]
 
 
 class TargetHistory:
@@ -134,9 +125,7 @@ class TargetHistory:
         self._now = now
         self._lenient = lenient
 
-    def _points(self, path: str, lo: int, hi: int) -> _Window | None:
-        track = self._track
-        assert track is not None
+    def _points(self, track: _Track, path: str, lo: int, hi: int) -> _Points | None:
         column = track.values.get(path)
         if column is None:
             return None
@@ -151,21 +140,22 @@ class TargetHistory:
                 created = [created[i] for i in keep]
         if len(values) < 2:
             return None
-        return _Window(times, values, created)
+        return times, values, created
 
-    def _window(self, path: str, window: float) -> _Window | None:
+    def _window(self, path: str, window: float) -> _Points | None:
         track = self._track
         if track is None:
             return None
         times = track.times
-        lo = bisect_left(times, self._now - window)
-        hi = bisect_right(times, self._now)
+        now = self._now
+        lo = bisect_left(times, now - window)
+        hi = bisect_right(times, now, lo)
         if hi - lo < 2:
             return None
-        got = self._points(path, lo, hi)
+        got = self._points(track, path, lo, hi)
         if got is None:
             return None
-        if not self._lenient and got.times[-1] - got.times[0] < window * 0.5:
+        if not self._lenient and got[0][-1] - got[0][0] < window * 0.5:
             return None  # not enough of the window observed yet: "no value", never 0
         return got
 
@@ -174,33 +164,34 @@ class TargetHistory:
             track = self._track
             if track is None:
                 return None
-            got = self._points(path, 0, len(track.times))
-            if got is not None and len(got.values) > 2:
-                got = _Window(got.times[-2:], got.values[-2:], got.created[-2:])
+            got = self._points(track, path, 0, len(track.times))
+            if got is not None and len(got[1]) > 2:
+                got = got[0][-2:], got[1][-2:], got[2][-2:]
         else:
             got = self._window(path, window)
         if got is None:
             return None
-        elapsed = got.times[-1] - got.times[0]
+        times, values, created = got
+        elapsed = times[-1] - times[0]
         if elapsed <= 0:
             return None
-        return _increase(got.values, got.created) / elapsed
+        return _increase(values, created) / elapsed
 
     def delta(self, path: str, window: float) -> float | None:
         got = self._window(path, window)
-        return None if got is None else got.values[-1] - got.values[0]
+        return None if got is None else got[1][-1] - got[1][0]
 
     def avg_over(self, path: str, window: float) -> float | None:
         got = self._window(path, window)
-        return None if got is None else sum(got.values) / len(got.values)
+        return None if got is None else sum(got[1]) / len(got[1])
 
     def min_over(self, path: str, window: float) -> float | None:
         got = self._window(path, window)
-        return None if got is None else min(got.values)
+        return None if got is None else min(got[1])
 
     def max_over(self, path: str, window: float) -> float | None:
         got = self._window(path, window)
-        return None if got is None else max(got.values)
+        return None if got is None else max(got[1])
 
 
 def _increase(values: Sequence[float], created: Sequence[float]) -> float:
@@ -209,6 +200,11 @@ def _increase(values: Sequence[float], created: Sequence[float]) -> float:
     After a restart the counter starts again from 0, so the new value itself is the
     increase since the restart, never a negative amount of traffic.
     """
+    # The usual case, no restart, checked at C speed: createdTime only ever moves forward,
+    # so the same first and last stamp means one life of the counter throughout.
+    ordered = list(values)
+    if created[0] == created[-1] and ordered == sorted(ordered):
+        return ordered[-1] - ordered[0]
     total = 0.0
     prev_value, prev_created = values[0], created[0]
     for value, stamp in zip(values[1:], created[1:], strict=True):
