@@ -145,7 +145,7 @@ def cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
 
     from .config import load_config
     from .errors import ConfigError
-    from .recording import replay
+    from .replay import replay
 
     try:
         settings = load_config(args.config)

@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any
 from .series import format_offset
 
 if TYPE_CHECKING:
-    from .ruletest import ActualAlert, ActualMessage, AlertExpectation, MessageExpectation
+    from .ruletest import ActualAlert, ActualMessage
+    from .ruletestfile import AlertExpectation, MessageExpectation
 
 __all__ = ["compare_alerts", "compare_messages", "flow", "values_equal"]
 

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import TextIO
 
 from .errors import ConfigError, ConfigIssue
-from .ruletest import ConfigCache, RuleTestOutcome, load_test_file, run_test, select
+from .ruletest import RuleTestOutcome, run_test, select
+from .ruletestload import ConfigCache, load_test_file
 
 __all__ = ["FileOutcome", "Summary", "discover", "junit_xml", "run_paths"]
 

@@ -13,8 +13,9 @@ from collections.abc import Iterator
 import pytest
 
 from omealert.delivery import Deliverer, Outcome, check_url
-from omealert.render import AlertView, Message, render_message
+from omealert.render import Message, render_message
 from omealert.rules import ChannelSpec, MessageFormat
+from omealert.templatecontext import AlertView
 from tests.receivers import HttpReceiver, SmtpSink
 
 # Recognizable secrets: none of them may ever show up in an Outcome or a log line.

@@ -17,14 +17,9 @@ import pytest
 from omealert.cli import main
 from omealert.clock import FakeClock
 from omealert.config import load_config_text
-from omealert.recording import (
-    RecordedResponse,
-    RecordingError,
-    RecordingReader,
-    RecordSummary,
-    record,
-    replay,
-)
+from omealert.recordformat import RecordedResponse, RecordingError, RecordingReader
+from omealert.recording import RecordSummary, record
+from omealert.replay import replay
 from omealert.rules import ServerSpec, Settings
 from omealert.simulator import Simulator
 
@@ -152,7 +147,8 @@ class TestRecord:
 class TestCaptureEdge:
     def test_raw_bytes_and_relative_paths_round_trip(self) -> None:
         """A compressed answer behind a path prefix is kept raw and replayed as it came."""
-        from omealert.recording import _Capture, _Player
+        from omealert.recording import _Capture
+        from omealert.replay import _Player
 
         payload = b'{"message":"OK","response":["default"],"statusCode":200}'
 

@@ -8,16 +8,11 @@ from typing import Any
 
 import pytest
 
-from omealert import render
-from omealert.render import (
-    AlertView,
-    TemplateProblem,
-    check_template,
-    escape,
-    render_alert_fields,
-    render_message,
-    render_text,
-)
+from omealert import renderfilters
+from omealert.render import Message, render_alert_fields, render_message
+from omealert.renderescape import escape
+from omealert.rendersandbox import TemplateProblem, check_template, render_text
+from omealert.templatecontext import AlertView, template_context
 
 NOW = 1_767_225_900.0  # 2026-01-01 00:05:00 UTC
 SINCE = 1_767_225_600.0  # 2026-01-01 00:00:00 UTC
@@ -56,7 +51,7 @@ def alert(
     )
 
 
-def one(fmt: str = "markdown", **kw: Any) -> render.Message:
+def one(fmt: str = "markdown", **kw: Any) -> Message:
     return render_message([alert(**kw)], reason="first", now=NOW, fmt=fmt)
 
 
@@ -87,7 +82,7 @@ class TestFilters:
     )
     def test_humanize_matches_prometheus(self, value: Any, expected: str) -> None:
         """humanize prints SI prefixes with %.4g exactly as Prometheus' documented cases."""
-        assert render.humanize(value) == expected
+        assert renderfilters.humanize(value) == expected
 
     @pytest.mark.parametrize(
         ("value", "expected"),
@@ -108,7 +103,7 @@ class TestFilters:
     )
     def test_humanize1024_matches_prometheus(self, value: Any, expected: str) -> None:
         """humanize1024 uses base 1024, Prometheus' ``ki`` spelling, and leaves |v| <= 1 alone."""
-        assert render.humanize1024(value) == expected
+        assert renderfilters.humanize1024(value) == expected
 
     @pytest.mark.parametrize(
         ("value", "expected"),
@@ -124,7 +119,7 @@ class TestFilters:
     )
     def test_percentage_matches_prometheus(self, value: Any, expected: str) -> None:
         """percentage is Prometheus' humanizePercentage (v*100 with %.4g)."""
-        assert render.percentage(value) == expected
+        assert renderfilters.percentage(value) == expected
 
     @pytest.mark.parametrize(
         ("value", "expected"),
@@ -152,7 +147,7 @@ class TestFilters:
     )
     def test_duration_matches_prometheus(self, value: Any, expected: str) -> None:
         """duration is Prometheus' humanizeDuration on its documented inputs."""
-        assert render.duration(value) == expected
+        assert renderfilters.duration(value) == expected
 
     @pytest.mark.parametrize(
         ("value", "expected"),
@@ -174,7 +169,7 @@ class TestFilters:
     )
     def test_timestamp(self, value: Any, expected: str) -> None:
         """timestamp prints UTC wall time for epochs and datetimes (naive ones count as UTC)."""
-        assert render.timestamp(value) == expected
+        assert renderfilters.timestamp(value) == expected
 
     @pytest.mark.parametrize(
         ("value", "expected"),
@@ -182,7 +177,7 @@ class TestFilters:
     )
     def test_bytes_decimal(self, value: float, expected: str) -> None:
         """bytes scales by 1000 with SI unit names."""
-        assert render.bytes_(value) == expected
+        assert renderfilters.bytes_(value) == expected
 
     @pytest.mark.parametrize(
         ("value", "expected"),
@@ -196,7 +191,7 @@ class TestFilters:
     )
     def test_bitrate(self, value: float, expected: str) -> None:
         """bitrate prints bits per second with k/M/G prefixes."""
-        assert render.bitrate(value) == expected
+        assert renderfilters.bitrate(value) == expected
 
     @pytest.mark.parametrize(
         "name", ["humanize", "humanize1024", "percentage", "duration", "bytes", "bitrate"]
@@ -488,7 +483,7 @@ class TestSandbox:
     )
     def test_escapes_are_blocked(self, source: str) -> None:
         """Classic Jinja sandbox escapes fail instead of reaching Python internals."""
-        out = render_text(source, render._context([alert()], "first", NOW))
+        out = render_text(source, template_context([alert()], "first", NOW))
         assert out.startswith("[template failed: ")
         assert "<class" not in out and "function" not in out
 

@@ -14,7 +14,7 @@ import pytest
 
 from omealert.cli import main
 from omealert.config import load_config
-from omealert.ruletest import load_test_file
+from omealert.ruletestload import load_test_file
 
 REPO = Path(__file__).resolve().parent.parent
 RULES = REPO / "tests" / "rules"
