@@ -103,6 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     args_list = list(sys.argv[1:] if argv is None else argv)
+    if _command_of(args_list) == "watch" and argv is None:
+        # Before anything slow: a SIGHUP in the seconds of start-up must not end the
+        # process. Only as the process's entry point: callers passing argv keep theirs.
+        from .watchcmd import catch_startup_signals
+
+        catch_startup_signals()
     parser = build_parser()
     try:
         args = parser.parse_args(args_list)

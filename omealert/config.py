@@ -28,12 +28,14 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
 
 from .configcheck import build_settings
 from .configmessages import describe, translate
-from .durations import parse_duration
+from .durations import format_duration, parse_duration
 from .errors import ConfigError, ConfigIssue
 from .model import Scope, Severity
 from .rules import MessageFormat, OnMissing, Settings
@@ -134,6 +136,9 @@ LabelValue = Annotated[str, BeforeValidator(_label_value)]
 
 _M = TypeVar("_M", bound=BaseModel)
 
+#: How long one poll of a server may take when the config does not say.
+DEFAULT_POLL_TIMEOUT_S = 60.0
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
@@ -150,9 +155,28 @@ class ServerModel(_Model):
     access_token: SecretStr | None = None
     api_version: Literal["v1", "v2"] = "v1"
     timeout: PositiveDuration = 5.0
+    #: the whole poll of this server; None: 60s, or ``timeout`` if that is longer
+    poll_timeout: PositiveDuration | None = None
     max_in_flight: int = Field(16, ge=1)
     verify_tls: bool = True
     ca_file: str | None = None
+
+    @field_validator("poll_timeout")
+    @classmethod
+    def _poll_outlasts_a_request(cls, value: float | None, info: ValidationInfo) -> float | None:
+        timeout = info.data.get("timeout")  # absent when it is invalid itself
+        if value is not None and timeout is not None and value < timeout:
+            raise ValueError(
+                f"must not be shorter than timeout ({format_duration(timeout)}), "
+                "the time one request of the poll may take"
+            )
+        return value
+
+    @property
+    def poll_timeout_s(self) -> float:
+        if self.poll_timeout is not None:
+            return self.poll_timeout
+        return max(DEFAULT_POLL_TIMEOUT_S, self.timeout)
 
 
 class ChannelModel(_Model):

@@ -20,7 +20,7 @@ from .configmessages import suggest
 from .errors import ConfigIssue, ExprError
 from .expr import compile_condition
 from .fields import FIELDS
-from .render import TemplateProblem, check_template
+from .rendersandbox import TemplateProblem, check_template
 from .rules import (
     API_DOWN_RULE,
     ApiDownSpec,
@@ -117,6 +117,7 @@ class _Checker:
                     access_token=token or None,
                     api_version=s.api_version,
                     timeout_s=s.timeout,
+                    poll_timeout_s=s.poll_timeout_s,
                     max_in_flight=s.max_in_flight,
                     verify_tls=s.verify_tls,
                     ca_file=ca_file,

@@ -17,6 +17,11 @@ read: ``PollResult.error``. A failure of one target's own request goes to
 stream/application/virtual host" on a target the listing just showed means it ended in
 between: ``gone``, not an error. No message ever contains the access token.
 
+A hanging API is the server's fault, not each stream's, so a poll is bounded twice: when
+``max_in_flight`` requests in a row get no answer (timed out, or the connection closed
+without one) the poll stops with a server-level error, and the whole poll is abandoned
+after the server's ``poll_timeout``. Either way no target of that server changes state.
+
 The server's clock: rules measure the age of OME's timestamps (``stale``, ``age()``), and
 the watcher's clock may be off. See ``ServerClock`` for how it is estimated.
 """
@@ -209,12 +214,20 @@ class _Missing(Exception):
 
 @dataclass(slots=True)
 class _Run:
-    """Bookkeeping of one poll: request count and the first ``Date`` header seen."""
+    """Bookkeeping of one poll: request count, the first ``Date`` header seen, and what
+    the breaker and the deadline report."""
 
     at: float
     started: float
     requests: int = 0
     date_offset: float | None = None
+    last_path: str = "/v1/vhosts"
+    #: requests in a row without an answer, split by how they ended
+    timed_out: int = 0
+    dropped: int = 0
+    #: targets to fetch (None while still listing) and how many of them are done
+    targets: int | None = None
+    fetched: int = 0
 
 
 class _Route(NamedTuple):
@@ -258,6 +271,10 @@ class OmeClient:
         self._clock = clock
         self._base = server.url.rstrip("/")
         self._timeout = server.timeout_s
+        # a whole poll shorter than one of its requests would make `timeout` meaningless
+        self._poll_timeout = max(server.poll_timeout_s, server.timeout_s)
+        # With one request in flight, two in a row: one slow stream stays its own error.
+        self._breaker = max(2, server.max_in_flight)
         self._limit = asyncio.Semaphore(max(1, server.max_in_flight))
         self._secrets: tuple[str, ...] = ()
         headers = {"Accept": "application/json", "User-Agent": "omealert"}
@@ -290,22 +307,37 @@ class OmeClient:
         """Poll the server once; never raises for anything the server does."""
         run = _Run(at=self._clock.now(), started=time.perf_counter())
         try:
-            result = await self._poll(plan, run)
+            # Cancelling the poll cancels its requests; aiohttp closes their connections.
+            async with asyncio.timeout(self._poll_timeout):
+                result = await self._poll(plan, run)
         except _Failed as failed:
-            result = PollResult(
-                server=self.name,
-                at=run.at,
-                server_now=self.server_clock.now(run.at),
-                error=failed.error,
-            )
+            result = self._failed(run, failed.error)
+        except TimeoutError:  # requests' own timeouts are _Failed by now: this is the deadline
+            result = self._failed(run, self._deadline_error(run))
         result.requests = run.requests
         result.duration = time.perf_counter() - run.started
         return result
+
+    def _failed(self, run: _Run, error: SourceError) -> PollResult:
+        return PollResult(
+            server=self.name, at=run.at, server_now=self.server_clock.now(run.at), error=error
+        )
+
+    def _deadline_error(self, run: _Run) -> SourceError:
+        reason = (
+            f"the poll took longer than poll_timeout ({self._poll_timeout:g}s) and was abandoned"
+        )
+        if run.targets is None:
+            reason += " while still listing vhosts, apps and streams"
+        else:
+            reason += f" with {run.fetched} of {run.targets} targets fetched"
+        return self._error(SourceErrorKind.TIMEOUT, run.last_path, reason)
 
     async def _poll(self, plan: PollPlan, run: _Run) -> PollResult:
         root = Target(self.name)
         listed, gone = await self._discover(plan, run, root)
         wanted = {t: r for t, r in self._routes_for(plan, listed).items() if r is not None}
+        run.targets = len(wanted)
         results = await _map_bounded(
             lambda t: self._fetch(run, t, wanted[t]), list(wanted), self._workers
         )
@@ -431,6 +463,7 @@ class OmeClient:
                 failed.server_wide = True
                 raise
             got.error = failed.error
+        run.fetched += 1
         return got
 
     def _stats_path(self, target: Target) -> str:
@@ -454,6 +487,7 @@ class OmeClient:
         """GET ``path`` and return the ``response`` of OME's envelope, or raise."""
         async with self._limit:
             run.requests += 1
+            run.last_path = path
             status, headers, body = await self._send(run, path)
         if run.date_offset is None and "date" in headers:
             self._note_date(run, headers)
@@ -497,15 +531,20 @@ class OmeClient:
     async def _send(self, run: _Run, path: str) -> _Answer:
         """One GET within the timeout; transport failures become ``_Failed``."""
         try:
-            return await self._http.get(self._base + path)
+            answer = await self._http.get(self._base + path)
         except TimeoutError:
+            run.timed_out += 1
             reason = f"no complete answer within {self._timeout:g}s"
-            raise _Failed(self._error(SourceErrorKind.TIMEOUT, path, reason)) from None
+            raise self._unanswered(run, SourceErrorKind.TIMEOUT, path, reason) from None
         except _TooLarge:
             reason = f"the answer is larger than {MAX_BODY_BYTES // (1024 * 1024)} MiB"
             raise _Failed(self._error(SourceErrorKind.BAD_RESPONSE, path, reason)) from None
         except _NoConnection as exc:
-            reason = f"cannot connect to {self._base}: {self._scrub(exc.detail) or 'refused'}"
+            if exc.certificate is not None:
+                detail = self._certificate_problem(exc.certificate)
+            else:
+                detail = self._scrub(exc.detail) or "refused"
+            reason = f"cannot connect to {self._base}: {detail}"
             raise _Failed(
                 self._error(SourceErrorKind.UNREACHABLE, path, reason), server_wide=True
             ) from None
@@ -514,8 +553,49 @@ class OmeClient:
             if exc.answered:
                 reason = f"the answer was cut off: {detail}"
                 raise _Failed(self._error(SourceErrorKind.BAD_RESPONSE, path, reason)) from None
+            run.dropped += 1
             reason = f"the connection closed without an answer: {detail}"
-            raise _Failed(self._error(SourceErrorKind.UNREACHABLE, path, reason)) from None
+            raise self._unanswered(run, SourceErrorKind.UNREACHABLE, path, reason) from None
+        run.timed_out = run.dropped = 0
+        return answer
+
+    def _unanswered(self, run: _Run, kind: SourceErrorKind, path: str, reason: str) -> _Failed:
+        """A request that got no answer fails itself, until ``max_in_flight`` in a row did:
+        then every request slot was taken by one that hung, the API as a whole is not
+        answering, and the poll stops. Waiting out ``timeout`` for thousands of streams in
+        turn would hold up the poll, and with it every tick, for minutes."""
+        unanswered = run.timed_out + run.dropped
+        if unanswered < self._breaker:
+            return _Failed(self._error(kind, path, reason))
+        if not run.dropped:
+            reason = f"{unanswered} requests in a row timed out after {self._timeout:g}s"
+        elif not run.timed_out:
+            reason = f"{unanswered} requests in a row closed without an answer"
+        else:
+            reason = (
+                f"{unanswered} requests in a row got no answer ({run.timed_out} timed out "
+                f"after {self._timeout:g}s, {run.dropped} closed without one)"
+            )
+        if run.timed_out:
+            kind, reason = SourceErrorKind.TIMEOUT, reason + "; OME's API is hanging"
+        else:
+            kind, reason = SourceErrorKind.UNREACHABLE, reason + "; OME's API is not answering"
+        return _Failed(self._error(kind, path, reason), server_wide=True)
+
+    def _certificate_problem(self, error: ssl.SSLCertVerificationError) -> str:
+        """What failed in the certificate check, and the setting that fixes it."""
+        what = error.verify_message or error.reason or str(error)
+        if error.verify_code in _NAME_MISMATCH:
+            hint = "use the host name the certificate is for in url:, or verify_tls: false"
+        elif error.verify_code == _CERT_HAS_EXPIRED:
+            hint = "renew OME's certificate, or set verify_tls: false"
+        elif self.server.ca_file:
+            hint = (
+                "ca_file: holds no CA that signed it; set ca_file: to your CA, or verify_tls: false"
+            )
+        else:
+            hint = "set ca_file: to your CA, or verify_tls: false"
+        return f"certificate verify failed: {what}; {hint}"
 
     def _note_date(self, run: _Run, headers: Mapping[str, str]) -> None:
         try:
@@ -558,11 +638,33 @@ class _TooLarge(Exception):
 
 
 class _NoConnection(Exception):
-    """The server could not be reached at all (refused, unresolvable, TLS failed)."""
+    """The server could not be reached at all (refused, unresolvable, TLS failed);
+    ``certificate`` when its certificate failed verification."""
 
-    def __init__(self, detail: str) -> None:
+    def __init__(
+        self, detail: str, certificate: ssl.SSLCertVerificationError | None = None
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
+        self.certificate = certificate
+
+
+#: OpenSSL's X509_V_ERR_HOSTNAME_MISMATCH and X509_V_ERR_IP_ADDRESS_MISMATCH
+_NAME_MISMATCH = frozenset({62, 64})
+#: OpenSSL's X509_V_ERR_CERT_HAS_EXPIRED
+_CERT_HAS_EXPIRED = 10
+
+
+def _certificate_error(exc: BaseException) -> ssl.SSLCertVerificationError | None:
+    """The certificate verification failure behind ``exc``, if that is what it is."""
+    seen: BaseException | None = exc
+    for _ in range(8):  # exceptions wrap each other a few levels deep, never in a cycle
+        if seen is None:
+            return None
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 class _Broken(Exception):
@@ -642,7 +744,9 @@ class _AiohttpGetter:
         except TimeoutError:  # aiohttp's ServerTimeoutError is a ClientError too
             raise TimeoutError from None
         except aiohttp.ClientConnectorError as exc:
-            raise _NoConnection(str(exc)) from None
+            # a failed certificate check is a ClientConnectorCertificateError carrying it
+            cause = getattr(exc, "certificate_error", None) or exc
+            raise _NoConnection(str(exc), _certificate_error(cause)) from None
         except aiohttp.ClientError as exc:
             raise _Broken(str(exc) or type(exc).__name__, answered=False) from None
 
@@ -695,7 +799,7 @@ class _HttpxGetter:
                 body = await _read_httpx(response)
                 return _Answer(response.status_code, response.headers, body)
         except httpx.ConnectError as exc:
-            raise _NoConnection(str(exc)) from None
+            raise _NoConnection(str(exc), _certificate_error(exc)) from None
         except httpx.TimeoutException:
             raise TimeoutError from None
         except httpx.HTTPError as exc:

@@ -150,6 +150,8 @@ class ServerSpec:
     max_in_flight: int = 16
     verify_tls: bool = True
     ca_file: str | None = None
+    #: a whole poll of this server is abandoned after this long (never below timeout_s)
+    poll_timeout_s: float = 60.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,9 +1,15 @@
-"""``omealert watch``: the long-running watcher, its signals, reloads and metrics endpoint."""
+"""``omealert watch``: the long-running watcher, its signals, reloads and metrics endpoint.
+
+Signals are caught from the first moment of ``watch`` (``catch_startup_signals``, called by
+the CLI before it parses anything else), not only once the event loop runs: start-up
+imports and loads for a second or two, and SIGHUP's default action would end the process
+in that time. ``asyncio`` is imported inside the functions for the same reason: it alone
+takes tens of milliseconds to import, and this module is imported first.
+"""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import logging
 import os
@@ -16,6 +22,9 @@ from .durations import format_duration
 from .errors import ConfigError, StateError
 
 if TYPE_CHECKING:
+    import asyncio
+    from types import FrameType
+
     from .rules import Settings
 
 log = logging.getLogger("omealert")
@@ -43,7 +52,78 @@ def parse_listen(text: str) -> tuple[str, int] | None:
     return host or "127.0.0.1", int(port)
 
 
+class StartupSignals:
+    """SIGTERM, SIGINT and SIGHUP caught while ``watch`` starts, until its loop takes over.
+
+    A stop asked for during start-up is carried out once start-up is done: the watcher
+    then exits 0 without a tick, instead of dying mid-import with a traceback. A SIGHUP
+    before the config is read asks for nothing the coming load will not do anyway, so it
+    is dropped; one that arrives once the file is being read (``arm``) may have been
+    meant for an edit that load missed, and makes one reload after start-up.
+    """
+
+    def __init__(self) -> None:
+        self.stop = False
+        self.reload = False
+        self._armed = False
+
+    def install(self) -> None:
+        signal.signal(signal.SIGTERM, self._on_stop)
+        signal.signal(signal.SIGINT, self._on_stop)
+        signal.signal(signal.SIGHUP, self._on_hangup)
+
+    def arm(self) -> None:
+        """The config file is about to be read: from now on a SIGHUP means "reload"."""
+        self._armed = True
+
+    def _on_stop(self, signum: int, frame: FrameType | None) -> None:
+        self.stop = True
+
+    def _on_hangup(self, signum: int, frame: FrameType | None) -> None:
+        if self._armed:
+            self.reload = True
+
+    def hand_over(
+        self, loop: asyncio.AbstractEventLoop, stop: asyncio.Event, reload: asyncio.Event
+    ) -> None:
+        """Install the loop's handlers, then replay what was caught before them.
+
+        Python runs a pending signal's handler before ``signal.signal`` replaces it, so a
+        signal arriving at any point is seen by exactly one of the two sets of handlers.
+        """
+        _loop_handlers(loop, stop, reload)
+        if self.stop:
+            log.info("stop requested during start-up; stopping")
+            stop.set()
+        if self.reload:
+            log.info("SIGHUP during start-up; reloading the config")
+            reload.set()
+
+
+_startup: StartupSignals | None = None
+
+
+def catch_startup_signals() -> StartupSignals:
+    """Catch SIGTERM, SIGINT and SIGHUP until the watcher's loop runs (once per process)."""
+    global _startup
+    if _startup is None:
+        _startup = StartupSignals()
+        _startup.install()
+    return _startup
+
+
+def _loop_handlers(
+    loop: asyncio.AbstractEventLoop, stop: asyncio.Event, reload: asyncio.Event
+) -> None:
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, reload.set)
+
+
 def cmd_watch(args: argparse.Namespace, out: TextIO) -> int:
+    startup = catch_startup_signals()  # the CLI did so already; this covers other callers
+    import asyncio
+
     from . import logsetup
     from .config import load_config
 
@@ -54,12 +134,17 @@ def cmd_watch(args: argparse.Namespace, out: TextIO) -> int:
         if listen is None:
             log.error("--listen wants HOST:PORT, e.g. 127.0.0.1:9464")
             return ExitCode.USAGE
+    # The file as it is before it is read: an edit from now on is one to reload.
+    seen = _signature(args.config)
+    startup.arm()
     try:
         settings = load_config(args.config)
     except ConfigError as exc:
         log.error("config invalid: %s", "; ".join(str(i) for i in exc.issues))
         return ExitCode.FAILURE
-    code, unfinished = asyncio.run(_watch(settings, args.config, args.state, listen))
+    code, unfinished = asyncio.run(
+        _watch(settings, args.config, args.state, listen, startup=startup, seen=seen)
+    )
     if unfinished:
         # apprise's worker threads cannot be interrupted, and the interpreter would wait for
         # them (up to the socket timeouts) before exiting. State is saved and the database
@@ -72,9 +157,21 @@ def cmd_watch(args: argparse.Namespace, out: TextIO) -> int:
 
 
 async def _watch(
-    settings: Settings, config_path: str, state: str | None, listen: tuple[str, int] | None
+    settings: Settings,
+    config_path: str,
+    state: str | None,
+    listen: tuple[str, int] | None,
+    *,
+    startup: StartupSignals | None = None,
+    seen: FileSignature = None,
 ) -> tuple[int, int]:
-    """Run until SIGTERM/SIGINT; returns (exit code, sends still in flight at exit)."""
+    """Run until SIGTERM/SIGINT; returns (exit code, sends still in flight at exit).
+
+    ``startup`` holds the signals caught before the loop ran; ``seen`` is the config
+    file's signature from before ``settings`` were read from it (None: take it now).
+    """
+    import asyncio
+
     from .clock import SystemClock
     from .delivery import Deliverer
     from .metrics import Metrics, MetricsServer
@@ -118,12 +215,14 @@ async def _watch(
     stop = asyncio.Event()
     reload_requested = asyncio.Event()
     loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, stop.set)
-    loop.add_signal_handler(signal.SIGINT, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, reload_requested.set)
+    if startup is not None:
+        startup.hand_over(loop, stop, reload_requested)
+    else:
+        _loop_handlers(loop, stop, reload_requested)
     # The file as it was when its config was last read: a SIGHUP after editing it and the
     # file check noticing the same edit must make one reload, not two.
-    seen = _signature(config_path)
+    if seen is None:
+        seen = _signature(config_path)
 
     async def watch_file() -> None:
         nonlocal seen

@@ -27,6 +27,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
 from omealert.clock import FakeClock
@@ -469,3 +470,58 @@ def test_ca_file_still_checks_the_host_name(https_sim: Simulator, pki: Pki) -> N
     result = _poll(url, f"    ca_file: {pki.ca}\n")
     assert result.error is not None and result.error.kind is SourceErrorKind.UNREACHABLE
     assert "certificate" in str(result.error)
+
+
+def test_an_unknown_ca_is_named_with_the_settings_that_fix_it(https_sim: Simulator) -> None:
+    """A certificate from an unknown CA fails with OpenSSL's reason and a hint naming
+    ``ca_file:`` and ``verify_tls: false``, and no token."""
+    result = _poll(https_sim.url)
+    assert result.error is not None
+    assert result.error.reason == (
+        f"cannot connect to {https_sim.url}: certificate verify failed: unable to get local "
+        "issuer certificate; set ca_file: to your CA, or verify_tls: false"
+    )
+    assert_no_secret("the TLS hint", str(result.error))
+
+
+def test_a_ca_file_of_the_wrong_ca_is_named_as_such(https_sim: Simulator, pki: Pki) -> None:
+    """With a ``ca_file`` that did not sign OME's certificate, the hint says that file is
+    the one to change."""
+    result = _poll(https_sim.url, f"    ca_file: {pki.other_ca}\n")
+    assert result.error is not None
+    assert result.error.reason.endswith(
+        "certificate verify failed: unable to get local issuer certificate; ca_file: holds no "
+        "CA that signed it; set ca_file: to your CA, or verify_tls: false"
+    )
+
+
+def test_a_host_name_mismatch_hints_at_the_url(https_sim: Simulator, pki: Pki) -> None:
+    """A trusted certificate for another name points at url:, since no ca_file can help."""
+    url = https_sim.url.replace("127.0.0.1", "localhost")
+    result = _poll(url, f"    ca_file: {pki.ca}\n")
+    assert result.error is not None
+    assert "certificate verify failed: Hostname mismatch" in result.error.reason
+    assert result.error.reason.endswith(
+        "; use the host name the certificate is for in url:, or verify_tls: false"
+    )
+    assert "ca_file" not in result.error.reason
+
+
+def test_an_injected_httpx_transport_gets_the_same_tls_hint(https_sim: Simulator) -> None:
+    """The httpx stack's certificate failure is recognised too, hint and all."""
+    (server,) = load_config_text(
+        f"servers:\n  - name: origin\n    url: {https_sim.url}\n    access_token: {TOKEN}\n",
+        "tls.yaml",
+        env={},
+    ).servers
+
+    async def go() -> PollResult:
+        transport = httpx.AsyncHTTPTransport()
+        async with OmeClient(server, clock=FakeClock(), transport=transport) as client:
+            return await client.poll(plan_polls([], server.name))
+
+    result = asyncio.run(go())
+    assert result.error is not None and result.error.kind is SourceErrorKind.UNREACHABLE
+    assert "certificate verify failed: unable to get local issuer certificate" in str(result.error)
+    assert str(result.error).endswith("; set ca_file: to your CA, or verify_tls: false")
+    assert https_sim.request_count() == 0
