@@ -24,14 +24,21 @@ _NAN = math.nan
 
 
 class _Track:
-    """One target's points, column by column; a missing or non-numeric value is NaN."""
+    """One target's points, column by column; a missing or non-numeric value is NaN.
 
-    __slots__ = ("created", "has_gaps", "last_seen", "times", "values")
+    ``increases`` holds, per field, the running sum of the counter's increases (restarts
+    counted as such), so ``rate()`` over any window is one subtraction instead of a walk
+    over the window's points. It grows without bound over a target's life; a double keeps
+    whole bytes exact up to 2**53 (~9 PB), far beyond any one stream.
+    """
+
+    __slots__ = ("created", "has_gaps", "increases", "last_seen", "times", "values")
 
     def __init__(self, paths: Iterable[str]) -> None:
         self.times = array("d")
         self.created = array("d")
         self.values = {path: array("d") for path in paths}
+        self.increases = {path: array("d") for path in paths}
         #: set once a NaN is stored; windows then filter, otherwise they slice straight away
         self.has_gaps = False
         self.last_seen = 0.0
@@ -41,11 +48,15 @@ class _Track:
         self.created.pop()
         for column in self.values.values():
             column.pop()
+        for column in self.increases.values():
+            column.pop()
 
     def drop_oldest(self, count: int) -> None:
         del self.times[:count]
         del self.created[:count]
         for column in self.values.values():
+            del column[:count]
+        for column in self.increases.values():
             del column[:count]
 
 
@@ -73,15 +84,23 @@ class History:
         times = track.times
         if times and times[-1] >= at:
             track.drop_newest()  # same poll recorded twice: keep the newest
+        same_life = bool(times) and track.created[-1] == created_epoch
         times.append(at)
         track.created.append(created_epoch)
+        increases = track.increases
         for path, column in track.values.items():
             value = fields.get(path)
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                column.append(value)
-            else:
-                column.append(_NAN)
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                value = _NAN
                 track.has_gaps = True
+            running = increases[path]
+            if not running:
+                running.append(0.0)
+            elif same_life and value >= column[-1]:
+                running.append(running[-1] + (value - column[-1]))
+            else:  # a restart: the counter's new value is all the increase since
+                running.append(running[-1] + value)
+            column.append(value)
         track.last_seen = at
         # Keep the longest window, starting at its last point at or before the window's
         # start, and at least two points for rate() without a window.
@@ -160,6 +179,9 @@ class TargetHistory:
         return got
 
     def rate(self, path: str, window: float | None) -> float | None:
+        track = self._track
+        if track is not None and not track.has_gaps:
+            return self._fast_rate(track, path, window)
         if window is None:
             track = self._track
             if track is None:
@@ -176,6 +198,29 @@ class TargetHistory:
         if elapsed <= 0:
             return None
         return _increase(values, created) / elapsed
+
+    def _fast_rate(self, track: _Track, path: str, window: float | None) -> float | None:
+        """``rate()`` from the running increases, for a track without gaps."""
+        running = track.increases.get(path)
+        if running is None:
+            return None
+        times = track.times
+        if window is None:
+            lo, hi = len(times) - 2, len(times)
+            if lo < 0:
+                return None
+        else:
+            now = self._now
+            lo = bisect_left(times, now - window)
+            hi = bisect_right(times, now, lo)
+            if hi - lo < 2:
+                return None
+            if not self._lenient and times[hi - 1] - times[lo] < window * 0.5:
+                return None  # not enough of the window observed yet: "no value", never 0
+        elapsed = times[hi - 1] - times[lo]
+        if elapsed <= 0:
+            return None
+        return (running[hi - 1] - running[lo]) / elapsed
 
     def delta(self, path: str, window: float) -> float | None:
         got = self._window(path, window)

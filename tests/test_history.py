@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from omealert.history import History
 from omealert.model import Sample, Target, Value
@@ -129,3 +132,52 @@ def test_points_after_now_are_not_in_the_window() -> None:
     history = History([PATH], 60.0)
     bytes_in(history, [(t, t * 10.0) for t in range(0, 70, 10)])
     assert history.view(S1, 40.0).delta(PATH, 60.0) == 400.0
+
+
+def reference_rate(
+    points: list[tuple[float, float, float]], now: float, window: float
+) -> float | None:
+    """rate() as the README defines it, written the plain way for comparison."""
+    inside = [p for p in points if now - window <= p[0] <= now]
+    if len(inside) < 2 or inside[-1][0] - inside[0][0] < window * 0.5:
+        return None
+    total = 0.0
+    for (_, before, life_before), (_, value, life) in itertools.pairwise(inside):
+        total += value if value < before or life != life_before else value - before
+    return total / (inside[-1][0] - inside[0][0])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.integers(min_value=1, max_value=30),  # seconds since the previous poll
+            st.integers(min_value=-5_000, max_value=50_000),  # counter change; < 0 drops
+            st.booleans(),  # OME restarted (a new createdTime)
+        ),
+        min_size=1,
+        max_size=60,
+    ),
+    window=st.sampled_from([30.0, 60.0, 300.0]),
+    gap_at=st.one_of(st.none(), st.integers(min_value=0, max_value=59)),
+)
+def test_rate_equals_the_plain_definition(
+    steps: list[tuple[int, int, bool]], window: float, gap_at: int | None
+) -> None:
+    """Running sums (and the walk used once a field had a gap) agree with the definition."""
+    history = History([PATH], 300.0)
+    points: list[tuple[float, float, float]] = []
+    at, value, life = 0.0, 1_000, 0
+    for i, (step, change, restarted) in enumerate(steps):
+        at += step
+        life += restarted
+        value = max(0, value + change) if not restarted else max(0, change)
+        created = datetime.fromtimestamp(1_700_000_000 + life, UTC)
+        if i == gap_at:
+            history.record(sample(at, created=created))  # the field is missing this poll
+            continue
+        history.record(sample(at, created=created, providers__totalBytesIn=value))
+        points.append((at, float(value), created.timestamp()))
+    expected = reference_rate(points, at, window)
+    got = history.view(S1, at).rate(PATH, window)
+    assert got == pytest.approx(expected) if expected is not None else got is None
