@@ -1,6 +1,6 @@
 """What the config models cannot check one field at a time, and the runtime objects.
 
-The models (``config.py``) check shapes and types. This module compiles every condition
+The models (``configmodel.py``) check shapes and types. This module compiles every condition
 and template, asks apprise about every URL, checks names across sections (channels,
 servers, duplicates, reserved words) and finally assembles ``rules.Settings``.
 
@@ -35,7 +35,8 @@ from .rules import (
 )
 
 if TYPE_CHECKING:
-    from .config import Parts, RuleModel
+    from .config import Parts
+    from .configmodel import RuleModel
     from .expr import Condition
     from .yamlsource import KeyPath, YamlSource
 

@@ -1,7 +1,8 @@
 """Runtime form of a loaded config: defaults applied, durations in seconds, conditions compiled.
 
-``config.py`` owns the YAML contract (pydantic models and FILE:LINE:COL errors) and builds
-these; the engine, notifier and runner only ever see these plain objects.
+``configmodel.py`` (pydantic models) and ``config.py`` (loading, FILE:LINE:COL errors) own
+the YAML contract and build these; the engine, notifier and runner only ever see these
+plain objects.
 """
 
 from __future__ import annotations

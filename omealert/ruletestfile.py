@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from .config import Duration, LabelValue, PositiveDuration
+from .configmodel import Duration, LabelValue, PositiveDuration
 from .engine import AlertValue
 from .rules import Settings
 from .series import SeriesInput
