@@ -7,13 +7,15 @@ calls those closures: no re-parsing, no name lookups, and never ``eval`` of user
 
 Each stage has its module, in the order they run: ``exprlex`` (tokens, unit literals),
 ``exprparse`` (the grammar) building ``exprtree`` nodes checked by ``exprcheck``, and
-``exprcompile`` (the closures and what ``None`` means). This module is their API.
+``exprcompile`` (the closures and what ``None`` means), plus ``exprbatch`` (whole-list
+loops for the commonest shapes). This module is their API.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 
+from .exprbatch import BatchFn, compile_batch
 from .exprcompile import NOTHING, AlertValue, HistoryView, Result, compile_root
 from .exprparse import FUNCTIONS, Parser
 from .model import Sample, Scope, Target, Value
@@ -29,6 +31,7 @@ class Condition:
     """A compiled condition: what it reads (for request planning) and how to evaluate it."""
 
     __slots__ = (
+        "_batch",
         "_run",
         "field_offsets",
         "fields",
@@ -49,6 +52,7 @@ class Condition:
         field_offsets: dict[str, int] | None = None,
         history_fields: frozenset[str] = frozenset(),
         max_window: float = 0.0,
+        batch: BatchFn | None = None,
     ) -> None:
         self.text = text
         self.scope = scope
@@ -58,6 +62,7 @@ class Condition:
         self.history_fields = history_fields
         self.max_window = max_window
         self._run = run
+        self._batch = batch
 
     def evaluate(
         self, fields: Mapping[str, Value], server_now: float, history: HistoryView | None
@@ -84,6 +89,8 @@ class Condition:
         of a Python call per evaluation would dominate. Same semantics as ``evaluate``.
         Samples with no value (missing field, too little history) go to ``unknown``.
         """
+        if self._batch is not None:
+            return self._batch(samples, unknown)
         run = self._run
         out: list[tuple[Sample, AlertValue]] = []
         append = out.append
@@ -124,4 +131,5 @@ def compile_condition(text: str, scope: Scope) -> Condition:
         field_offsets=dict(parser.offsets),
         history_fields=frozenset(parser.history),
         max_window=parser.max_window,
+        batch=compile_batch(root),
     )
