@@ -36,7 +36,8 @@ from _common import TOKEN, SimProcess, Stopwatch, machine, median, table
 
 from omealert.clock import SystemClock
 from omealert.config import load_config_text
-from omealert.ome import OmeClient, plan_polls
+from omealert.ome import OmeClient
+from omealert.omeplan import plan_polls
 from omealert.rules import Settings
 from omealert.runner import Runner
 from omealert.state import StateStore

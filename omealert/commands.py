@@ -186,7 +186,8 @@ def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _store(args: argparse.Namespace) -> StateStore:
-    from .state import DEFAULT_STATE_PATH, StateStore
+    from .state import StateStore
+    from .statedb import DEFAULT_STATE_PATH
 
     path = args.state or DEFAULT_STATE_PATH
     if not Path(path).exists():
@@ -287,7 +288,8 @@ def cmd_history(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_silence(args: argparse.Namespace, out: TextIO) -> int:
     from .rules import Matcher
-    from .state import DEFAULT_STATE_PATH, StateStore
+    from .state import StateStore
+    from .statedb import DEFAULT_STATE_PATH
 
     if args.silence_command is None:
         print("omealert silence: say add, list or expire", file=sys.stderr)

@@ -28,7 +28,7 @@ from .engine import Engine, Instance, Transition
 from .model import AlertState
 from .render import render_alert_fields, render_message
 from .rules import API_DOWN_RULE, InhibitSpec, Matcher, Rule, Settings, matches_all
-from .state import OutboxMessage, Silence
+from .staterecords import OutboxMessage, Silence
 from .templatecontext import AlertView
 
 

@@ -27,7 +27,8 @@ from .delivery import Deliverer
 from .errors import StateError
 from .render import Message
 from .rules import ChannelSpec
-from .state import OutboxMessage, StateStore
+from .state import StateStore
+from .staterecords import OutboxMessage
 
 FIRST_RETRY_S = 5.0
 MAX_RETRY_S = 300.0

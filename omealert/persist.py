@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .engine import Instance, Transition
 from .model import AlertState, Target
-from .state import AlertRecord, TransitionRecord
+from .staterecords import AlertRecord, TransitionRecord
 
 
 def to_record(inst: Instance) -> AlertRecord:

@@ -25,7 +25,8 @@ from .clock import Clock
 from .durations import format_duration
 from .fields import Source
 from .model import PollResult, Scope
-from .ome import Need, OmeClient, PollPlan, plan_polls, poll_all
+from .ome import OmeClient, poll_all
+from .omeplan import Need, PollPlan, plan_polls
 from .recordformat import (
     FORMAT,
     VERSION,

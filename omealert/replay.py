@@ -23,11 +23,12 @@ from .clock import FakeClock
 from .engine import Engine, Transition
 from .model import PollResult
 from .notify import Planner
-from .ome import OmeClient, PollPlan, plan_polls
+from .ome import OmeClient
+from .omeplan import PollPlan, plan_polls
 from .recordformat import RecordedResponse, RecordingReader, relative_path, server_base_path
 from .rules import Settings
 from .series import format_offset
-from .state import OutboxMessage
+from .staterecords import OutboxMessage
 
 __all__ = ["ReplayStats", "ReplaySummary", "replay", "replay_polls"]
 

@@ -24,7 +24,7 @@ from .replay import replay_polls
 from .rules import Settings
 from .ruletestfile import AlertCheck, NotificationCheck, RuleTest, RuleTestFile
 from .series import format_offset
-from .state import Silence
+from .staterecords import Silence
 from .testdiff import compare_alerts, compare_messages
 
 __all__ = [

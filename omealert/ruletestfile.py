@@ -19,7 +19,7 @@ from .configmodel import Duration, LabelValue, PositiveDuration
 from .engine import AlertValue
 from .rules import Settings
 from .series import SeriesInput
-from .state import Silence
+from .staterecords import Silence
 
 __all__ = [
     "DEFAULT_START",

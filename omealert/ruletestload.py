@@ -41,7 +41,7 @@ from .series import (
     parse_series,
     parse_target,
 )
-from .state import Silence
+from .staterecords import Silence
 from .yamlsource import YamlSource, parse_yaml
 
 __all__ = ["MAX_EVALUATIONS", "ConfigCache", "load_test_file"]

@@ -33,11 +33,13 @@ from .errors import StateError
 from .metrics import Metrics
 from .model import AlertState, PollResult
 from .notify import Planner
-from .ome import OmeClient, PollPlan, plan_polls, poll_all
+from .ome import OmeClient, poll_all
+from .omeplan import PollPlan, plan_polls
 from .outbox import Outbox
 from .persist import from_record, to_record, transition_record
 from .rules import Settings
-from .state import OutboxMessage, Silence, StateStore, TransitionRecord
+from .state import StateStore
+from .staterecords import OutboxMessage, Silence, TransitionRecord
 
 log = logging.getLogger("omealert")
 

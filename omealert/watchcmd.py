@@ -177,7 +177,8 @@ async def _watch(
     from .metrics import Metrics, MetricsServer
     from .runlock import RunLock
     from .runner import Runner
-    from .state import DEFAULT_STATE_PATH, StateStore
+    from .state import StateStore
+    from .statedb import DEFAULT_STATE_PATH
 
     path = state or DEFAULT_STATE_PATH
     lock = RunLock(path)  # held until the process exits

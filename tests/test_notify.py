@@ -8,7 +8,7 @@ from omealert.engine import Engine
 from omealert.errors import SourceErrorKind
 from omealert.notify import Planner
 from omealert.rules import InhibitSpec, Matcher, RouteSpec, Rule
-from omealert.state import OutboxMessage, Silence
+from omealert.staterecords import OutboxMessage, Silence
 
 from .helpers import poll, rule, settings
 

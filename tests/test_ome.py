@@ -16,8 +16,10 @@ import pytest
 from omealert.clock import FakeClock
 from omealert.errors import SourceErrorKind
 from omealert.model import PollResult, Scope, Target
-from omealert.ome import OmeClient, PollPlan, ServerClock, plan_polls, poll_all
+from omealert.ome import OmeClient, poll_all
+from omealert.omeplan import PollPlan, plan_polls
 from omealert.rules import Rule, ServerSpec
+from omealert.serverclock import ServerClock
 from omealert.simulator import Simulator
 
 from .helpers import rule

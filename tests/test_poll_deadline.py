@@ -24,7 +24,8 @@ from omealert.clock import FakeClock
 from omealert.config import load_config_text
 from omealert.errors import ConfigError, SourceErrorKind
 from omealert.model import AlertState, PollResult, Target
-from omealert.ome import OmeClient, plan_polls
+from omealert.ome import OmeClient
+from omealert.omeplan import plan_polls
 from omealert.rules import Rule, ServerSpec
 from omealert.runner import Runner
 from omealert.simulator import Simulator

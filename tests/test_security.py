@@ -35,7 +35,8 @@ from omealert.config import load_config_text
 from omealert.delivery import Deliverer
 from omealert.errors import SourceErrorKind
 from omealert.model import PollResult
-from omealert.ome import OmeClient, plan_polls
+from omealert.ome import OmeClient
+from omealert.omeplan import plan_polls
 from omealert.runner import Runner
 from omealert.simulator import Simulator
 from omealert.state import StateStore

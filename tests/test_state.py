@@ -17,14 +17,9 @@ import pytest
 
 import omealert.state
 from omealert.errors import StateError
-from omealert.state import (
-    SCHEMA_VERSION,
-    AlertRecord,
-    OutboxMessage,
-    StateStore,
-    TransitionRecord,
-    default_state_path,
-)
+from omealert.state import StateStore
+from omealert.statedb import SCHEMA_VERSION, default_state_path
+from omealert.staterecords import AlertRecord, OutboxMessage, TransitionRecord
 
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z, FakeClock's default start
 
