@@ -37,9 +37,7 @@ import time
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar, cast
-
-import httpx
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from .clock import Clock
 from .errors import SourceError, SourceErrorKind
@@ -50,6 +48,9 @@ from .omeapi import Failed, Missing, OmeApi, PollRun
 from .omeplan import PollPlan, Route, Routes, api_path
 from .rules import ServerSpec
 from .serverclock import ServerClock, freshest_live_time
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["OmeClient", "poll_all"]
 

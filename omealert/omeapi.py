@@ -18,9 +18,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from .errors import SourceError, SourceErrorKind
 from .omehttp import (
@@ -29,12 +27,14 @@ from .omehttp import (
     Answer,
     Broken,
     Getter,
-    HttpxGetter,
     NoConnection,
     TooLarge,
     tls_context,
 )
 from .rules import ServerSpec
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["Failed", "Missing", "OmeApi", "PollRun"]
 
@@ -105,6 +105,8 @@ class OmeApi:
         if transport is None:
             self._http = AiohttpGetter(headers, limit, tls_context(server), server.timeout_s)
         else:
+            from .omehttpx import HttpxGetter  # httpx only when a transport is injected
+
             self._http = HttpxGetter(headers, limit, transport, server.timeout_s)
 
     async def aclose(self) -> None:

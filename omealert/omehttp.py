@@ -1,5 +1,8 @@
 """The HTTP stacks under ``OmeClient``: aiohttp by default, or an injected httpx transport.
 
+The httpx one lives in ``omehttpx`` and is imported only when a transport is injected
+(tests, replay), so a watcher or a ``check`` never pays for importing httpx.
+
 Both do the same thing, a GET of an absolute URL with a bounded body, and report what went
 wrong in the same few terms (``TimeoutError``, ``TooLarge``, ``NoConnection``, ``Broken``),
 so what an answer or a failure means is decided once, in ``omeapi``, whichever stack ran.
@@ -7,13 +10,11 @@ so what an answer or a failure means is decided once, in ``omeapi``, whichever s
 
 from __future__ import annotations
 
-import asyncio
 import ssl
 from collections.abc import Mapping
 from typing import NamedTuple, Protocol
 
 import aiohttp
-import httpx
 from yarl import URL
 
 from .rules import ServerSpec
@@ -24,7 +25,6 @@ __all__ = [
     "Answer",
     "Broken",
     "Getter",
-    "HttpxGetter",
     "NoConnection",
     "TooLarge",
     "tls_context",
@@ -50,7 +50,7 @@ class NoConnection(Exception):
         self.certificate = certificate
 
 
-def _certificate_error(exc: BaseException) -> ssl.SSLCertVerificationError | None:
+def certificate_error(exc: BaseException) -> ssl.SSLCertVerificationError | None:
     """The certificate verification failure behind ``exc``, if that is what it is."""
     seen: BaseException | None = exc
     for _ in range(8):  # exceptions wrap each other a few levels deep, never in a cycle
@@ -141,7 +141,7 @@ class AiohttpGetter:
         except aiohttp.ClientConnectorError as exc:
             # a failed certificate check is a ClientConnectorCertificateError carrying it
             cause = getattr(exc, "certificate_error", None) or exc
-            raise NoConnection(str(exc), _certificate_error(cause)) from None
+            raise NoConnection(str(exc), certificate_error(cause)) from None
         except aiohttp.ClientError as exc:
             raise Broken(str(exc) or type(exc).__name__, answered=False) from None
 
@@ -160,54 +160,6 @@ async def _read_aiohttp(response: aiohttp.ClientResponse) -> bytes:
     chunks: list[bytes] = []
     size = 0
     async for chunk in response.content.iter_any():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise TooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-class HttpxGetter:
-    """httpx over an injected transport (a mock, a recorder, or httpx's own pool)."""
-
-    def __init__(
-        self,
-        headers: Mapping[str, str],
-        limit: int,
-        transport: httpx.AsyncBaseTransport,
-        timeout: float,
-    ) -> None:
-        self._timeout = timeout
-        self._http = httpx.AsyncClient(
-            headers=dict(headers),
-            timeout=None,  # asyncio.timeout in get() covers the whole exchange
-            limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit),
-            transport=transport,
-            follow_redirects=False,
-        )
-
-    async def get(self, url: str) -> Answer:
-        answered = False
-        try:
-            async with asyncio.timeout(self._timeout), self._http.stream("GET", url) as response:
-                answered = True
-                body = await _read_httpx(response)
-                return Answer(response.status_code, response.headers, body)
-        except httpx.ConnectError as exc:
-            raise NoConnection(str(exc), _certificate_error(exc)) from None
-        except httpx.TimeoutException:
-            raise TimeoutError from None
-        except httpx.HTTPError as exc:
-            raise Broken(str(exc) or type(exc).__name__, answered=answered) from None
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
-
-
-async def _read_httpx(response: httpx.Response) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.aiter_bytes():
         size += len(chunk)
         if size > MAX_BODY_BYTES:
             raise TooLarge

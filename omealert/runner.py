@@ -23,8 +23,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from heapq import nsmallest
-
-import httpx
+from typing import TYPE_CHECKING
 
 from .clock import Clock
 from .delivery import Deliverer
@@ -40,6 +39,9 @@ from .persist import from_record, to_record, transition_record
 from .rules import Settings
 from .state import StateStore
 from .staterecords import OutboxMessage, Silence, TransitionRecord
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger("omealert")
 

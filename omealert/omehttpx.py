@@ -1,0 +1,63 @@
+"""An injected httpx transport under ``OmeClient``: mocks in tests, recordings in replay.
+
+Kept apart from ``omehttp`` so that httpx is imported only by what injects a transport.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+
+import httpx
+
+from .omehttp import MAX_BODY_BYTES, Answer, Broken, NoConnection, TooLarge, certificate_error
+
+__all__ = ["HttpxGetter"]
+
+
+class HttpxGetter:
+    """httpx over an injected transport (a mock, a recorder, or httpx's own pool)."""
+
+    def __init__(
+        self,
+        headers: Mapping[str, str],
+        limit: int,
+        transport: httpx.AsyncBaseTransport,
+        timeout: float,
+    ) -> None:
+        self._timeout = timeout
+        self._http = httpx.AsyncClient(
+            headers=dict(headers),
+            timeout=None,  # asyncio.timeout in get() covers the whole exchange
+            limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit),
+            transport=transport,
+            follow_redirects=False,
+        )
+
+    async def get(self, url: str) -> Answer:
+        answered = False
+        try:
+            async with asyncio.timeout(self._timeout), self._http.stream("GET", url) as response:
+                answered = True
+                body = await _read_httpx(response)
+                return Answer(response.status_code, response.headers, body)
+        except httpx.ConnectError as exc:
+            raise NoConnection(str(exc), certificate_error(exc)) from None
+        except httpx.TimeoutException:
+            raise TimeoutError from None
+        except httpx.HTTPError as exc:
+            raise Broken(str(exc) or type(exc).__name__, answered=answered) from None
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+
+async def _read_httpx(response: httpx.Response) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise TooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
