@@ -145,6 +145,10 @@ def cmd_watch(args: argparse.Namespace, out: TextIO) -> int:
     code, unfinished = asyncio.run(
         _watch(settings, args.config, args.state, listen, startup=startup, seen=seen)
     )
+    # Closing the loop put the default actions back; state is saved by now, so a late
+    # SIGTERM or SIGHUP has nothing left to do and must not turn exit 0 into a kill.
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_IGN)
     if unfinished:
         # apprise's worker threads cannot be interrupted, and the interpreter would wait for
         # them (up to the socket timeouts) before exiting. State is saved and the database
