@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from omealert.errors import SourceError, SourceErrorKind
@@ -125,3 +127,27 @@ def run_async(fn: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., Non
         asyncio.run(fn(*args, **kwargs))
 
     return wrapper
+
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def bare_env(tmp: Path, **extra: str) -> dict[str, str]:
+    """Only what Python needs, homes inside ``tmp``, and ``extra``: no secret we did not put there.
+
+    Commands run as subprocesses get this instead of the developer's environment, so a
+    test that greps their output for secrets knows every secret they could have seen.
+    """
+    home = tmp / "home"
+    home.mkdir(exist_ok=True)
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "USER": "tester",
+        "LANG": "C.UTF-8",
+        "XDG_STATE_HOME": str(home / "state"),
+        "XDG_CONFIG_HOME": str(home / "config"),
+        "XDG_CACHE_HOME": str(home / "cache"),
+        "PYTHONPATH": str(REPO),
+        **extra,
+    }

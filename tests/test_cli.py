@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -29,6 +28,7 @@ from omealert.rules import Settings
 from omealert.runner import Runner
 from omealert.simulator import Simulator
 from omealert.state import StateStore
+from tests.helpers import bare_env
 from tests.receivers import HttpReceiver, SmtpSink, free_port
 
 REPO = Path(__file__).resolve().parents[1]
@@ -75,22 +75,6 @@ class Run:
 
     def doc(self) -> Any:
         return json.loads(self.out)
-
-
-def bare_env(tmp_path: Path) -> dict[str, str]:
-    """Only what Python needs, plus homes inside tmp_path: no secrets we did not put there."""
-    home = tmp_path / "home"
-    home.mkdir(exist_ok=True)
-    return {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(home),
-        "USER": "tester",
-        "LANG": "C.UTF-8",
-        "XDG_STATE_HOME": str(home / "state"),
-        "XDG_CONFIG_HOME": str(home / "config"),
-        "XDG_CACHE_HOME": str(home / "cache"),
-        "PYTHONPATH": str(REPO),
-    }
 
 
 def start(tmp_path: Path, args: Sequence[str]) -> subprocess.Popen[str]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import os
 import re
 import shutil
 import signal
@@ -40,6 +39,7 @@ from omealert.omeplan import plan_polls
 from omealert.runner import Runner
 from omealert.simulator import Simulator
 from omealert.state import StateStore
+from tests.helpers import bare_env
 from tests.receivers import HttpReceiver, SmtpSink
 from tests.test_watch import wait_until
 
@@ -85,19 +85,9 @@ class Run:
     err: str
 
 
-def bare_env(tmp: Path) -> dict[str, str]:
-    """Only what Python needs, homes inside ``tmp``, and the token in the environment."""
-    home = tmp / "home"
-    home.mkdir(exist_ok=True)
-    return {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(home),
-        "LANG": "C.UTF-8",
-        "XDG_STATE_HOME": str(home / "state"),
-        "PYTHONPATH": str(REPO),
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "OME_TOKEN": TOKEN,
-    }
+def secure_env(tmp: Path) -> dict[str, str]:
+    """A bare environment plus the token, which the configs read as ``${OME_TOKEN}``."""
+    return bare_env(tmp, PYTHONDONTWRITEBYTECODE="1", OME_TOKEN=TOKEN)
 
 
 def run_all(tmp: Path, *commands: Sequence[str]) -> list[Run]:
@@ -108,7 +98,7 @@ def run_all(tmp: Path, *commands: Sequence[str]) -> list[Run]:
             subprocess.Popen(
                 [sys.executable, "-m", "omealert", *args],
                 cwd=tmp,
-                env=bare_env(tmp),
+                env=secure_env(tmp),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
@@ -138,7 +128,7 @@ class WatchProcess:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "omealert", *args],
                 cwd=tmp,
-                env=bare_env(tmp),
+                env=secure_env(tmp),
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=err,
