@@ -90,6 +90,8 @@ class _FixedCondition:
         self.fields: frozenset[str] = frozenset()
         self.field_offsets: dict[str, int] = {}
         self.history_fields: frozenset[str] = frozenset()
+        self.rate_fields: frozenset[str] = frozenset()
+        self.value_fields: frozenset[str] = frozenset()
         self.max_window = 0.0
 
     def evaluate(
@@ -156,14 +158,30 @@ class Engine:
         conditions = [r.when for r in settings.rules] + [
             r.resolve_when for r in settings.rules if r.resolve_when is not None
         ]
-        fields: set[str] = set()
+        rated: set[str] = set()
+        valued: set[str] = set()
         for c in conditions:
-            fields |= c.history_fields
+            rated |= c.rate_fields
+            valued |= c.value_fields
         window = max((c.max_window for c in conditions), default=0.0)
         old = getattr(self, "history", None)
-        self.history = History(fields, window, lenient=self._lenient)
-        if old is not None and old.fields <= fields and old.max_window >= window:
-            self.history = old  # keep what we have when nothing new is needed
+        if (
+            old is not None
+            and rated <= old.rate_fields
+            and valued <= old.value_fields
+            and window <= old.max_window
+        ):
+            pass  # the history kept so far covers the new rules: keep it
+        else:
+            # Something new is needed: start over, and windows refill ("no value" meanwhile,
+            # listed by `status`) rather than serve a window with a hole in it.
+            self.history = History(
+                rated | valued,
+                window,
+                lenient=self._lenient,
+                rate_fields=rated,
+                value_fields=valued,
+            )
         self._selected = {}
         self._views: dict[Target, HistoryView] = {}
 

@@ -38,8 +38,10 @@ class Condition:
         "history_fields",
         "is_absent",
         "max_window",
+        "rate_fields",
         "scope",
         "text",
+        "value_fields",
     )
 
     def __init__(
@@ -51,6 +53,8 @@ class Condition:
         is_absent: bool = False,
         field_offsets: dict[str, int] | None = None,
         history_fields: frozenset[str] = frozenset(),
+        rate_fields: frozenset[str] = frozenset(),
+        value_fields: frozenset[str] = frozenset(),
         max_window: float = 0.0,
         batch: BatchFn | None = None,
     ) -> None:
@@ -60,6 +64,9 @@ class Condition:
         self.field_offsets: dict[str, int] = field_offsets or {}
         self.fields = frozenset(self.field_offsets)
         self.history_fields = history_fields
+        #: read by rate() / by delta() and *_over(): the history keeps each what it needs
+        self.rate_fields = rate_fields
+        self.value_fields = value_fields
         self.max_window = max_window
         self._run = run
         self._batch = batch
@@ -130,6 +137,8 @@ def compile_condition(text: str, scope: Scope) -> Condition:
         compile_root(root),
         field_offsets=dict(parser.offsets),
         history_fields=frozenset(parser.history),
+        rate_fields=frozenset(parser.rated),
+        value_fields=frozenset(parser.valued),
         max_window=parser.max_window,
         batch=compile_batch(root),
     )

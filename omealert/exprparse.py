@@ -58,6 +58,9 @@ class Parser(Checker):
         self.scope = scope
         self.offsets: dict[str, int] = {}
         self.history: set[str] = set()
+        #: which history function reads a field decides what the engine keeps of it
+        self.rated: set[str] = set()
+        self.valued: set[str] = set()
         self.max_window = 0.0
 
     # -- grammar
@@ -344,6 +347,7 @@ class Parser(Checker):
                 raise ExprError(f"the window of {func}() is too long", arg.start)
             self.max_window = max(self.max_window, window)
         self.history.add(spec.path)
+        (self.rated if func == "rate" else self.valued).add(spec.path)
         dim: str | None = spec.unit.value
         if func == "rate":
             dim = BYTE_RATE if spec.unit is Unit.BYTES else None

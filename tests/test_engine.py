@@ -258,6 +258,37 @@ class TestRate:
             engine.step([poll(T0 + t, {S1: {"providers.totalBytesIn": 0}})], T0 + t)
         assert states(engine) == {("slow", "origin/default/app/s1"): F}
 
+    def test_a_reload_that_reads_a_new_field_starts_keeping_it(self) -> None:
+        """A rule added by reload on a field nobody read before gets its window filled."""
+        engine = Engine(settings(rule("in", "rate(totalBytesIn, 30s) < 1000")))
+        out = "publishers.totalBytesOut"
+        fields = {"providers.totalBytesIn": 0, out: 0}
+        engine.step([poll(T0, {S1: fields})], T0)
+        engine.reload(
+            settings(
+                rule("in", "rate(totalBytesIn, 30s) < 1000"),
+                rule("out", "rate(totalBytesOut, 30s) < 1000"),
+            ),
+            T0 + 5,
+        )
+        for t in (10, 20, 30, 40):
+            engine.step([poll(T0 + t, {S1: fields})], T0 + t)
+        assert states(engine) == {
+            ("in", "origin/default/app/s1"): F,
+            ("out", "origin/default/app/s1"): F,
+        }
+
+    def test_a_reload_that_needs_nothing_new_keeps_the_history(self) -> None:
+        """Windows already filled stay filled when the new rules read what the old ones did."""
+        engine = Engine(settings(rule("in", "rate(totalBytesIn, 30s) < 1000")))
+        for t in (0, 10, 20):
+            engine.step([poll(T0 + t, {S1: {"providers.totalBytesIn": 0}})], T0 + t)
+        kept = engine.history
+        engine.reload(settings(rule("in2", "rate(totalBytesIn, 20s) < 1000")), T0 + 25)
+        assert engine.history is kept
+        engine.step([poll(T0 + 30, {S1: {"providers.totalBytesIn": 0}})], T0 + 30)
+        assert states(engine) == {("in2", "origin/default/app/s1"): F}
+
     def test_history_of_vanished_targets_is_dropped(self) -> None:
         """History of a target that stopped appearing is forgotten after the longest window."""
         engine = Engine(settings(rule("slow", "rate(totalBytesIn, 1m) < 1000")))

@@ -97,21 +97,31 @@ def test_booleans_and_strings_are_not_numbers() -> None:
 
 def test_the_same_poll_recorded_twice_keeps_the_newest() -> None:
     """A repeated timestamp replaces the point instead of adding a zero-length step."""
-    history = History([PATH], 60.0)
+    history = History([PATH], 60.0, rate_fields=[PATH], value_fields=[])
     bytes_in(history, [(0, 0.0), (30, 3000.0), (30, 6000.0)])
     assert history.points() == 2
     assert history.view(S1, 30.0).rate(PATH, 60.0) == pytest.approx(200.0)
 
 
+def test_a_replaced_point_takes_back_its_increase() -> None:
+    """A lower reading replacing the newest one is not a counter restart."""
+    history = History([PATH], 60.0, rate_fields=[PATH], value_fields=[])
+    bytes_in(history, [(0, 0.0), (30, 3000.0), (30, 1500.0)])
+    assert history.view(S1, 30.0).rate(PATH, 60.0) == pytest.approx(50.0)
+
+
 def test_only_the_longest_window_is_kept() -> None:
     """Memory is bounded by the longest window whatever the run time."""
-    history = History([PATH, "providers.avgThroughputIn"], 60.0)
+    avg = "providers.avgThroughputIn"
+    history = History([PATH, avg], 60.0, rate_fields=[PATH], value_fields=[avg])
     for at in range(0, 3600, 10):
         history.record(sample(at, providers__totalBytesIn=at, providers__avgThroughputIn=1.0))
     # 3590 - 60 = 3530 is the window's first point: 3530, 3540, …, 3590 are kept
     assert history.series() == 2
     assert history.points() == 2 * 7
     assert history.view(S1, 3590.0).rate(PATH, 60.0) == pytest.approx(1.0)
+    assert history.view(S1, 3590.0).avg_over(avg, 60.0) == 1.0
+    assert history.view(S1, 3590.0).avg_over(PATH, 60.0) is None  # no values kept for rate()
 
 
 def test_a_target_not_seen_for_longer_than_the_window_is_forgotten() -> None:
