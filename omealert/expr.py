@@ -97,7 +97,7 @@ class Condition:
         Samples with no value (missing field, too little history) go to ``unknown``.
         """
         if self._batch is not None:
-            return self._batch(samples, unknown)
+            return self._batch(samples, history_for, unknown)
         run = self._run
         out: list[tuple[Sample, AlertValue]] = []
         append = out.append
