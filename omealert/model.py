@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -84,6 +85,21 @@ class Target(NamedTuple):
         parts = key.split("/", 3)
         names: list[str | None] = [*parts, None, None, None]
         return cls(parts[0], names[1], names[2], names[3])
+
+
+def stream_counts(listed: Iterable[Target]) -> dict[Target, int]:
+    """How many streams are listed under each server, vhost and app: what ``streams`` reads.
+
+    Counted from the listing the poll already made, so the field costs no request.
+    """
+    counts: dict[Target, int] = {}
+    for target in listed:
+        if target.scope is Scope.STREAM:
+            node = target.parent()
+            while node is not None:
+                counts[node] = counts.get(node, 0) + 1
+                node = node.parent()
+    return counts
 
 
 #: What a field of a sample can hold. Times are timezone-aware datetimes.

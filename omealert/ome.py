@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from .clock import Clock
 from .errors import SourceError, SourceErrorKind
 from .fields import Source
-from .model import PollResult, Sample, Scope, Target, Value
+from .model import PollResult, Sample, Scope, Target, Value, stream_counts
 from .normalize import NormalizeError, normalize_info, normalize_stats
 from .omeapi import Failed, Missing, OmeApi, PollRun
 from .omeplan import PollPlan, Route, Routes, api_path
@@ -143,7 +143,7 @@ class OmeClient:
             # whatever ended during the poll is not listed, and neither is anything below it
             listed = {t for t in listed if not _under(t, gone)}
         counted = any(r.counts_streams for r in wanted.values())
-        counts = _stream_counts(listed) if counted else {}
+        counts = stream_counts(listed) if counted else {}
 
         result = PollResult(server=self.name, at=run.at, server_now=run.at, listed=listed)
         result.gone = gone
@@ -318,14 +318,3 @@ def _under(target: Target, gone: set[Target]) -> bool:
             return True
         node = node.parent()
     return False
-
-
-def _stream_counts(listed: Iterable[Target]) -> dict[Target, int]:
-    counts: dict[Target, int] = {}
-    for target in listed:
-        if target.scope is Scope.STREAM:
-            parent = target.parent()
-            while parent is not None:
-                counts[parent] = counts.get(parent, 0) + 1
-                parent = parent.parent()
-    return counts

@@ -42,7 +42,7 @@ from datetime import UTC, datetime
 from .durations import parse_duration
 from .errors import SourceError, SourceErrorKind
 from .fields import VIEWER_PROTOCOLS, FieldSpec, FieldType, Unit
-from .model import PollResult, Sample, Scope, Target, Value
+from .model import PollResult, Sample, Scope, Target, Value, stream_counts
 
 __all__ = [
     "SERVER_KEY",
@@ -391,7 +391,7 @@ class SeriesInput:
                 if node in values or node not in self.fields:
                     listed.add(node)
                 node = node.parent()
-        counts = _stream_counts(listed)
+        counts = stream_counts(listed)
         at, server_now = poll.at, poll.server_now
         for target in listed:
             if target.scope is Scope.STREAM and target not in values:
@@ -416,17 +416,6 @@ class SeriesInput:
             if got:
                 out[target] = got
         return out
-
-
-def _stream_counts(listed: set[Target]) -> dict[Target, int]:
-    counts: dict[Target, int] = {}
-    for target in listed:
-        if target.scope is Scope.STREAM:
-            node = target.parent()
-            while node is not None:
-                counts[node] = counts.get(node, 0) + 1
-                node = node.parent()
-    return counts
 
 
 def _add_viewers(fields: dict[str, Value], given: Mapping[str, Value]) -> None:
