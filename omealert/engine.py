@@ -165,16 +165,16 @@ class Engine:
             valued |= c.value_fields
         window = max((c.max_window for c in conditions), default=0.0)
         old = getattr(self, "history", None)
-        if (
+        covered = (
             old is not None
             and rated <= old.rate_fields
             and valued <= old.value_fields
             and window <= old.max_window
-        ):
-            pass  # the history kept so far covers the new rules: keep it
-        else:
-            # Something new is needed: start over, and windows refill ("no value" meanwhile,
-            # listed by `status`) rather than serve a window with a hole in it.
+        )
+        if not covered:
+            # The history kept so far stays when it covers the new rules. Otherwise start
+            # over: windows refill ("no value" meanwhile, listed by `status`) rather than
+            # serve a window with a hole in it.
             self.history = History(
                 rated | valued,
                 window,

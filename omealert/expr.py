@@ -52,7 +52,6 @@ class Condition:
         *,
         is_absent: bool = False,
         field_offsets: dict[str, int] | None = None,
-        history_fields: frozenset[str] = frozenset(),
         rate_fields: frozenset[str] = frozenset(),
         value_fields: frozenset[str] = frozenset(),
         max_window: float = 0.0,
@@ -63,10 +62,10 @@ class Condition:
         self.is_absent = is_absent
         self.field_offsets: dict[str, int] = field_offsets or {}
         self.fields = frozenset(self.field_offsets)
-        self.history_fields = history_fields
         #: read by rate() / by delta() and *_over(): the history keeps each what it needs
         self.rate_fields = rate_fields
         self.value_fields = value_fields
+        self.history_fields = rate_fields | value_fields
         self.max_window = max_window
         self._run = run
         self._batch = batch
@@ -136,7 +135,6 @@ def compile_condition(text: str, scope: Scope) -> Condition:
         scope,
         compile_root(root),
         field_offsets=dict(parser.offsets),
-        history_fields=frozenset(parser.history),
         rate_fields=frozenset(parser.rated),
         value_fields=frozenset(parser.valued),
         max_window=parser.max_window,

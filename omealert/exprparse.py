@@ -57,7 +57,6 @@ class Parser(Checker):
         super().__init__(text)
         self.scope = scope
         self.offsets: dict[str, int] = {}
-        self.history: set[str] = set()
         #: which history function reads a field decides what the engine keeps of it
         self.rated: set[str] = set()
         self.valued: set[str] = set()
@@ -346,7 +345,6 @@ class Parser(Checker):
             if not math.isfinite(window):
                 raise ExprError(f"the window of {func}() is too long", arg.start)
             self.max_window = max(self.max_window, window)
-        self.history.add(spec.path)
         (self.rated if func == "rate" else self.valued).add(spec.path)
         dim: str | None = spec.unit.value
         if func == "rate":

@@ -52,6 +52,10 @@ class _Counter:
         self.value, self.created = value, created
         return self.total
 
+    def skip(self) -> None:
+        """No reading this poll: the sum stands still, and replacing the point changes nothing."""
+        self.undo = (self.value, self.created, self.total)
+
     def revert(self) -> None:
         self.value, self.created, self.total = self.undo
 
@@ -139,8 +143,8 @@ class History:
             for path, running in track.increases.items():
                 value = _number(fields.get(path))
                 counter = track.counters[path]
-                if value != value:  # NaN: no reading, the sum stands still
-                    counter.undo = (counter.value, counter.created, counter.total)
+                if value != value:  # NaN: no reading
+                    counter.skip()
                     running.append(_NAN)
                 else:
                     running.append(counter.add(value, created_epoch))
