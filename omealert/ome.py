@@ -68,7 +68,7 @@ class _Fetched:
 class OmeClient:
     """An async client for one OME server: keep-alive, Basic auth, bounded concurrency.
 
-    Requests go through ``OmeApi``: aiohttp by default, or the injected httpx ``transport``.
+    Requests go through ``OmeApi``: ``omewire`` by default, or the injected httpx ``transport``.
     """
 
     def __init__(
@@ -103,7 +103,7 @@ class OmeClient:
         """Poll the server once; never raises for anything the server does."""
         run = PollRun(at=self._clock.now(), started=time.perf_counter())
         try:
-            # Cancelling the poll cancels its requests; aiohttp closes their connections.
+            # Cancelling the poll cancels its requests, which drop their connections.
             async with asyncio.timeout(self._poll_timeout):
                 result = await self._poll(plan, run)
         except Failed as failed:

@@ -20,11 +20,13 @@ class HttpxGetter:
 
     def __init__(
         self,
+        base: str,
         headers: Mapping[str, str],
         limit: int,
         transport: httpx.AsyncBaseTransport,
         timeout: float,
     ) -> None:
+        self._base = base
         self._timeout = timeout
         self._http = httpx.AsyncClient(
             headers=dict(headers),
@@ -34,7 +36,8 @@ class HttpxGetter:
             follow_redirects=False,
         )
 
-    async def get(self, url: str) -> Answer:
+    async def get(self, path: str) -> Answer:
+        url = self._base + path
         answered = False
         try:
             async with asyncio.timeout(self._timeout), self._http.stream("GET", url) as response:
