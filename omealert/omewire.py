@@ -9,10 +9,11 @@ It does what OME's API needs and nothing else: GET with fixed headers, keep-aliv
 connections up to the request limit, bodies framed by ``Content-Length``, chunked, or the
 connection closing, TLS with SNI and host name checks, and one deadline for the whole
 exchange. A connection the server closed while it sat idle between polls is noticed when it
-is taken (or, in a race, when it answers nothing) and the GET is sent again once on a fresh
-one, as browsers do; GETs are idempotent. It never follows redirects (a 3xx is an
-unexpected answer for ``omeapi`` to report), asks for no compression, keeps no cookies and
-uses no proxy, none of which OME's API uses. Header names come back in lower case.
+is taken; if it closes in a race, as the GET is sent, without a byte of answer, the GET is
+sent again once on a fresh connection, as browsers do (GETs are idempotent). It never
+follows redirects (a 3xx is an unexpected answer for ``omeapi`` to report), asks for no
+compression, keeps no cookies and uses no proxy, none of which OME's API uses. Header
+names come back in lower case.
 """
 
 from __future__ import annotations
@@ -179,6 +180,7 @@ class WireGetter:
         self._limit = limit
         self._timeout = timeout
         self._idle: list[_Connection] = []
+        self._closed = False
         host = _ascii_host(self._host)
         if parts.port is not None and parts.port != (443 if self._https else 80):
             host += f":{parts.port}"
@@ -192,8 +194,9 @@ class WireGetter:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._timeout
         request = b"GET " + self._prefix + path.encode("ascii") + self._head_tail
+        retried = False
         while True:
-            conn = self._take_idle()
+            conn = None if retried else self._take_idle()
             reused = conn is not None
             if conn is None:
                 conn = await self._connect(deadline)
@@ -208,20 +211,23 @@ class WireGetter:
                 if conn.expired:
                     raise TimeoutError from None
                 if reused and not conn.answered:
-                    continue  # closed while idle, as it was taken: once more on a fresh one
+                    retried = True  # closed while idle, as it was taken: once more, afresh
+                    continue
                 raise Broken(conn.reason, answered=conn.answered) from None
             except BaseException:  # garbage, too large, or the poll was cancelled
                 conn.abort()
                 raise
             finally:
                 timer.cancel()
-            if keep and conn.idle_and_open() and len(self._idle) < self._limit:
+            if keep and not self._closed and conn.idle_and_open() and len(self._idle) < self._limit:
                 self._idle.append(conn)
             else:
                 conn.abort()
             return answer
 
     async def aclose(self) -> None:
+        """Close the idle connections; one still carrying a GET is closed when it ends."""
+        self._closed = True
         idle, self._idle = self._idle, []
         for conn in idle:
             conn.abort()
@@ -326,6 +332,9 @@ def _content_length(text: str) -> int:
     values = {v.strip() for v in text.split(",")}
     if len(values) != 1 or not (value := values.pop()).isdigit() or not value.isascii():
         raise Garbled(f"invalid Content-Length: {text[:40]!r}")
+    value = value.lstrip("0") or "0"
+    if len(value) > len(str(MAX_BODY_BYTES)):  # int() refuses 4,300 digits and more
+        raise TooLarge
     return int(value)
 
 

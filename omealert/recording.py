@@ -41,8 +41,6 @@ __all__ = ["RecordSummary", "record", "record_plan"]
 
 #: Response headers never written: a proxy in front of OME could set a session cookie.
 _DROP_HEADERS = frozenset({"set-cookie"})
-#: What the copied response keeps of the original's transport details.
-_KEEP_EXTENSIONS = ("http_version", "reason_phrase")
 
 
 class _Capture(httpx.AsyncBaseTransport):
