@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .errors import ExprError
 from .exprlex import BITS, BYTE_RATE, BYTES, KEYWORDS, SEC, Tok, tokens
-from .exprtree import Age, Field, Node
+from .exprtree import Age, Field, Lit, Node
 from .fields import FieldLookupError, FieldType, Unit, resolve
 
 _MAX_DEPTH = 32  # keeps parser, compiler and closures far from Python's recursion limit
@@ -102,6 +102,8 @@ class Checker:
                 raise ExprError(
                     f"cannot compare {KIND[left.type]} with {KIND[right.type]}", right.start
                 )
+            self.check_spelling(left, right)
+            self.check_spelling(right, left)
         else:
             for side in (left, right):
                 if side.type is not FieldType.NUMBER:
@@ -110,6 +112,23 @@ class Checker:
         if left.type is FieldType.NUMBER:
             self.check_units(left, right)
             self.check_units(right, left)
+
+    def check_spelling(self, field: Node, literal: Node) -> None:
+        """Text is compared exactly, and OME writes ``Rtmp``, not ``RTMP``: a known value in
+        another case would make the condition never hold, silently. Values OME may add
+        later are let through."""
+        if not isinstance(field, Field) or not isinstance(literal, Lit):
+            return
+        value = literal.value
+        if not isinstance(value, str) or value in field.spec.spellings:
+            return
+        for spelling in field.spec.spellings:
+            if spelling.casefold() == value.casefold():
+                raise ExprError(
+                    f'{self.show(field)} is never "{value}": OME writes "{spelling}" '
+                    "(text comparisons are exact)",
+                    literal.start,
+                )
 
     def check_units(self, measured: Node, literal: Node) -> None:
         """A field compared with a literal of another unit family is almost surely a mistake."""

@@ -61,6 +61,9 @@ class FieldSpec:
     counter: bool = False  # grows monotonically until OME or the stream restarts
     v2_only: bool = False  # only OME Enterprise's /v2 answers carry it
     missing_is_zero: bool = False  # connection keys vary by OME release: absent means 0
+    #: text values as OME spells them, where known; comparisons are exact, so a condition
+    #: spelling one in another case (``"RTMP"`` for ``Rtmp``) could never hold
+    spellings: tuple[str, ...] = ()
 
 
 #: Publisher (egress) connection keys seen in any OME release (0.15.13 … 0.21).
@@ -76,6 +79,14 @@ PROVIDER_PROTOCOLS = (
 #: Publishers that are audience, summed into ``publishers.viewers`` (not ovt edges, pushes,
 #: recordings or thumbnails; ome-api.md §9.4).
 VIEWER_PROTOCOLS = ("webrtc", "llhls", "hlsv3", "hls", "srt", "dash", "lldash")
+
+#: ``sourceType`` values (OME's ``StringFromStreamSourceType``; ome-api.md §5).
+SOURCE_TYPES = (
+    "WebRTC", "Ovt", "Rtmp", "RtmpPull", "Rtsp", "RtspPull", "Transcoder", "SRT", "MPEGTS",
+    "File", "Scheduled", "Multiplex",
+)  # fmt: skip
+#: Codec names as OME prints them (``media_type.h``); newer releases may add more.
+CODECS = ("H264", "H265", "VP8", "VP9", "AV1", "AAC", "OPUS", "MP3")
 
 _STREAM = frozenset({Scope.STREAM})
 _N, _T, _S, _B = FieldType.NUMBER, FieldType.TIME, FieldType.STRING, FieldType.BOOL
@@ -121,7 +132,7 @@ def _build() -> dict[str, FieldSpec]:
         # Stream info: the input and its first video and audio track.
         FieldSpec("sourceType", _S, Unit.NONE, Source.INFO,
                   "how the stream came in: Rtmp, WebRTC, SRT, MPEGTS, RtspPull, Ovt, ...",
-                  scopes=_STREAM),
+                  scopes=_STREAM, spellings=SOURCE_TYPES),
         FieldSpec("sourceUrl", _S, Unit.NONE, Source.INFO,
                   "where the input comes from, e.g. TCP://203.0.113.7:52110", scopes=_STREAM),
     ]  # fmt: skip
@@ -170,7 +181,8 @@ def _build() -> dict[str, FieldSpec]:
         for name, ftype, unit, doc in rows:
             specs.append(
                 FieldSpec(f"{kind}.{name}", ftype, unit, Source.INFO,
-                          f"first {kind} track: {doc}", scopes=_STREAM)
+                          f"first {kind} track: {doc}", scopes=_STREAM,
+                          spellings=CODECS if name == "codec" else ())
             )  # fmt: skip
     return {s.path: s for s in specs}
 

@@ -124,6 +124,8 @@ def test_number_literals_and_units(literal: str, expected: float) -> None:
         ('sourceType == "Rtmp"', True), ("sourceType == 'Rtmp'", True),
         ('sourceType != "Rtmp"', False), ('sourceType == "SRT"', False),
         (r'sourceType == "Rt\"mp"', False), (r"sourceType == 'it\'s'", False),
+        # a value OME may add later is no error, whatever its case
+        ('sourceType == "NewIngest"', False), ('sourceType != "newingest"', True),
     ],
 )  # fmt: skip
 def test_string_literals(text: str, expected: bool) -> None:
@@ -519,6 +521,12 @@ ERRORS: list[tuple[str, str, int]] = [
     ("min(avgThroughputIn, 5m) > 1", "min() compares values; for the minimum over a window "
      "write min_over(avgThroughputIn, 5m)", 0),
     ("max(1, sourceType) > 1", "sourceType is text, not a number", 7),
+    ('sourceType == "RTMP"',
+     'sourceType is never "RTMP": OME writes "Rtmp" (text comparisons are exact)', 14),
+    ('"srt" != sourceType',
+     'sourceType is never "srt": OME writes "SRT" (text comparisons are exact)', 0),
+    ('video.bitrateLatest > 1 and video.codec == "h264"',
+     'video.codec is never "h264": OME writes "H264" (text comparisons are exact)', 43),
 ]  # fmt: skip
 
 
