@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the verdict types stay light: a usage error must answer fast
+    from .alerts import Instance
     from .clock import Clock
-    from .engine import Instance
     from .rules import Settings
     from .runner import Runner, TickReport
 

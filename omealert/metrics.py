@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from .model import AlertState, PollResult
 
 if TYPE_CHECKING:
-    from .engine import Instance
+    from .alerts import Instance
 
 
 class Metrics:

@@ -24,7 +24,8 @@ import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from .engine import Engine, Instance, Transition
+from .alerts import Instance, Transition
+from .engine import Engine
 from .model import AlertState
 from .render import render_alert_fields, render_message
 from .rules import API_DOWN_RULE, InhibitSpec, Matcher, Rule, Settings, matches_all

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .engine import Instance, Transition
+from .alerts import Instance, Transition
 from .model import AlertState, Target
 from .staterecords import AlertRecord, TransitionRecord
 

@@ -16,7 +16,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .engine import AlertValue, Engine, Instance, Transition
+from .alerts import AlertValue, Instance, Transition
+from .engine import Engine
 from .model import AlertState, PollResult
 from .notify import Planner
 from .recordformat import RecordingError

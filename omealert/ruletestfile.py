@@ -15,8 +15,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from .alerts import AlertValue
 from .configmodel import Duration, LabelValue, PositiveDuration
-from .engine import AlertValue
 from .rules import Settings
 from .series import SeriesInput
 from .staterecords import Silence

@@ -25,9 +25,10 @@ from dataclasses import dataclass, field
 from heapq import nsmallest
 from typing import TYPE_CHECKING
 
+from .alerts import Transition
 from .clock import Clock
 from .delivery import Deliverer
-from .engine import Engine, Transition
+from .engine import Engine
 from .errors import StateError
 from .metrics import Metrics
 from .model import AlertState, PollResult
