@@ -45,6 +45,7 @@ from .fields import Source
 from .model import PollResult, Sample, Scope, Target, Value, stream_counts
 from .normalize import NormalizeError, normalize_info, normalize_stats
 from .omeapi import Failed, Missing, OmeApi, PollRun
+from .omehttp import Getter
 from .omeplan import PollPlan, Route, Routes, api_path
 from .rules import ServerSpec
 from .serverclock import ServerClock, freshest_live_time
@@ -68,7 +69,8 @@ class _Fetched:
 class OmeClient:
     """An async client for one OME server: keep-alive, Basic auth, bounded concurrency.
 
-    Requests go through ``OmeApi``: ``omewire`` by default, or the injected httpx ``transport``.
+    Requests go through ``OmeApi``: ``omewire`` by default, or the injected ``getter`` (what
+    ``record`` and ``replay`` use), or an httpx ``transport`` (tests' mocks); not both.
     """
 
     def __init__(
@@ -77,6 +79,7 @@ class OmeClient:
         *,
         clock: Clock,
         transport: httpx.AsyncBaseTransport | None = None,
+        getter: Getter | None = None,
     ) -> None:
         self.server = server
         self.name = server.name
@@ -85,7 +88,7 @@ class OmeClient:
         # a whole poll shorter than one of its requests would make `timeout` meaningless
         self._poll_timeout = max(server.poll_timeout_s, server.timeout_s)
         self._workers = max(1, server.max_in_flight)
-        self._api = OmeApi(server, transport)
+        self._api = OmeApi(server, transport, getter=getter)
         self._routes = Routes(server.api_version)
 
     async def __aenter__(self) -> OmeClient:

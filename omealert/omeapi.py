@@ -37,7 +37,7 @@ from .rules import ServerSpec
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["Failed", "Missing", "OmeApi", "PollRun"]
+__all__ = ["Failed", "Missing", "OmeApi", "PollRun", "default_getter", "server_secrets"]
 
 _MISSING = re.compile(r"Could not find the (virtual host|application|stream)")
 #: OpenSSL's X509_V_ERR_HOSTNAME_MISMATCH and X509_V_ERR_IP_ADDRESS_MISMATCH
@@ -77,18 +77,56 @@ class PollRun:
     fetched: int = 0
 
 
+def server_secrets(server: ServerSpec) -> tuple[str, ...]:
+    """The access token and its base64 form (what the ``Authorization`` header carries):
+    the texts no message, log line or recording may contain."""
+    if not server.access_token:
+        return ()
+    encoded = base64.b64encode(server.access_token.encode()).decode("ascii")
+    return (server.access_token, encoded)
+
+
+def _request_headers(server: ServerSpec) -> dict[str, str]:
+    headers = {"Accept": "application/json", "User-Agent": "omealert"}
+    if server.access_token:
+        headers["Authorization"] = f"Basic {server_secrets(server)[1]}"
+    return headers
+
+
+def default_getter(server: ServerSpec) -> Getter:
+    """The HTTP stack a live poll of ``server`` uses: ``omewire`` with Basic auth, at most
+    ``max_in_flight`` connections, its TLS settings and ``timeout``. ``record`` wraps this
+    very stack, so a recording holds what the live client would have seen."""
+    return WireGetter(
+        server.url.rstrip("/"),
+        _request_headers(server),
+        max(1, server.max_in_flight),
+        tls_context(server),
+        server.timeout_s,
+    )
+
+
 class OmeApi:
     """GETs to one OME server: keep-alive, Basic auth, bounded concurrency.
 
     By default requests go through ``omewire``'s plain-asyncio HTTP/1.1, which
     ``bench/bench_poll.py`` measured at about a third of aiohttp's CPU per request (and
     aiohttp at a tenth of httpx's own async transport) for thousands of small keep-alive
-    GETs. An injected httpx transport replaces it, so tests and benchmarks can still put
-    ``httpx.MockTransport`` or a recording transport in between; errors are classified the
-    same way either way.
+    GETs. An injected ``getter`` is used as it is (``record`` wraps the default stack in
+    one that keeps a copy, ``replay`` answers from a recording); an injected httpx
+    ``transport`` lets tests and benchmarks put ``httpx.MockTransport`` in between. Errors
+    are classified the same way whichever stack ran.
     """
 
-    def __init__(self, server: ServerSpec, transport: httpx.AsyncBaseTransport | None) -> None:
+    def __init__(
+        self,
+        server: ServerSpec,
+        transport: httpx.AsyncBaseTransport | None = None,
+        *,
+        getter: Getter | None = None,
+    ) -> None:
+        if transport is not None and getter is not None:
+            raise ValueError("pass an httpx transport or a getter, not both")
         self.server = server
         self.name = server.name
         self._base = server.url.rstrip("/")
@@ -96,21 +134,17 @@ class OmeApi:
         # With one request in flight, two in a row: one slow stream stays its own error.
         self._breaker = max(2, server.max_in_flight)
         self._limit = asyncio.Semaphore(max(1, server.max_in_flight))
-        self._secrets: tuple[str, ...] = ()
-        headers = {"Accept": "application/json", "User-Agent": "omealert"}
-        if server.access_token:
-            encoded = base64.b64encode(server.access_token.encode()).decode("ascii")
-            headers["Authorization"] = f"Basic {encoded}"
-            self._secrets = (server.access_token, encoded)
-        limit = max(1, server.max_in_flight)
+        self._secrets = server_secrets(server)
         self._http: Getter
-        if transport is None:
-            self._http = WireGetter(
-                self._base, headers, limit, tls_context(server), server.timeout_s
-            )
+        if getter is not None:
+            self._http = getter
+        elif transport is None:
+            self._http = default_getter(server)
         else:
             from .omehttpx import HttpxGetter  # httpx only when a transport is injected
 
+            limit = max(1, server.max_in_flight)
+            headers = _request_headers(server)
             self._http = HttpxGetter(self._base, headers, limit, transport, server.timeout_s)
 
     async def aclose(self) -> None:

@@ -1,4 +1,4 @@
-"""An injected httpx transport under ``OmeClient``: mocks in tests, recordings in replay.
+"""An injected httpx transport under ``OmeClient``: the ``httpx.MockTransport`` of tests.
 
 Kept apart from ``omehttp`` so that httpx is imported only by what injects a transport.
 """
@@ -16,7 +16,7 @@ __all__ = ["HttpxGetter"]
 
 
 class HttpxGetter:
-    """httpx over an injected transport (a mock, a recorder, or httpx's own pool)."""
+    """httpx over an injected transport (a mock, or httpx's own pool in a benchmark)."""
 
     def __init__(
         self,

@@ -5,16 +5,41 @@ fsynced and renamed into place, so a crash or Ctrl-C never leaves half a file un
 final name. Lines, in order::
 
     {"type": "header", "format": "omealert-recording", "version": 1, "created": T,
-     "interval": 10.0, "servers": [{"name": "origin-1", "api_version": "v1"}]}
+     "interval": 10.0, "servers": [{"name": "origin-1", "api_version": "v1"}],
+     "accept_encoding": "identity"}
     {"type": "tick", "at": T}             one per polling round, T on the interval grid
     {"type": "poll", "server": "origin-1", "at": T, "requests": 7, "error": null}
     {"type": "response", "server": "origin-1", "at": T, "path": "/v1/vhosts",
      "status": 200, "headers": {...}, "body": "..."}          ("body_b64" if not UTF-8)
-    {"type": "response", ..., "error": "ConnectError", "message": "..."}   no answer
+    {"type": "response", ..., "error": "NoConnection", "message": "..."}   no answer
 
 Paths are relative to the server's configured URL, so a recording replays against a config
 whose URLs differ. No request header is kept (the access token travels in one), and the
-token is scrubbed from the text of transport errors.
+token and its base64 form are replaced by ``***`` in error messages. Answers are kept as
+the client got them, headers with lower-case names and without ``set-cookie``.
+
+A GET that got no answer is kept under the name of the failure the client's HTTP stack
+(``omehttp``) raised, so a replay fails it the same way and ``omeapi`` classifies it as it
+did live:
+
+``TimeoutError``    no complete answer within the server's ``timeout``
+``NoConnection``    could not connect (refused, unresolvable, TLS handshake failed)
+``BadCertificate``  could not connect: the certificate failed verification; ``message`` is
+                    OpenSSL's reason and ``verify_code`` its ``X509_V_ERR_*`` number, which
+                    decides the hint the error gives
+``Broken``          the connection closed or broke before any answer
+``BrokenAnswer``    the connection closed or broke partway through an answer
+``Garbled``         what came back is not HTTP (status line, header, length or chunk)
+``TooLarge``        the answer is larger than the client reads
+
+Files written before ``record`` used omealert's own HTTP stack name httpx's exceptions
+instead (``ReadTimeout``, ``ConnectError``, ``RemoteProtocolError``, ...). They replay as
+httpx classified them then: a name ending in ``Timeout`` as ``TimeoutError``,
+``ConnectError`` as ``NoConnection``, any other name as ``Broken``. Those files also lack
+``accept_encoding``: their client asked for ``gzip, deflate`` and undid a
+``Content-Encoding``, so replay undoes it for them, while bodies recorded with
+``"accept_encoding": "identity"`` are replayed exactly as they came. Neither needed a new
+``VERSION``: a reader of version 1 ignores keys it does not know.
 """
 
 from __future__ import annotations
@@ -25,20 +50,20 @@ import gzip
 import io
 import json
 import os
+import ssl
 import tempfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, TextIO
-from urllib.parse import urlsplit
-
-import httpx
 
 from .errors import OmealertError
+from .omehttp import Broken, Garbled, NoConnection, TooLarge
 
 __all__ = [
     "FORMAT",
+    "IDENTITY",
     "VERSION",
     "AtomicGzipLines",
     "RecordedPoll",
@@ -47,12 +72,16 @@ __all__ = [
     "RecordingError",
     "RecordingHeader",
     "RecordingReader",
-    "relative_path",
-    "server_base_path",
+    "failure_record",
+    "replayed_failure",
 ]
 
 FORMAT = "omealert-recording"
 VERSION = 1
+#: ``accept_encoding`` of a recording whose bodies are exactly what the client got
+IDENTITY = "identity"
+#: what httpx, which recorded the files that have no ``accept_encoding``, asked for
+_HTTPX_ACCEPT_ENCODING = "gzip, deflate"
 
 
 class RecordingError(OmealertError):
@@ -73,6 +102,9 @@ class RecordingHeader:
     created: float
     interval: float
     servers: tuple[str, ...]
+    #: what the recording client asked for; anything but ``IDENTITY`` means replay undoes
+    #: a ``Content-Encoding`` as that client did
+    accept_encoding: str = IDENTITY
 
 
 @dataclass(slots=True)
@@ -84,8 +116,9 @@ class RecordedResponse:
     status: int = 0
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
-    error: str | None = None  # httpx exception class name when no answer came
+    error: str | None = None  # the failure's name (see the module docstring) if no answer came
     message: str = ""
+    verify_code: int | None = None  # BadCertificate's X509_V_ERR_* number
 
     def to_json(self, server: str) -> dict[str, Any]:
         line: dict[str, Any] = {"type": "response", "server": server, "at": self.at}
@@ -93,6 +126,8 @@ class RecordedResponse:
         if self.error is not None:
             line["error"] = self.error
             line["message"] = self.message
+            if self.verify_code is not None:
+                line["verify_code"] = self.verify_code
             return line
         line["status"] = self.status
         line["headers"] = self.headers
@@ -116,20 +151,54 @@ class RecordedTick:
     polls: list[RecordedPoll] = field(default_factory=list)
 
 
-# -- paths -------------------------------------------------------------------------------------
+# -- failures --------------------------------------------------------------------------------
 
 
-def relative_path(request: httpx.Request, base_path: str) -> str:
-    """The request's path below the server's URL, as a recording keeps and looks it up."""
-    path = request.url.raw_path.decode("ascii", "replace")
-    if base_path and path.startswith(base_path):
-        path = path[len(base_path) :] or "/"
-    return path
+def failure_record(exc: Exception) -> tuple[str, str, int | None] | None:
+    """How a recording keeps a failure of ``Getter.get``: name, message (unscrubbed) and
+    ``verify_code``; None for anything that is not one of ``omehttp``'s failures."""
+    if isinstance(exc, TimeoutError):
+        return "TimeoutError", "", None
+    if isinstance(exc, NoConnection):
+        cert = exc.certificate
+        if cert is not None:
+            what = cert.verify_message or cert.reason or str(cert)
+            return "BadCertificate", what, cert.verify_code
+        return "NoConnection", exc.detail, None
+    if isinstance(exc, Broken):
+        return ("BrokenAnswer" if exc.answered else "Broken"), exc.detail, None
+    if isinstance(exc, Garbled):
+        return "Garbled", exc.detail, None
+    if isinstance(exc, TooLarge):
+        return "TooLarge", "", None
+    return None
 
 
-def server_base_path(url: str) -> str:
-    """The path part of a server's configured URL, which recorded paths leave out."""
-    return urlsplit(url).path.rstrip("/")
+def replayed_failure(response: RecordedResponse) -> Exception:
+    """The failure to raise for an error record, as the live stack raised it."""
+    name, message = response.error or "", response.message
+    if name == "TimeoutError":
+        return TimeoutError()
+    if name == "NoConnection":
+        return NoConnection(message)
+    if name == "BadCertificate":
+        cert = ssl.SSLCertVerificationError(message)
+        cert.verify_code = response.verify_code or 0
+        cert.verify_message = message
+        return NoConnection(message, cert)
+    if name in ("Broken", "BrokenAnswer"):
+        return Broken(message, answered=name == "BrokenAnswer")
+    if name == "Garbled":
+        return Garbled(message)
+    if name == "TooLarge":
+        return TooLarge()
+    # httpx's names, from files recorded through it, as its getter classified them; and
+    # a name from a newer omealert
+    if name.endswith("Timeout"):  # ReadTimeout, ConnectTimeout, WriteTimeout, PoolTimeout
+        return TimeoutError()
+    if name == "ConnectError":
+        return NoConnection(message or name)
+    return Broken(message or name, answered=False)  # ReadError, RemoteProtocolError, ...
 
 
 # -- writing -----------------------------------------------------------------------------------
@@ -203,7 +272,10 @@ class RecordingReader:
         try:
             servers = tuple(str(s["name"]) for s in first["servers"])
             self.header = RecordingHeader(
-                float(first["created"]), float(first["interval"]), servers
+                float(first["created"]),
+                float(first["interval"]),
+                servers,
+                str(first.get("accept_encoding", _HTTPX_ACCEPT_ENCODING)),
             )
         except (KeyError, TypeError, ValueError):
             self.close()
@@ -268,7 +340,14 @@ class RecordingReader:
 def _response(obj: dict[str, Any]) -> RecordedResponse:
     at, path = float(obj["at"]), str(obj["path"])
     if obj.get("error") is not None:
-        return RecordedResponse(at, path, error=str(obj["error"]), message=str(obj["message"]))
+        code = obj.get("verify_code")
+        return RecordedResponse(
+            at,
+            path,
+            error=str(obj["error"]),
+            message=str(obj["message"]),
+            verify_code=code if isinstance(code, int) and not isinstance(code, bool) else None,
+        )
     if "body_b64" in obj:
         body = base64.b64decode(obj["body_b64"])
     else:

@@ -1,8 +1,10 @@
 """Record what OME answers, for backtests on real traffic (``omealert record``).
 
-``record`` polls the configured servers through ``OmeClient`` with a transport that keeps a
-copy of every answer (path, status, headers, body, time) and writes them to a recording
-(``recordformat``), which ``replay`` plays back through the very same client code.
+``record`` polls the configured servers through ``OmeClient`` over the live client's own
+HTTP stack (``omeapi.default_getter``), wrapped in a ``CapturingGetter`` that keeps a copy
+of every answer, or of the failure instead of one (path, status, headers, body, time), and
+writes them to a recording (``recordformat``), which ``replay`` plays back through the
+very same client code. What is recorded is what the live client saw, at live speed.
 
 By default ``record`` fetches stats and stream info of *every* target, not just what the
 current rules read, so any rule change can be backtested on the recording.
@@ -11,120 +13,89 @@ current rules read, so any rule change can be backtested on the recording.
 from __future__ import annotations
 
 import asyncio
-import base64
-import ssl
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
-
-import httpx
 
 from .clock import Clock
 from .durations import format_duration
 from .fields import Source
 from .model import PollResult, Scope
 from .ome import OmeClient, poll_all
+from .omeapi import default_getter, server_secrets
+from .omehttp import Answer, Getter
 from .omeplan import Need, PollPlan, plan_polls
 from .recordformat import (
     FORMAT,
+    IDENTITY,
     VERSION,
     AtomicGzipLines,
     RecordedResponse,
-    relative_path,
-    server_base_path,
+    failure_record,
 )
 from .rules import ServerSpec, Settings
 
-__all__ = ["RecordSummary", "record", "record_plan"]
+__all__ = ["CapturingGetter", "RecordSummary", "capture_for", "record", "record_plan"]
 
 #: Response headers never written: a proxy in front of OME could set a session cookie.
 _DROP_HEADERS = frozenset({"set-cookie"})
 
 
-class _Capture(httpx.AsyncBaseTransport):
-    """Passes requests to ``inner`` and keeps a copy of each answer in ``responses``."""
+class CapturingGetter:
+    """A ``Getter`` that passes each GET to ``inner`` and keeps what it got in ``responses``:
+    the answer, or the name of the failure ``inner`` raised (``recordformat``).
 
-    def __init__(
-        self,
-        inner: httpx.AsyncBaseTransport,
-        server: ServerSpec,
-        clock: Clock,
-    ) -> None:
+    A GET cancelled because another request of the poll failed, or because the poll ran out
+    of time, ended neither way and is not kept; ``inner`` raises ``TimeoutError`` itself for
+    a request that took too long, and that is kept.
+    """
+
+    def __init__(self, inner: Getter, clock: Clock, secrets: Sequence[str] = ()) -> None:
         self.inner = inner
-        self.base_path = server_base_path(server.url)
-        self.timeout = server.timeout_s
-        secrets = [server.access_token or ""]
-        if server.access_token:
-            secrets.append(base64.b64encode(server.access_token.encode()).decode())
         self.clock = clock
-        self.secrets = [s for s in secrets if s]
         self.responses: list[RecordedResponse] = []
+        self._secrets = tuple(s for s in secrets if s)
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        path = relative_path(request, self.base_path)
-        started = time.perf_counter()
+    async def get(self, path: str) -> Answer:
         try:
-            response = await self.inner.handle_async_request(request)
-            try:
-                # raw bytes, as sent: with the headers kept alongside, a proxy's
-                # Content-Encoding is undone on replay exactly as it was live
-                stream = response.stream
-                if not isinstance(stream, httpx.AsyncByteStream):  # pragma: no cover
-                    raise httpx.ReadError("the transport gave no async stream", request=request)
-                body = b"".join([chunk async for chunk in stream])
-            finally:
-                await response.aclose()
-        except asyncio.CancelledError:
-            # The client's own timeout cancels a request that takes too long: keep that as
-            # a timeout. A request cancelled because another one of the poll failed is no
-            # answer at all, and is not kept.
-            if time.perf_counter() - started >= self.timeout * 0.9:
-                message = f"no answer within {self.timeout:g}s"
+            answer = await self.inner.get(path)
+        except Exception as exc:
+            failure = failure_record(exc)
+            if failure is not None:
+                name, message, code = failure
                 self.responses.append(
-                    RecordedResponse(self.clock.now(), path, error="ReadTimeout", message=message)
+                    RecordedResponse(
+                        self.clock.now(),
+                        path,
+                        error=name,
+                        message=self._scrub(message),
+                        verify_code=code,
+                    )
                 )
             raise
-        except httpx.TransportError as exc:
-            message = str(exc)
-            for secret in self.secrets:
-                message = message.replace(secret, "***")
-            self.responses.append(
-                RecordedResponse(self.clock.now(), path, error=type(exc).__name__, message=message)
-            )
-            raise
+        # kept as the client got it, less a cookie; only error messages are scrubbed of the
+        # token, as OME never echoes it (ome-api.md, section 3)
         headers = {
-            k.lower(): v for k, v in response.headers.items() if k.lower() not in _DROP_HEADERS
+            k.lower(): v for k, v in answer.headers.items() if k.lower() not in _DROP_HEADERS
         }
         self.responses.append(
-            RecordedResponse(self.clock.now(), path, response.status_code, headers, body)
+            RecordedResponse(self.clock.now(), path, answer.status, headers, answer.body)
         )
-        return httpx.Response(
-            response.status_code,
-            headers=response.headers,
-            content=body,
-            request=request,
-            extensions={
-                k: v
-                for k, v in response.extensions.items()
-                if k in ("http_version", "reason_phrase")
-            },
-        )
+        return answer
 
     async def aclose(self) -> None:
         await self.inner.aclose()
 
+    def _scrub(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
 
-def _transport_for(server: ServerSpec) -> httpx.AsyncHTTPTransport:
-    """What ``OmeClient`` would build for itself: the same TLS and connection settings."""
-    verify: ssl.SSLContext | bool = server.verify_tls
-    if server.ca_file:
-        verify = ssl.create_default_context(cafile=server.ca_file)
-    limits = httpx.Limits(
-        max_connections=server.max_in_flight, max_keepalive_connections=server.max_in_flight
-    )
-    return httpx.AsyncHTTPTransport(verify=verify, limits=limits)
+
+def capture_for(server: ServerSpec, clock: Clock) -> CapturingGetter:
+    """The live client's HTTP stack for ``server``, capturing, with its secrets scrubbed."""
+    return CapturingGetter(default_getter(server), clock, server_secrets(server))
 
 
 def record_plan(server: str) -> PollPlan:
@@ -168,13 +139,13 @@ async def record(
     path = Path(out_path)
     summary = RecordSummary(path)
     writer = AtomicGzipLines(path)
-    captures: dict[str, _Capture] = {}
+    captures: dict[str, CapturingGetter] = {}
     clients: list[OmeClient] = []
     try:
         for server in settings.servers:
-            capture = _Capture(_transport_for(server), server, clock)
+            capture = capture_for(server, clock)
             captures[server.name] = capture
-            clients.append(OmeClient(server, clock=clock, transport=capture))
+            clients.append(OmeClient(server, clock=clock, getter=capture))
         plans = {
             s.name: plan_polls(settings.rules, s.name) if only_needed else record_plan(s.name)
             for s in settings.servers
@@ -190,6 +161,7 @@ async def record(
                 "servers": [
                     {"name": s.name, "api_version": s.api_version} for s in settings.servers
                 ],
+                "accept_encoding": IDENTITY,  # omewire asks for no compression
             }
         )
         next_at = start
@@ -230,7 +202,7 @@ async def record(
 
 
 def _write_poll(
-    writer: AtomicGzipLines, poll: PollResult, capture: _Capture, summary: RecordSummary
+    writer: AtomicGzipLines, poll: PollResult, capture: CapturingGetter, summary: RecordSummary
 ) -> None:
     error = str(poll.error) if poll.error is not None else None
     writer.write(

@@ -1,31 +1,32 @@
 """Play a recording back through the real client, and evaluate rules over it (``replay``).
 
-``replay_polls`` serves the recorded answers through ``httpx.MockTransport`` on a fake
-clock set to the recorded times, so the very code that ran live (discovery,
-normalization, failure classes, the server-clock estimate) runs again over the
-recording, only as fast as the machine allows. ``replay`` runs the engine and the
-planner on top and prints what would have happened; rule tests use ``replay_polls`` too.
+``replay_polls`` hands each server's ``OmeClient`` a ``Getter`` that answers from the
+recording, on a fake clock set to the recorded times, so the very code that ran live
+(discovery, normalization, failure classes, the server-clock estimate) runs again over the
+recording, only as fast as the machine allows: a recorded failure is raised as the live
+HTTP stack raised it, and ``omeapi`` sorts it as it did then. ``replay`` runs the engine and
+the planner on top and prints what would have happened; rule tests use ``replay_polls`` too.
 """
 
 from __future__ import annotations
 
 import json
 import time
+import zlib
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
-
-import httpx
 
 from .clock import FakeClock
 from .engine import Engine, Transition
 from .model import PollResult
 from .notify import Planner
 from .ome import OmeClient
+from .omehttp import MAX_BODY_BYTES, Answer, Broken, TooLarge
 from .omeplan import PollPlan, plan_polls
-from .recordformat import RecordedResponse, RecordingReader, relative_path, server_base_path
+from .recordformat import IDENTITY, RecordedResponse, RecordingReader, replayed_failure
 from .rules import Settings
 from .series import format_offset
 from .staterecords import OutboxMessage
@@ -34,31 +35,63 @@ __all__ = ["ReplayStats", "ReplaySummary", "replay", "replay_polls"]
 
 
 class _Player:
-    """Answers one server's requests from the answers recorded for the current poll."""
+    """A ``Getter`` answering one server's GETs from the answers recorded for the current
+    poll, each path's in the order they were recorded.
 
-    def __init__(self, base_path: str) -> None:
-        self.base_path = base_path
+    ``undo_encoding`` is for recordings made through httpx, which asked for compression
+    and undid a ``Content-Encoding`` before the client saw the body; replay does so too.
+    """
+
+    def __init__(self, *, undo_encoding: bool = False) -> None:
         self.pending: dict[str, deque[RecordedResponse]] = {}
         self.missing = 0
+        self._undo_encoding = undo_encoding
 
     def load(self, responses: list[RecordedResponse]) -> None:
         self.pending = {}
         for r in responses:
             self.pending.setdefault(r.path, deque()).append(r)
 
-    def handle(self, request: httpx.Request) -> httpx.Response:
-        path = relative_path(request, self.base_path)
+    async def get(self, path: str) -> Answer:
         queue = self.pending.get(path)
         if not queue:
             self.missing += 1
-            raise httpx.ReadError(f"no answer to GET {path} in the recording", request=request)
+            raise Broken(f"no answer to GET {path} in the recording", answered=False)
         r = queue.popleft()
         if r.error is not None:
-            cls = getattr(httpx, r.error, None)
-            if not (isinstance(cls, type) and issubclass(cls, httpx.TransportError)):
-                cls = httpx.ReadError
-            raise cls(r.message or r.error, request=request)
-        return httpx.Response(r.status, headers=r.headers, content=r.body, request=request)
+            raise replayed_failure(r)
+        body = r.body
+        if self._undo_encoding and "content-encoding" in r.headers:
+            body = _undo_content_encoding(r.headers, body)
+        if len(body) > MAX_BODY_BYTES:  # kept whole by older versions; live never reads it
+            raise TooLarge
+        return Answer(r.status, r.headers, body)
+
+    async def aclose(self) -> None:
+        pass
+
+
+def _undo_content_encoding(headers: Mapping[str, str], body: bytes) -> bytes:
+    """Decode ``body`` as httpx did: gzip and deflate, last applied first, other codings
+    left alone; a body that does not decode is a broken exchange, as it was for httpx."""
+    codings = [c.strip().lower() for c in headers["content-encoding"].split(",")]
+    for coding in reversed(codings):
+        try:
+            if coding == "gzip":
+                body = _inflate(body, zlib.MAX_WBITS | 16)
+            elif coding == "deflate":
+                try:
+                    body = _inflate(body, zlib.MAX_WBITS)
+                except zlib.error:  # a raw deflate stream, without zlib's header
+                    body = _inflate(body, -zlib.MAX_WBITS)
+        except zlib.error as exc:
+            raise Broken(str(exc), answered=False) from None
+    return body
+
+
+def _inflate(data: bytes, wbits: int) -> bytes:
+    inflater = zlib.decompressobj(wbits)
+    return inflater.decompress(data) + inflater.flush()
 
 
 @dataclass(slots=True)
@@ -92,10 +125,9 @@ async def replay_polls(
                 if server.name not in reader.header.servers:
                     stats.notes.append(f"server {server.name} is not in the recording")
                     continue
-                player = _Player(server_base_path(server.url))
+                player = _Player(undo_encoding=reader.header.accept_encoding != IDENTITY)
                 players[server.name] = player
-                transport = httpx.MockTransport(player.handle)
-                clients[server.name] = OmeClient(server, clock=clock, transport=transport)
+                clients[server.name] = OmeClient(server, clock=clock, getter=player)
                 plans[server.name] = plan_polls(settings.rules, server.name)
             for tick in reader.ticks():
                 polls: list[PollResult] = []

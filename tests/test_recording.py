@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import gzip
 import io
 import json
+import shutil
 import socket
+import ssl
+import subprocess
+import sys
 import textwrap
-from collections.abc import Iterator
+import zlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -17,13 +23,23 @@ import pytest
 from omealert.cli import main
 from omealert.clock import FakeClock
 from omealert.config import load_config_text
+from omealert.errors import SourceErrorKind
+from omealert.model import PollResult
+from omealert.ome import OmeClient
+from omealert.omeapi import default_getter
+from omealert.omehttp import Answer, Getter
+from omealert.omeplan import plan_polls
+from omealert.omewire import WireGetter
 from omealert.recordformat import RecordedResponse, RecordingError, RecordingReader
-from omealert.recording import RecordSummary, record
-from omealert.replay import replay
+from omealert.recording import RecordSummary, capture_for, record, record_plan
+from omealert.replay import replay, replay_polls
 from omealert.rules import ServerSpec, Settings
 from omealert.simulator import Simulator
 
+from .wireserver import CLOSE, READ, WireServer
+
 TOKEN = "sim-secret-token"
+TOKEN_B64 = base64.b64encode(TOKEN.encode()).decode()
 CONFIG = """\
 servers:
   - name: origin-1
@@ -43,13 +59,51 @@ rules:
 """
 
 
-def settings_for(url: str, token: str = TOKEN) -> Settings:
-    return load_config_text(CONFIG.format(url=url, token=token), "cfg.yaml", env={})
+def settings_for(url: str, token: str = TOKEN, extra: str = "") -> Settings:
+    """The test config for ``url``; ``extra`` holds more lines of the server's settings."""
+    text = CONFIG.format(url=url, token=token).replace("interval:", extra + "interval:", 1)
+    return load_config_text(text, "cfg.yaml", env={})
 
 
 def lines(path: Path) -> list[dict[str, object]]:
     with gzip.open(path, "rt", encoding="utf-8") as f:
         return [json.loads(line) for line in f]
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on (bound, then closed again)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
+
+
+async def record_round(settings: Settings, out: Path) -> list[dict[str, object]]:
+    """Record one round (the interval is 10s) and return the recording's lines."""
+    await record(settings, out, clock=FakeClock(), duration_s=10)
+    return lines(out)
+
+
+def replayed_polls(settings: Settings, path: Path) -> list[PollResult]:
+    polls: list[PollResult] = []
+    asyncio.run(replay_polls(settings, path, lambda at, got: polls.extend(got)))
+    return polls
+
+
+class Spy:
+    """A getter that notes every answer the one it wraps gave."""
+
+    def __init__(self, inner: Getter) -> None:
+        self.inner = inner
+        self.seen: list[tuple[str, int, dict[str, str], bytes]] = []
+
+    async def get(self, path: str) -> Answer:
+        answer = await self.inner.get(path)
+        self.seen.append((path, answer.status, dict(answer.headers), answer.body))
+        return answer
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +162,7 @@ class TestRecord:
         path, _, _ = stalled_session
         assert [p.name for p in path.parent.iterdir()] == [path.name]
         raw = gzip.decompress(path.read_bytes())
-        assert TOKEN.encode() not in raw
+        assert TOKEN.encode() not in raw and TOKEN_B64.encode() not in raw
         assert b"authorization" not in raw.lower()
 
     def test_a_failed_recording_leaves_no_file(self, tmp_path: Path) -> None:
@@ -144,37 +198,344 @@ class TestRecord:
         assert "/v1/stats/current/vhosts/default/apps/app/streams/s1" in paths
 
 
-class TestCaptureEdge:
-    def test_raw_bytes_and_relative_paths_round_trip(self) -> None:
-        """A compressed answer behind a path prefix is kept raw and replayed as it came."""
-        from omealert.recording import _Capture
+class TestCapture:
+    def test_the_capture_wraps_the_live_clients_own_stack(self) -> None:
+        """Recording goes through omewire, the stack a live poll uses, not through httpx."""
+        capture = capture_for(
+            ServerSpec("o", "http://127.0.0.1:9", access_token=TOKEN), FakeClock()
+        )
+        assert isinstance(capture.inner, WireGetter)
+
+    def test_the_recording_holds_what_a_live_poll_saw(self, tmp_path: Path) -> None:
+        """Every recorded answer is byte for byte what a live poll got, and a replayed poll
+        yields the samples a live poll does."""
+        clock = FakeClock()
+        out = tmp_path / "same.jsonl.gz"
+        with Simulator(clock=clock.now, access_token=TOKEN) as sim:
+            for name in ("s1", "s2"):
+                sim.add_stream("default", "app", name)
+            settings = settings_for(sim.url)
+            (server,) = settings.servers
+            asyncio.run(record(settings, out, clock=clock, duration_s=10))
+
+            async def live() -> tuple[list[tuple[str, int, dict[str, str], bytes]], PollResult]:
+                spy = Spy(default_getter(server))
+                async with OmeClient(server, clock=clock, getter=spy) as client:
+                    await client.poll(record_plan(server.name))
+                async with OmeClient(server, clock=clock) as client:
+                    result = await client.poll(plan_polls(settings.rules, server.name))
+                return spy.seen, result
+
+            seen, live_poll = asyncio.run(live())
+        recorded = [
+            (str(r["path"]), r["status"], r["headers"], str(r["body"]).encode())
+            for r in lines(out)
+            if r["type"] == "response"
+        ]
+        assert len(recorded) == 10
+        assert sorted(recorded) == sorted(seen)
+        (replayed_poll,) = replayed_polls(settings, out)
+        assert replayed_poll.error is None and live_poll.error is None
+        assert {t.key: s.fields for t, s in replayed_poll.samples.items()} == {
+            t.key: s.fields for t, s in live_poll.samples.items()
+        }
+
+    def test_record_and_replay_never_import_httpx(self) -> None:
+        """A fresh interpreter records and replays a round without loading httpx at all."""
+        script = textwrap.dedent(
+            """\
+            import asyncio, sys, tempfile
+            from pathlib import Path
+            from omealert.clock import FakeClock
+            from omealert.config import load_config_text
+            from omealert.recording import record
+            from omealert.replay import replay_polls
+            from omealert.simulator import Simulator
+
+            with Simulator(access_token=sys.argv[2]) as sim, tempfile.TemporaryDirectory() as tmp:
+                sim.add_stream("default", "app", "s1")
+                text = sys.argv[1].replace("URL", sim.url)
+                settings = load_config_text(text, "cfg.yaml", env={})
+                out = Path(tmp) / "r.jsonl.gz"
+                summary = asyncio.run(record(settings, out, clock=FakeClock(), duration_s=10))
+                polls = []
+                asyncio.run(replay_polls(settings, out, lambda at, got: polls.extend(got)))
+            print(summary.responses, len(polls[0].samples), "httpx" in sys.modules)
+            """
+        )
+        config = CONFIG.format(url="URL", token=TOKEN)
+        done = subprocess.run(
+            [sys.executable, "-c", script, config, TOKEN],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.split() == ["8", "1", "False"]
+
+    def test_raw_bytes_and_relative_paths_round_trip(self, tmp_path: Path) -> None:
+        """A compressed answer behind a path prefix is kept raw, without its cookie, under
+        its path below the server URL, and replayed exactly as it came."""
         from omealert.replay import _Player
 
         payload = b'{"message":"OK","response":["default"],"statusCode":200}'
+        packed = gzip.compress(payload)
+        answer = (
+            b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nSet-Cookie: session=secret\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(packed)
+        ) + packed
 
-        def proxy(request: httpx.Request) -> httpx.Response:
-            headers = {"content-encoding": "gzip", "set-cookie": "session=secret"}
-            return httpx.Response(200, headers=headers, content=gzip.compress(payload))
+        async def fetch() -> tuple[Answer, list[RecordedResponse], list[bytes]]:
+            async with WireServer([READ, answer, CLOSE]) as ome:
+                server = ServerSpec("o", ome.url + "/ome/", access_token=TOKEN)
+                capture = capture_for(server, FakeClock())
+                try:
+                    got = await capture.get("/v1/vhosts")
+                finally:
+                    await capture.aclose()
+            return got, capture.responses, ome.connections[0].requests
 
-        server = ServerSpec("o", "http://127.0.0.1:9/ome/")
-        capture = _Capture(httpx.MockTransport(proxy), server, FakeClock())
-
-        async def fetch(transport: httpx.AsyncBaseTransport) -> bytes:
-            async with httpx.AsyncClient(transport=transport) as client:
-                return (await client.get("http://127.0.0.1:9/ome/v1/vhosts")).content
-
-        assert asyncio.run(fetch(capture)) == payload
-        (kept,) = capture.responses
-        assert (kept.path, kept.body[:2], "set-cookie" in kept.headers) == (
-            "/v1/vhosts",
-            b"\x1f\x8b",
-            False,
-        )
+        got, (kept,), (request,) = asyncio.run(fetch())
+        assert request.startswith(b"GET /ome/v1/vhosts HTTP/1.1\r\n")
+        assert b"accept-encoding" not in request.lower()  # so bodies come as OME sent them
+        assert got.body == packed  # the client got the bytes as sent, and so does the file
+        assert (kept.path, kept.status, kept.body) == ("/v1/vhosts", 200, packed)
+        assert kept.headers["content-encoding"] == "gzip" and "set-cookie" not in kept.headers
         line = json.loads(json.dumps(kept.to_json("o")))
         assert "body_b64" in line  # gzip bytes are not UTF-8
-        player = _Player("/ome")
-        player.load([RecordedResponse(kept.at, kept.path, 200, kept.headers, kept.body)])
-        assert asyncio.run(fetch(httpx.MockTransport(player.handle))) == payload
+
+        async def play(undo: bool) -> bytes:
+            player = _Player(undo_encoding=undo)
+            player.load([kept])
+            return (await player.get("/v1/vhosts")).body
+
+        assert asyncio.run(play(undo=False)) == packed
+        assert asyncio.run(play(undo=True)) == payload  # what httpx gave the client, once
+
+    def test_getter_and_transport_together_are_refused(self) -> None:
+        """OmeClient takes one HTTP stack: a getter and an httpx transport at once is an error."""
+        server = ServerSpec("o", "http://127.0.0.1:9")
+        transport = httpx.MockTransport(lambda request: httpx.Response(200))
+        getter = default_getter(server)
+        with pytest.raises(ValueError, match="not both"):
+            OmeClient(server, clock=FakeClock(), transport=transport, getter=getter)
+
+
+def _self_signed_for_127_0_0_2(directory: Path) -> tuple[Path, Path]:
+    """A CA certificate valid for 127.0.0.2 only, and its key, made with openssl."""
+    done = subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-days", "2", "-keyout", "key.pem", "-out", "cert.pem",
+         "-subj", "/CN=omealert recording test", "-addext", "subjectAltName=IP:127.0.0.2",
+         "-addext", "basicConstraints=critical,CA:TRUE"],
+        cwd=directory, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return directory / "cert.pem", directory / "key.pem"
+
+
+class TestFailures:
+    """Each way a GET fails is recorded under its name and replays to the very error the
+    live poll had: the first GET (the vhost listing) fails, and so does the poll."""
+
+    def check(
+        self, settings: Settings, got: list[dict[str, object]], path: Path
+    ) -> tuple[dict[str, object], PollResult]:
+        """The listing's record, and the replayed poll, checked to fail as the live one did."""
+        (live,) = [line for line in got if line["type"] == "poll"]
+        (first, *_) = [line for line in got if line["type"] == "response"]
+        assert first["path"] == "/v1/vhosts"
+        (poll,) = replayed_polls(settings, path)
+        assert poll.error is not None
+        assert str(poll.error) == live["error"]
+        return first, poll
+
+    @pytest.mark.parametrize(
+        ("fault", "extra", "name", "kind", "words"),
+        [
+            ("slow", "    timeout: 200ms\n", "TimeoutError", "timeout", "no complete answer"),
+            ("drop", "", "Broken", "unreachable", "the connection closed without an answer"),
+            ("huge", "", "TooLarge", "bad_response", "the answer is larger than 16 MiB"),
+        ],
+    )
+    def test_simulator_faults(
+        self, tmp_path: Path, fault: str, extra: str, name: str, kind: str, words: str
+    ) -> None:
+        """A slow, dropped or oversized answer is kept as the failure the client raised."""
+        out = tmp_path / f"{fault}.jsonl.gz"
+        with Simulator(access_token=TOKEN) as sim:
+            sim.add_stream("default", "app", "s1")
+            sim.set_fault(fault, path="/v1/vhosts", times=1, delay=30.0)
+            settings = settings_for(sim.url, extra=extra)
+            got = asyncio.run(record_round(settings, out))
+        first, poll = self.check(settings, got, out)
+        assert first["error"] == name
+        assert poll.error is not None and poll.error.kind == kind
+        assert words in poll.error.reason
+
+    @pytest.mark.parametrize("fault", ["garbage", "truncated"])
+    def test_answers_that_are_not_json_are_answers(self, tmp_path: Path, fault: str) -> None:
+        """Garbage or a cut JSON body in a well-framed answer is recorded as that answer."""
+        out = tmp_path / f"{fault}.jsonl.gz"
+        with Simulator(access_token=TOKEN) as sim:
+            sim.add_stream("default", "app", "s1")
+            sim.set_fault(fault, path="/v1/vhosts", times=1)
+            settings = settings_for(sim.url)
+            got = asyncio.run(record_round(settings, out))
+        first, poll = self.check(settings, got, out)
+        assert first["status"] == 200 and "error" not in first
+        assert poll.error is not None and poll.error.kind is SourceErrorKind.BAD_RESPONSE
+        assert "the answer is not JSON" in poll.error.reason
+
+    def test_a_closed_port(self, tmp_path: Path) -> None:
+        """Nothing listening is NoConnection, replayed as unreachable."""
+        out = tmp_path / "closed.jsonl.gz"
+        settings = settings_for(f"http://127.0.0.1:{free_port()}")
+        first, poll = self.check(settings, asyncio.run(record_round(settings, out)), out)
+        assert first["error"] == "NoConnection"
+        assert poll.error is not None and poll.error.kind is SourceErrorKind.UNREACHABLE
+        assert poll.error.reason.startswith("cannot connect to http://127.0.0.1:")
+
+    @pytest.mark.parametrize(
+        ("reply", "name", "words"),
+        [
+            (
+                b"SSH-2.0-OpenSSH_9.6\r\n\r\n",
+                "Garbled",
+                "not valid HTTP: not an HTTP/1 status line",
+            ),
+            (
+                b'HTTP/1.1 200 OK\r\nContent-Length: 80\r\n\r\n{"statusCode"',
+                "BrokenAnswer",
+                "the answer was cut off: the server closed the connection",
+            ),
+        ],
+    )
+    def test_not_http_and_cut_off(
+        self, tmp_path: Path, reply: bytes, name: str, words: str
+    ) -> None:
+        """Something that is not HTTP is Garbled; an answer cut short is BrokenAnswer; both
+        replay as bad_response."""
+        out = tmp_path / "wire.jsonl.gz"
+
+        async def go() -> tuple[Settings, list[dict[str, object]]]:
+            async with WireServer([READ, reply, CLOSE]) as ome:
+                settings = settings_for(ome.url)
+                return settings, await record_round(settings, out)
+
+        settings, got = asyncio.run(go())
+        first, poll = self.check(settings, got, out)
+        assert first["error"] == name
+        assert poll.error is not None and poll.error.kind is SourceErrorKind.BAD_RESPONSE
+        assert words in poll.error.reason
+
+    def test_a_certificate_for_another_address(self, tmp_path: Path) -> None:
+        """A certificate that fails verification is BadCertificate with OpenSSL's code, so the
+        replayed error gives the same hint (here: the URL's host) as the live one."""
+        if shutil.which("openssl") is None:
+            pytest.skip("the openssl command line is needed to make a test certificate")
+        cert, key = _self_signed_for_127_0_0_2(tmp_path)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        out = tmp_path / "tls.jsonl.gz"
+        with Simulator(access_token=TOKEN, tls=context) as sim:
+            settings = settings_for(sim.url, extra=f"    ca_file: {cert}\n")
+            got = asyncio.run(record_round(settings, out))
+            assert sim.request_count() == 0
+        first, poll = self.check(settings, got, out)
+        assert (first["error"], first["verify_code"]) == ("BadCertificate", 64)
+        assert poll.error is not None and poll.error.kind is SourceErrorKind.UNREACHABLE
+        assert "IP address mismatch" in poll.error.reason
+        assert "use the host name the certificate is for in url:" in poll.error.reason
+
+    def test_the_token_never_reaches_the_file(self, tmp_path: Path) -> None:
+        """Garbage that echoes the token or its base64 form, in a status line or a header
+        line, leaves neither in the recording: error messages are scrubbed."""
+        replies = [
+            b"XTTP/1.1 " + TOKEN_B64.encode() + b" " + TOKEN.encode() + b"\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\n" + TOKEN.encode() + b" " + TOKEN_B64.encode() + b"\r\n\r\n",
+        ]
+        raw = b""
+        for index, reply in enumerate(replies):
+            out = tmp_path / f"echo{index}.jsonl.gz"
+
+            async def go(reply: bytes = reply, out: Path = out) -> list[dict[str, object]]:
+                async with WireServer([READ, reply, CLOSE]) as ome:
+                    return await record_round(settings_for(ome.url), out)
+
+            got = asyncio.run(go())
+            (response,) = [line for line in got if line["type"] == "response"]
+            assert response["error"] == "Garbled"
+            assert str(response["message"]).count("***") == 2
+            raw += gzip.decompress(out.read_bytes())
+        assert TOKEN.encode() not in raw and TOKEN_B64.encode() not in raw
+
+
+class TestOldRecordings:
+    """Files recorded through httpx keep replaying as they did then."""
+
+    def old_file(self, path: Path, response: dict[str, object]) -> Path:
+        """A recording as the httpx-based recorder wrote it, around one hand-written answer."""
+        header = {
+            "type": "header",
+            "format": "omealert-recording",
+            "version": 1,
+            "created": 1000.0,
+            "interval": 10.0,
+            "servers": [{"name": "origin-1", "api_version": "v1"}],
+        }
+        poll = {"type": "poll", "server": "origin-1", "at": 1000.0, "requests": 1, "error": None}
+        answer = {"type": "response", "server": "origin-1", "at": 1000.0, "path": "/v1/vhosts"}
+        rows = [header, {"type": "tick", "at": 1000.0}, poll, {**answer, **response}]
+        path.write_bytes(gzip.compress("".join(json.dumps(r) + "\n" for r in rows).encode()))
+        return path
+
+    @pytest.mark.parametrize(
+        ("error", "message", "expected"),
+        [
+            ("ReadTimeout", "no answer within 5s", "timeout: no complete answer within 5s"),
+            ("ConnectTimeout", "timed out", "timeout: no complete answer within 5s"),
+            (
+                "ConnectError",
+                "[Errno 111] Connection refused",
+                "unreachable: cannot connect to http://127.0.0.1:9: [Errno 111] Connection refused",
+            ),
+            (
+                "RemoteProtocolError",
+                "Server disconnected without sending a response.",
+                "unreachable: the connection closed without an answer: "
+                "Server disconnected without sending a response.",
+            ),
+            ("ReadError", "", "unreachable: the connection closed without an answer: ReadError"),
+        ],
+    )
+    def test_httpx_error_names(
+        self, tmp_path: Path, error: str, message: str, expected: str
+    ) -> None:
+        """httpx's exception names map to the failures httpx's getter raised for them."""
+        path = self.old_file(tmp_path / "old.jsonl.gz", {"error": error, "message": message})
+        (poll,) = replayed_polls(settings_for("http://127.0.0.1:9"), path)
+        assert poll.error is not None and poll.error.path == "/v1/vhosts"
+        assert f"{poll.error.kind}: {poll.error.reason}" == expected
+
+    @pytest.mark.parametrize(
+        ("coding", "pack"), [("gzip", gzip.compress), ("deflate", zlib.compress)]
+    )
+    def test_compressed_bodies_are_undone(
+        self, tmp_path: Path, coding: str, pack: Callable[[bytes], bytes]
+    ) -> None:
+        """httpx undid gzip or deflate before the client saw the body; so does replay."""
+        payload = b'{"message":"OK","response":["default"],"statusCode":200}'
+        body = base64.b64encode(pack(payload)).decode()
+        response = {"status": 200, "headers": {"content-encoding": coding}, "body_b64": body}
+        path = self.old_file(tmp_path / "old.jsonl.gz", response)
+        (poll,) = replayed_polls(settings_for("http://127.0.0.1:9"), path)
+        # the listing decoded, so the poll went on to the next level, which was not recorded
+        assert str(poll.error).startswith(
+            "origin-1: unreachable on GET /v1/vhosts/default/apps: the connection closed "
+            "without an answer: no answer to GET /v1/vhosts/default/apps in the recording"
+        )
 
 
 class TestReplay:
@@ -217,15 +578,14 @@ class TestReplay:
 
     def test_an_unreachable_server_replays_as_api_down(self, tmp_path: Path) -> None:
         """Transport errors are recorded too, so an outage replays as ome-api-down."""
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]  # closed again below: nothing listens there
-        settings = settings_for(f"http://127.0.0.1:{port}")
+        settings = settings_for(f"http://127.0.0.1:{free_port()}")
         out_path = tmp_path / "down.jsonl.gz"
         summary = asyncio.run(record(settings, out_path, clock=FakeClock(), duration_s=20))
         assert summary.errors == 2
         errors = [line for line in lines(out_path) if line.get("error")]
-        assert {str(line.get("error")) for line in errors} >= {"ConnectError"}
+        assert {str(line.get("error")) for line in errors if line["type"] == "response"} == {
+            "NoConnection"
+        }
         out = io.StringIO()
         asyncio.run(replay(settings, out_path, out))
         assert 'ome-api-down origin-1: inactive → firing (value "unreachable: cannot connect' in (
