@@ -757,3 +757,27 @@ def test_the_cards_two_rules_fire_identically_on_v1_and_v2(
         ("viewers", "default/app/stream1", "firing", 612),
         ("stalled", "default/app/cam1", "firing", 40.0),
     }
+
+
+def test_a_restarted_ome_is_polled_again_over_new_connections(clock: FakeClock) -> None:
+    """OME restarting between two polls closes the client's keep-alive connections; the
+    next poll of the same client opens new ones and reads the new server, no error."""
+    with Simulator(clock=clock.now, access_token=TOKEN) as first:
+        first.add_streams("default", "app", ["a", "b"])
+        port = int(first.url.rsplit(":", 1)[1])
+        server = spec(first.url, max_in_flight=2)
+
+        async def two_polls() -> tuple[PollResult, PollResult]:
+            async with OmeClient(server, clock=clock) as client:
+                plan = plan_polls([STREAM_STATS], server.name)
+                before = await client.poll(plan)
+                first.stop()
+                with Simulator(clock=clock.now, access_token=TOKEN, port=port) as second:
+                    second.add_streams("default", "app", ["a", "c"])
+                    after = await client.poll(plan)
+                return before, after
+
+        before, after = run(two_polls())
+    assert before.error is None and after.error is None
+    assert {t.names[-1] for t in before.samples} == {"a", "b"}
+    assert {t.names[-1] for t in after.samples} == {"a", "c"}
