@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import socket
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from datetime import datetime
@@ -781,3 +782,35 @@ def test_a_restarted_ome_is_polled_again_over_new_connections(clock: FakeClock) 
     assert before.error is None and after.error is None
     assert {t.names[-1] for t in before.samples} == {"a", "b"}
     assert {t.names[-1] for t in after.samples} == {"a", "c"}
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts /proc/self/fd")
+def test_faults_poll_after_poll_leak_no_connections(clock: FakeClock) -> None:
+    """Sixty polls of one client, each with a different fault hitting some streams (drops,
+    garbage, cut-off and oversized bodies, timeouts), leave no more sockets open than the
+    client's own keep-alive pool, and a clean poll afterwards reads every stream."""
+    names = [f"s{i}" for i in range(12)]
+    kinds = ["drop", "garbage", "truncated", "huge", "500", "wrong_types", "slow", "vanish"]
+    with Simulator(clock=clock.now, access_token=TOKEN) as sim:
+        sim.add_streams("default", "app", names)
+        server = spec(sim.url, max_in_flight=4, timeout_s=0.05)
+        plan = plan_polls([STREAM_STATS], server.name)
+
+        async def polls() -> tuple[int, int, PollResult]:
+            async with OmeClient(server, clock=clock) as client:
+                await client.poll(plan)
+                before = len(os.listdir("/proc/self/fd"))
+                for i in range(60):
+                    sim.clear_faults()
+                    kind = kinds[i % len(kinds)]
+                    sim.set_fault(kind, path=f"/streams/s{i % 12}", times=2, delay=1.0)
+                    sim.set_fault(kind, path=f"/streams/s{(i * 5) % 12}", times=1, delay=1.0)
+                    await client.poll(plan)
+                sim.clear_faults()
+                last = await client.poll(plan)
+                after = len(os.listdir("/proc/self/fd"))
+            return before, after, last
+
+        before, after, last = run(polls())
+    assert after <= before + 4
+    assert last.error is None and len(last.samples) == 12
