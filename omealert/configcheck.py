@@ -122,6 +122,7 @@ class _Checker:
                     max_in_flight=s.max_in_flight,
                     verify_tls=s.verify_tls,
                     ca_file=ca_file,
+                    http_client=s.http_client,
                 )
             )
         return tuple(out)

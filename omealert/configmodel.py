@@ -144,6 +144,7 @@ class ServerModel(_Model):
     max_in_flight: int = Field(16, ge=1)
     verify_tls: bool = True
     ca_file: str | None = None
+    http_client: Literal["builtin", "httpx"] = "builtin"
 
     @field_validator("poll_timeout")
     @classmethod

@@ -25,6 +25,8 @@ __all__ = [
     "Getter",
     "NoConnection",
     "TooLarge",
+    "certificate_error",
+    "client_context",
     "tls_context",
 ]
 
@@ -100,3 +102,16 @@ def tls_context(server: ServerSpec) -> ssl.SSLContext | bool:
     if server.ca_file:
         return ssl.create_default_context(cafile=server.ca_file)
     return server.verify_tls
+
+
+def client_context(tls: ssl.SSLContext | bool) -> ssl.SSLContext:
+    """``tls`` as a context: as given, the system's CAs for ``True``, no checks for
+    ``False``. Built when first needed: loading the system's CAs takes tens of ms."""
+    if isinstance(tls, ssl.SSLContext):
+        return tls
+    if tls:
+        return ssl.create_default_context()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context

@@ -6,13 +6,34 @@ Kept apart from ``omehttp`` so that httpx is imported only by what injects a tra
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Mapping
 
 import httpx
 
-from .omehttp import MAX_BODY_BYTES, Answer, Broken, NoConnection, TooLarge, certificate_error
+from .omehttp import (
+    MAX_BODY_BYTES,
+    Answer,
+    Broken,
+    NoConnection,
+    TooLarge,
+    certificate_error,
+    client_context,
+)
+from .rules import ServerSpec
 
-__all__ = ["HttpxGetter"]
+__all__ = ["HttpxGetter", "own_transport"]
+
+
+def own_transport(server: ServerSpec, tls: ssl.SSLContext | bool) -> httpx.AsyncHTTPTransport:
+    """httpx's own connection pool with the server's TLS settings and request limit, for
+    ``http_client: httpx``. Proxies from the environment are not used, as with omewire."""
+    limit = max(1, server.max_in_flight)
+    return httpx.AsyncHTTPTransport(
+        verify=client_context(tls),
+        limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit),
+        trust_env=False,
+    )
 
 
 class HttpxGetter:

@@ -22,7 +22,15 @@ import asyncio
 import ssl
 from urllib.parse import quote, urlsplit
 
-from .omehttp import MAX_BODY_BYTES, Answer, Broken, Garbled, NoConnection, TooLarge
+from .omehttp import (
+    MAX_BODY_BYTES,
+    Answer,
+    Broken,
+    Garbled,
+    NoConnection,
+    TooLarge,
+    client_context,
+)
 
 __all__ = ["WireGetter"]
 
@@ -266,15 +274,7 @@ class WireGetter:
 
     def _tls_context(self) -> ssl.SSLContext:
         if self._context is None:
-            if isinstance(self._tls, ssl.SSLContext):
-                self._context = self._tls
-            elif self._tls:
-                self._context = ssl.create_default_context()
-            else:
-                context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-                context.check_hostname = False
-                context.verify_mode = ssl.CERT_NONE
-                self._context = context
+            self._context = client_context(self._tls)
         return self._context
 
 

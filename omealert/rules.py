@@ -153,6 +153,9 @@ class ServerSpec:
     ca_file: str | None = None
     #: a whole poll of this server is abandoned after this long (never below timeout_s)
     poll_timeout_s: float = 60.0
+    #: "builtin" (omewire), or "httpx": the escape hatch if the built-in client ever
+    #: misreads a server or a proxy in front of it
+    http_client: str = "builtin"
 
 
 @dataclass(frozen=True, slots=True)

@@ -814,3 +814,28 @@ def test_faults_poll_after_poll_leak_no_connections(clock: FakeClock) -> None:
         before, after, last = run(polls())
     assert after <= before + 4
     assert last.error is None and len(last.samples) == 12
+
+
+@pytest.mark.parametrize(("fault", "kind", "words"), [(None, None, ""), *SERVER_FAULTS])
+def test_the_httpx_escape_hatch_reads_and_fails_like_the_builtin_client(
+    sim: Simulator, clock: FakeClock, fault: str | None, kind: SourceErrorKind | None, words: str
+) -> None:
+    """``http_client: httpx`` gives the same samples, and fails a broken listing with the
+    same kind and words, as the built-in client."""
+    results = {}
+    for client in ("builtin", "httpx"):
+        sim.clear_faults()
+        if fault is not None:
+            sim.set_fault(fault, path="/v1/vhosts/default/apps/app/streams")
+        results[client] = poll(spec(sim.url, http_client=client), clock, [STREAM_STATS])
+    builtin, httpx_ = results["builtin"], results["httpx"]
+    if kind is None:
+        assert builtin.error is None and httpx_.error is None
+        assert builtin.samples.keys() == httpx_.samples.keys() != set()
+        for target, sample in builtin.samples.items():
+            assert httpx_.samples[target].fields == sample.fields
+        return
+    for result in (builtin, httpx_):
+        assert result.error is not None
+        assert result.error.kind is kind
+        assert words in result.error.reason

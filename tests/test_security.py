@@ -516,3 +516,24 @@ def test_an_injected_httpx_transport_gets_the_same_tls_hint(https_sim: Simulator
     assert "certificate verify failed: unable to get local issuer certificate" in str(result.error)
     assert str(result.error).endswith("; set ca_file: to your CA, or verify_tls: false")
     assert https_sim.request_count() == 0
+
+
+@pytest.mark.parametrize("client", ["builtin", "httpx"])
+def test_both_http_clients_apply_the_same_tls_settings(
+    https_sim: Simulator, pki: Pki, client: str
+) -> None:
+    """``http_client: httpx`` (the escape hatch) verifies exactly as the built-in client
+    does: unknown CA refused, ``ca_file`` trusted, the host name still checked,
+    ``verify_tls: false`` accepted; and its errors carry no token."""
+    choice = f"    http_client: {client}\n"
+    refused = _poll(https_sim.url, choice)
+    assert refused.error is not None and "certificate verify failed" in str(refused.error)
+    assert_no_secret("the TLS error", str(refused.error))
+    trusted = _poll(https_sim.url, choice + f"    ca_file: {pki.ca}\n")
+    assert trusted.error is None, trusted.error
+    assert [t.key for t in trusted.samples] == ["origin/default/live/cam1"]
+    renamed = https_sim.url.replace("127.0.0.1", "localhost")
+    mismatch = _poll(renamed, choice + f"    ca_file: {pki.ca}\n")
+    assert mismatch.error is not None and "certificate" in str(mismatch.error)
+    unchecked = _poll(https_sim.url, choice + "    verify_tls: false\n")
+    assert unchecked.error is None, unchecked.error
