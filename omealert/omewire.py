@@ -116,6 +116,21 @@ class _Connection(asyncio.Protocol):
             start = max(0, len(self.buffer) - len(separator) + 1)
             await self._more()
 
+    async def read_head(self, limit: int) -> bytes:
+        """Through the blank line that ends a response head (CRLF, or a bare LF, which
+        RFC 9112 lets a client accept)."""
+        start = 0
+        while True:
+            end = _head_end(self.buffer, start)
+            if end >= 0:
+                data = bytes(self.buffer[:end])
+                del self.buffer[:end]
+                return data
+            if len(self.buffer) > limit:
+                raise Garbled(f"no end of the response head within {limit} bytes")
+            start = max(0, len(self.buffer) - 3)
+            await self._more()
+
     async def read_exactly(self, count: int) -> bytes:
         while len(self.buffer) < count:
             await self._more()
@@ -281,7 +296,7 @@ class WireGetter:
 async def _exchange(conn: _Connection) -> tuple[Answer, bool]:
     """Read one answer; also whether the connection may carry another request."""
     while True:
-        head = await conn.read_until(b"\r\n\r\n", MAX_HEAD_BYTES)
+        head = await conn.read_head(MAX_HEAD_BYTES)
         status, http11, headers = _parse_head(head)
         if not 100 <= status < 200:
             break  # an interim answer (100 Continue) is followed by the real one
@@ -306,7 +321,7 @@ async def _exchange(conn: _Connection) -> tuple[Answer, bool]:
 
 def _parse_head(head: bytes) -> tuple[int, bool, dict[str, str]]:
     """``HTTP/1.x NNN reason`` and the header lines: (status, HTTP/1.1 or later, headers)."""
-    lines = head[:-4].split(b"\r\n")
+    lines = [line.rstrip(b"\r") for line in head.rstrip(b"\r\n").split(b"\n")]
     version, _, rest = lines[0].partition(b" ")
     code = rest[:3]
     if (
@@ -342,14 +357,14 @@ async def _read_chunked(conn: _Connection) -> bytes:
     parts: list[bytes] = []
     total = 0
     while True:
-        line = await conn.read_until(b"\r\n", 1024)
-        size_text = line[:-2].split(b";", 1)[0].strip(b" \t")
+        line = await conn.read_until(b"\n", 1024)
+        size_text = line.rstrip(b"\r\n").split(b";", 1)[0].strip(b" \t")
         if not size_text or not _HEX.issuperset(size_text):
             raise Garbled(f"invalid chunk size: {_show(line)}")
         size = int(size_text, 16)
         if size == 0:
             trailer = 0
-            while (line := await conn.read_until(b"\r\n", MAX_HEAD_BYTES)) != b"\r\n":
+            while (line := await conn.read_until(b"\n", MAX_HEAD_BYTES)).rstrip(b"\r\n"):
                 trailer += len(line)
                 if trailer > MAX_HEAD_BYTES:
                     raise Garbled("chunked trailer too long")
@@ -357,10 +372,18 @@ async def _read_chunked(conn: _Connection) -> bytes:
         total += size
         if total > MAX_BODY_BYTES:
             raise TooLarge
-        chunk = await conn.read_exactly(size + 2)
-        if chunk[-2:] != b"\r\n":
+        parts.append(await conn.read_exactly(size))
+        if await conn.read_until(b"\n", 2) not in (b"\r\n", b"\n"):
             raise Garbled("a chunk is not followed by a line break")
-        parts.append(chunk[:-2])
+
+
+def _head_end(buffer: bytearray, start: int) -> int:
+    """Where the head in ``buffer`` ends (after its blank line), or -1 if it has not yet."""
+    crlf = buffer.find(b"\r\n\r\n", start)
+    bare = buffer.find(b"\n\n", start)
+    if bare < 0:
+        return crlf + 4 if crlf >= 0 else -1
+    return bare + 2 if crlf < 0 or bare + 2 < crlf + 4 else crlf + 4
 
 
 def _ascii_host(host: str) -> str:

@@ -188,6 +188,28 @@ async def test_chunked_body_with_extension_and_trailer() -> None:
     assert server.accepted == 1
 
 
+@pytest.mark.parametrize("pieces", [1, 2, 3])
+@run_async
+async def test_bare_lf_line_ends_are_read_like_crlf(pieces: int) -> None:
+    """A server ending lines with a bare LF (RFC 9112 lets clients accept it) is read as if
+    it sent CRLF: head, Content-Length body, chunk sizes, chunk ends and trailer, even with
+    the bytes arriving a few at a time and mixed with CRLF."""
+    plain = b"HTTP/1.1 200 OK\nContent-Type: text/plain\nContent-Length: 2\n\nok"
+    chunked = (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\n\n"
+        b"5\nhello\n1;x=y\r\n!\r\n0\nX-Trailer: t\n\n"
+    )
+    async with (
+        WireServer([READ, Trickle(plain, pieces), READ, Trickle(chunked, pieces)]) as server,
+        getter(server.url) as wire,
+    ):
+        first = await wire.get("/a")
+        second = await wire.get("/b")
+    assert first == Answer(200, {"content-type": "text/plain", "content-length": "2"}, b"ok")
+    assert second.body == b"hello!"
+    assert server.accepted == 1
+
+
 @run_async
 async def test_interim_answer_and_bodiless_statuses() -> None:
     """A 100 Continue and a 103 before the 200 are skipped, and a 204 and a 304 have no body
