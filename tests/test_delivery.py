@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from omealert import logsetup
 from omealert.delivery import Deliverer, Outcome, check_url
 from omealert.render import Message, render_message
 from omealert.rules import ChannelSpec, MessageFormat
@@ -191,6 +192,26 @@ class TestJson:
         assert up.ok
         assert len(http.requests) == 1
         assert_no_secrets(down.error, down.service)
+
+    def test_the_clis_logging_setup_keeps_the_reason(self, http: HttpReceiver) -> None:
+        """Under the logging ``watch`` sets up, a failed delivery still says why (apprise's
+        WARNING is what the reason quotes), and no apprise line reaches our log."""
+        root, apprise_logger = logging.getLogger(), logging.getLogger("apprise")
+        handlers, root_level, apprise_level = root.handlers[:], root.level, apprise_logger.level
+        stream = io.StringIO()
+        try:
+            logsetup.configure("text", "INFO", stream)
+            http.set_down(True)
+            down = run(Deliverer().send(ChannelSpec("hook", (json_url(http.port),)), 0, MSG))
+        finally:
+            root.handlers[:] = handlers
+            root.setLevel(root_level)
+            apprise_logger.setLevel(apprise_level)
+        assert down.error.endswith(
+            "A Connection error occurred sending JSON notification to 127.0.0.1."
+        )
+        assert "Connection error" not in stream.getvalue()
+        assert_no_secrets(down.error, stream.getvalue())
 
     def test_nothing_secret_is_logged(self, http: HttpReceiver) -> None:
         """Even at DEBUG, nothing reaching the application's log handlers carries a secret.
