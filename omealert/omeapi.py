@@ -101,23 +101,13 @@ def default_getter(server: ServerSpec) -> Getter:
     ``http_client: httpx`` swaps in httpx's own transport with the same settings: about 25
     times the CPU per request, but a mature stack to fall back on should the built-in one
     ever misread a server or a proxy in front of it."""
+    base, headers = server.url.rstrip("/"), _request_headers(server)
+    limit, tls = max(1, server.max_in_flight), tls_context(server)
     if server.http_client == "httpx":
         from .omehttpx import HttpxGetter, own_transport
 
-        return HttpxGetter(
-            server.url.rstrip("/"),
-            _request_headers(server),
-            max(1, server.max_in_flight),
-            own_transport(server, tls_context(server)),
-            server.timeout_s,
-        )
-    return WireGetter(
-        server.url.rstrip("/"),
-        _request_headers(server),
-        max(1, server.max_in_flight),
-        tls_context(server),
-        server.timeout_s,
-    )
+        return HttpxGetter(base, headers, limit, own_transport(server, tls), server.timeout_s)
+    return WireGetter(base, headers, limit, tls, server.timeout_s)
 
 
 class OmeApi:
