@@ -1,4 +1,4 @@
-"""An injected httpx transport under ``OmeClient``: the ``httpx.MockTransport`` of tests.
+"""httpx under ``OmeClient``: ``http_client: httpx``, and the ``httpx.MockTransport`` of tests.
 
 Kept apart from ``omehttp`` so that httpx is imported only by what injects a transport.
 """
