@@ -1,18 +1,22 @@
-"""Small builders shared by tests: rules and settings without YAML, polls without HTTP."""
+"""Small builders shared by tests: rules and settings without YAML, polls without HTTP, and
+one real poll through the client."""
 
 from __future__ import annotations
 
 import asyncio
 import functools
 import os
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from omealert.clock import Clock
 from omealert.errors import SourceError, SourceErrorKind
 from omealert.expr import compile_condition
 from omealert.model import PollResult, Sample, Scope, Severity, Target, Value
+from omealert.ome import OmeClient
+from omealert.omeplan import plan_polls
 from omealert.rules import (
     ApiDownSpec,
     ChannelSpec,
@@ -22,6 +26,9 @@ from omealert.rules import (
     Settings,
     TargetPattern,
 )
+
+if TYPE_CHECKING:
+    import httpx
 
 
 def rule(name: str, when: str, **kw: Any) -> Rule:
@@ -105,6 +112,21 @@ def poll(
             server, SourceErrorKind.SERVER_ERROR, "/x", "500"
         )
     return result
+
+
+def poll_once(
+    server: ServerSpec,
+    clock: Clock,
+    rules: Sequence[Rule] = (),
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> PollResult:
+    """One poll of ``server`` through the real client, planned from ``rules``."""
+
+    async def go() -> PollResult:
+        async with OmeClient(server, clock=clock, transport=transport) as client:
+            return await client.poll(plan_polls(rules, server.name))
+
+    return asyncio.run(go())
 
 
 def _target(server: str, names: str) -> Target:

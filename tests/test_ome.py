@@ -7,7 +7,7 @@ import base64
 import json
 import os
 import socket
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -19,11 +19,11 @@ from omealert.errors import SourceErrorKind
 from omealert.model import PollResult, Scope, Target
 from omealert.ome import OmeClient, poll_all
 from omealert.omeplan import PollPlan, plan_polls
-from omealert.rules import Rule, ServerSpec
+from omealert.rules import ServerSpec
 from omealert.serverclock import ServerClock
 from omealert.simulator import Simulator
 
-from .helpers import rule
+from .helpers import poll_once, rule
 
 T = TypeVar("T")
 TOKEN = "ome-access-token"
@@ -57,26 +57,6 @@ def spec(url: str, **kw: Any) -> ServerSpec:
     )
 
 
-def run(coro: Awaitable[T]) -> T:
-    async def main() -> T:
-        return await coro
-
-    return asyncio.run(main())
-
-
-def poll(
-    server: ServerSpec,
-    clock: FakeClock,
-    rules: Sequence[Rule],
-    transport: httpx.AsyncBaseTransport | None = None,
-) -> PollResult:
-    async def go() -> PollResult:
-        async with OmeClient(server, clock=clock, transport=transport) as client:
-            return await client.poll(plan_polls(rules, server.name))
-
-    return run(go())
-
-
 def paths(sim: Simulator) -> list[str]:
     return [p for _, p in sim.requests]
 
@@ -97,8 +77,10 @@ def test_basic_header_is_base64_of_the_whole_token(clock: FakeClock) -> None:
         seen.append(request.headers["authorization"])
         return httpx.Response(200, json={"message": "OK", "response": [], "statusCode": 200})
 
-    poll(spec("http://ome.invalid"), clock, [], httpx.MockTransport(handler))
-    poll(spec("http://ome.invalid", token="admin:pa ss"), clock, [], httpx.MockTransport(handler))
+    poll_once(spec("http://ome.invalid"), clock, [], httpx.MockTransport(handler))
+    poll_once(
+        spec("http://ome.invalid", token="admin:pa ss"), clock, [], httpx.MockTransport(handler)
+    )
     assert seen[0] == "Basic b21lLWFjY2Vzcy10b2tlbg=="  # the sample value in OME's docs
     assert seen[1] == "Basic " + base64.b64encode(b"admin:pa ss").decode()
 
@@ -107,7 +89,7 @@ def test_a_token_with_a_colon_is_accepted_by_ome(clock: FakeClock) -> None:
     """OME compares the decoded header with the whole token, so user:password tokens work."""
     with Simulator(clock=clock.now, access_token="admin:s3cret") as sim:
         sim.add_stream("default", "app", "s")
-        result = poll(spec(sim.url, token="admin:s3cret"), clock, [STREAM_STATS])
+        result = poll_once(spec(sim.url, token="admin:s3cret"), clock, [STREAM_STATS])
     assert result.error is None
     assert set(result.samples) == {Target("origin", "default", "app", "s")}
 
@@ -121,7 +103,7 @@ def test_no_requested_path_ends_with_a_slash(sim: Simulator, clock: FakeClock) -
         rule("vh", "totalBytesOut < 0", scope="vhost"),
         rule("srv", "streams > 100", scope="server"),
     ]
-    result = poll(spec(sim.url + "/"), clock, rules)
+    result = poll_once(spec(sim.url + "/"), clock, rules)
     assert result.error is None
     assert len(paths(sim)) == result.requests > 10
     assert [p for p in paths(sim) if p.endswith("/")] == []
@@ -132,7 +114,7 @@ def test_no_requested_path_ends_with_a_slash(sim: Simulator, clock: FakeClock) -
 
 def test_globs_filter_discovery_before_any_stats_request(sim: Simulator, clock: FakeClock) -> None:
     """Only the listings leading to ``default/app/stream*`` and those streams' stats are read."""
-    result = poll(
+    result = poll_once(
         spec(sim.url), clock, [rule("r", "totalBytesIn < 1", match="default/app/stream*")]
     )
     assert sorted(paths(sim)) == sorted(
@@ -162,7 +144,7 @@ def test_stream_rules_cost_the_listings_plus_one_stats_request_per_stream(
     sim: Simulator, clock: FakeClock
 ) -> None:
     """N streams: 1 vhost + 2 app + 3 stream listings, then N stats requests and nothing else."""
-    result = poll(spec(sim.url), clock, [STREAM_STATS])
+    result = poll_once(spec(sim.url), clock, [STREAM_STATS])
     assert result.error is None
     assert sim.request_count("/v1/stats/current/") == len(STREAMS)
     assert sim.request_count() == 6 + len(STREAMS) == result.requests
@@ -174,7 +156,7 @@ def test_app_rules_fetch_no_stream_listing_or_stream_stats(
     sim: Simulator, clock: FakeClock
 ) -> None:
     """App-scope stats rules list vhosts and apps and fetch app stats only."""
-    result = poll(spec(sim.url), clock, [APP_STATS])
+    result = poll_once(spec(sim.url), clock, [APP_STATS])
     assert sorted(paths(sim)) == sorted(
         [
             "/v1/vhosts",
@@ -192,10 +174,12 @@ def test_app_rules_fetch_no_stream_listing_or_stream_stats(
 
 def test_stream_info_only_when_a_rule_reads_track_fields(sim: Simulator, clock: FakeClock) -> None:
     """A track-field rule fetches stream info (not stats); without one, no info is requested."""
-    poll(spec(sim.url), clock, [STREAM_STATS])
+    poll_once(spec(sim.url), clock, [STREAM_STATS])
     assert not any(p.startswith("/v1/vhosts/") and p.count("/") == 7 for p in paths(sim))
     sim.reset_requests()
-    result = poll(spec(sim.url), clock, [rule("tr", "video.bitrateLatest < 1", match="*/*/main")])
+    result = poll_once(
+        spec(sim.url), clock, [rule("tr", "video.bitrateLatest < 1", match="*/*/main")]
+    )
     assert sorted(paths(sim)) == sorted(
         [
             "/v1/vhosts",
@@ -214,7 +198,7 @@ def test_stream_info_only_when_a_rule_reads_track_fields(sim: Simulator, clock: 
 
 def test_string_bitrates_in_stream_info_become_numbers(sim: Simulator, clock: FakeClock) -> None:
     """OME 0.18.0 prints stream-info bitrates as strings; samples hold ints."""
-    result = poll(spec(sim.url), clock, [TRACKS, STREAM_STATS])
+    result = poll_once(spec(sim.url), clock, [TRACKS, STREAM_STATS])
     fields = result.samples[STREAMS[0]].fields
     assert fields["video.bitrateLatest"] == 2_500_000
     assert isinstance(fields["video.bitrateLatest"], int)
@@ -230,7 +214,7 @@ def test_stream_counts_need_listings_only(sim: Simulator, clock: FakeClock) -> N
         rule("empty-app", "streams < 1", scope="app"),
         rule("few", "streams < 3", scope="server"),
     ]
-    result = poll(spec(sim.url), clock, rules)
+    result = poll_once(spec(sim.url), clock, rules)
     assert not any("/stats/" in p for p in paths(sim))
     assert result.requests == 1 + 2 + 3
     assert result.samples[Target("origin")].fields == {"streams": 5}
@@ -240,7 +224,9 @@ def test_stream_counts_need_listings_only(sim: Simulator, clock: FakeClock) -> N
 
 def test_server_stats_alone_need_one_request(sim: Simulator, clock: FakeClock) -> None:
     """A server-scope stats rule costs exactly ``/v1/stats/current`` and no listing."""
-    result = poll(spec(sim.url), clock, [rule("srv", "publishers.viewers > 1000", scope="server")])
+    result = poll_once(
+        spec(sim.url), clock, [rule("srv", "publishers.viewers > 1000", scope="server")]
+    )
     assert paths(sim) == ["/v1/stats/current"]
     assert result.samples[Target("origin")].fields["publishers.viewers"] == 11
     assert result.listed == {Target("origin")}
@@ -248,7 +234,9 @@ def test_server_stats_alone_need_one_request(sim: Simulator, clock: FakeClock) -
 
 def test_without_rules_the_vhost_list_is_a_liveness_probe(sim: Simulator, clock: FakeClock) -> None:
     """A server no rule reads is still checked with one cheap listing."""
-    result = poll(spec(sim.url), clock, [rule("elsewhere", "totalBytesIn < 1", servers=("b",))])
+    result = poll_once(
+        spec(sim.url), clock, [rule("elsewhere", "totalBytesIn < 1", servers=("b",))]
+    )
     assert paths(sim) == ["/v1/vhosts"]
     assert result.error is None and result.samples == {}
     assert result.listed == {
@@ -260,7 +248,7 @@ def test_without_rules_the_vhost_list_is_a_liveness_probe(sim: Simulator, clock:
 
 def test_absent_rules_need_only_the_listings_above_them(sim: Simulator, clock: FakeClock) -> None:
     """An ``absent`` rule lists its parents and fetches no stats; the ghost is not listed."""
-    result = poll(spec(sim.url), clock, [rule("gone", "absent", match="default/app/ghost")])
+    result = poll_once(spec(sim.url), clock, [rule("gone", "absent", match="default/app/ghost")])
     assert sorted(paths(sim)) == [
         "/v1/vhosts",
         "/v1/vhosts/default/apps",
@@ -296,9 +284,9 @@ def test_v1_and_v2_give_the_same_fields_but_provider_connections(
     """The same traffic read over /v1 and Enterprise /v2 normalizes to identical samples."""
     clock.advance(10)
     rules = [STREAM_STATS, APP_STATS, rule("vh", "totalBytesOut < 0", scope="vhost")]
-    one = poll(spec(sim.url), clock, rules)
+    one = poll_once(spec(sim.url), clock, rules)
     sim.reset_requests()
-    two = poll(spec(sim.url, api_version="v2"), clock, rules)
+    two = poll_once(spec(sim.url, api_version="v2"), clock, rules)
     stats = [p for p in paths(sim) if "/stats/" in p]
     assert stats and all(p.startswith("/v2/stats/current/vhosts/") for p in stats)
     assert set(one.samples) == set(two.samples) and len(one.samples) == 5 + 3 + 2
@@ -315,7 +303,7 @@ def test_v1_and_v2_give_the_same_fields_but_provider_connections(
 
 def test_v2_server_stats_come_from_v1(sim: Simulator, clock: FakeClock) -> None:
     """Enterprise documents no server-wide /v2 stats, so the server sample reads /v1."""
-    result = poll(
+    result = poll_once(
         spec(sim.url, api_version="v2"), clock, [rule("s", "totalBytesIn < 1", scope="server")]
     )
     assert paths(sim) == ["/v1/stats/current"]
@@ -326,7 +314,7 @@ def test_v2_against_open_source_ome_is_a_server_error(clock: FakeClock) -> None:
     """/v2 on open-source OME is "Controller not found": the whole server fails, plainly."""
     with Simulator(clock=clock.now, access_token=TOKEN) as sim:
         sim.add_streams("default", "app", ["a", "b"])
-        result = poll(spec(sim.url, api_version="v2"), clock, [STREAM_STATS])
+        result = poll_once(spec(sim.url, api_version="v2"), clock, [STREAM_STATS])
     assert result.error is not None
     assert result.error.kind is SourceErrorKind.NOT_FOUND
     assert "api_version" in result.error.reason
@@ -345,7 +333,7 @@ def free_port() -> int:
 
 def test_a_refused_port_is_unreachable(clock: FakeClock) -> None:
     """Nothing listening: the poll reports ``unreachable`` with the path and no samples."""
-    result = poll(spec(f"http://127.0.0.1:{free_port()}"), clock, [STREAM_STATS])
+    result = poll_once(spec(f"http://127.0.0.1:{free_port()}"), clock, [STREAM_STATS])
     assert result.error is not None
     assert result.error.kind is SourceErrorKind.UNREACHABLE
     assert result.error.path == "/v1/vhosts"
@@ -357,7 +345,7 @@ def test_a_refused_port_is_unreachable(clock: FakeClock) -> None:
 def test_a_slow_server_times_out(sim: Simulator, clock: FakeClock) -> None:
     """A reply slower than ``timeout_s`` is a ``timeout``, not a hang."""
     sim.set_fault("slow", delay=30.0)
-    result = poll(spec(sim.url, timeout_s=0.2), clock, [STREAM_STATS])
+    result = poll_once(spec(sim.url, timeout_s=0.2), clock, [STREAM_STATS])
     assert result.error is not None
     assert result.error.kind is SourceErrorKind.TIMEOUT
     assert "0.2s" in result.error.reason
@@ -368,7 +356,7 @@ def test_a_wrong_token_says_so_and_never_shows_it(
     sim: Simulator, clock: FakeClock, token: str
 ) -> None:
     """401: the message says the token is wrong and contains neither it nor its base64."""
-    result = poll(spec(sim.url, token=token), clock, [STREAM_STATS])
+    result = poll_once(spec(sim.url, token=token), clock, [STREAM_STATS])
     error = result.error
     assert error is not None
     assert error.kind is SourceErrorKind.UNAUTHORIZED
@@ -381,7 +369,7 @@ def test_a_wrong_token_says_so_and_never_shows_it(
 
 def test_a_missing_token_is_named_as_missing(sim: Simulator, clock: FakeClock) -> None:
     """No token configured: the message says none is configured, not that it is wrong."""
-    result = poll(spec(sim.url, token=None), clock, [STREAM_STATS])
+    result = poll_once(spec(sim.url, token=None), clock, [STREAM_STATS])
     assert result.error is not None
     assert result.error.kind is SourceErrorKind.UNAUTHORIZED
     assert "no access_token is configured" in result.error.reason
@@ -400,7 +388,9 @@ def test_a_token_rotated_mid_poll_fails_the_whole_server(clock: FakeClock) -> No
         )
         return httpx.Response(200, json={"message": "OK", "response": names, "statusCode": 200})
 
-    result = poll(spec("http://ome.invalid"), clock, [STREAM_STATS], httpx.MockTransport(handler))
+    result = poll_once(
+        spec("http://ome.invalid"), clock, [STREAM_STATS], httpx.MockTransport(handler)
+    )
     assert result.error is not None and result.error.kind is SourceErrorKind.UNAUTHORIZED
     assert result.target_errors == {}
 
@@ -422,7 +412,7 @@ def test_a_broken_listing_fails_the_server(
 ) -> None:
     """A listing that fails in any way makes the whole poll fail with the right kind."""
     sim.set_fault(fault, path="/v1/vhosts/default/apps/app/streams")
-    result = poll(spec(sim.url), clock, [STREAM_STATS])
+    result = poll_once(spec(sim.url), clock, [STREAM_STATS])
     assert result.error is not None
     assert result.error.kind is kind
     assert words in result.error.reason
@@ -439,7 +429,7 @@ def test_one_broken_stream_leaves_the_others_sampled(
 ) -> None:
     """A failure of one stream's stats lands in target_errors; every other stream is sampled."""
     sim.set_fault(fault, path="/streams/stream2")
-    result = poll(spec(sim.url), clock, [STREAM_STATS])
+    result = poll_once(spec(sim.url), clock, [STREAM_STATS])
     assert result.error is None
     bad = Target("origin", "default", "app", "stream2")
     assert set(result.target_errors) == {bad}
@@ -452,7 +442,7 @@ def test_one_broken_stream_leaves_the_others_sampled(
 def test_wrong_types_in_server_stats_fail_the_server(sim: Simulator, clock: FakeClock) -> None:
     """Server-level stats with text where numbers belong are a bad response for the server."""
     sim.set_fault("wrong_types", path="/v1/stats/current")
-    result = poll(spec(sim.url), clock, [rule("s", "totalBytesIn < 1", scope="server")])
+    result = poll_once(spec(sim.url), clock, [rule("s", "totalBytesIn < 1", scope="server")])
     assert result.error is not None
     assert result.error.kind is SourceErrorKind.BAD_RESPONSE
     assert "wrong type" in result.error.reason and "n/a" in result.error.reason
@@ -461,7 +451,7 @@ def test_wrong_types_in_server_stats_fail_the_server(sim: Simulator, clock: Fake
 def test_wrong_types_in_stream_info_are_a_target_error(sim: Simulator, clock: FakeClock) -> None:
     """Stream info with an unreadable bitrate fails that stream only, naming the field."""
     sim.set_fault("wrong_types", path="/v1/vhosts/default/apps/app/streams/cam1")
-    result = poll(spec(sim.url), clock, [TRACKS])
+    result = poll_once(spec(sim.url), clock, [TRACKS])
     error = result.target_errors[Target("origin", "default", "app", "cam1")]
     assert error.kind is SourceErrorKind.BAD_RESPONSE
     assert "video." in error.reason
@@ -471,7 +461,7 @@ def test_wrong_types_in_stream_info_are_a_target_error(sim: Simulator, clock: Fa
 def test_a_stream_that_vanishes_before_its_stats_is_gone(sim: Simulator, clock: FakeClock) -> None:
     """A 404 "Could not find the stream" after the listing means the stream ended: gone."""
     sim.set_fault("vanish", path="/streams/cam1")
-    result = poll(spec(sim.url), clock, [STREAM_STATS])
+    result = poll_once(spec(sim.url), clock, [STREAM_STATS])
     cam = Target("origin", "default", "app", "cam1")
     assert result.error is None
     assert result.gone == {cam}
@@ -482,7 +472,7 @@ def test_a_stream_that_vanishes_before_its_stats_is_gone(sim: Simulator, clock: 
 def test_an_app_that_vanishes_before_its_listing_is_gone(sim: Simulator, clock: FakeClock) -> None:
     """A 404 for an app's stream listing empties that app, and the poll still succeeds."""
     sim.set_fault("vanish", path="/v1/vhosts/default/apps/other/streams")
-    result = poll(spec(sim.url), clock, [STREAM_STATS])
+    result = poll_once(spec(sim.url), clock, [STREAM_STATS])
     assert result.error is None
     assert Target("origin", "default", "other") in result.gone
     assert Target("origin", "default", "other", "x") not in result.listed
@@ -501,7 +491,7 @@ def test_mock_edges_are_classified(clock: FakeClock) -> None:
     }
     for kind, response in cases.values():
         transport = httpx.MockTransport(lambda _request, r=response: r)
-        result = poll(spec("http://ome.invalid"), clock, [], transport)
+        result = poll_once(spec("http://ome.invalid"), clock, [], transport)
         assert result.error is not None and result.error.kind is kind, response
 
 
@@ -525,7 +515,7 @@ def two_polls(sim: Simulator, clock: FakeClock, between: Callable[[], None]) -> 
             between()
             return [first, await client.poll(plan)]
 
-    return run(go())
+    return asyncio.run(go())
 
 
 def test_a_server_behind_the_watcher_does_not_fake_stale_streams(clock: FakeClock) -> None:
@@ -571,7 +561,7 @@ def test_a_stall_everywhere_does_not_drag_the_clock_along(clock: FakeClock) -> N
                     out.append(await client.poll(plan))
                 return out
 
-        results = run(go())
+        results = asyncio.run(go())
     assert [round(ages(r)["only"]) for r in results[1:]] == [0, 30, 60, 90]
 
 
@@ -581,7 +571,7 @@ def test_a_date_header_sets_the_server_clock_at_once(clock: FakeClock) -> None:
         clock=clock.now, access_token=TOKEN, clock_skew=-120, send_date_header=True
     ) as sim:
         sim.add_stream("default", "app", "live")
-        result = poll(spec(sim.url), clock, [STREAM_STATS])
+        result = poll_once(spec(sim.url), clock, [STREAM_STATS])
     assert result.server_now == pytest.approx(START - 120, abs=1)
     assert all(s.server_now == result.server_now for s in result.samples.values())
 
@@ -653,7 +643,7 @@ def test_several_servers_are_polled_concurrently(clock: FakeClock) -> None:
                 for c in clients:
                     await c.aclose()
 
-        results = run(go())
+        results = asyncio.run(go())
     assert [r.server for r in results] == ["a", "b"]
     assert set(results[0].samples) == {Target("a", "default", "app", "s")}
     assert set(results[1].samples) == {Target("b", "default", "app", "f")}
@@ -668,7 +658,7 @@ def test_requests_in_flight_are_bounded_per_server(clock: FakeClock) -> None:
         sim.add_streams("default", "app", [f"s{i}" for i in range(12)])
         sim.set_fault("slow", path="/stats/", delay=0.02)
         recorder = Recorder("x", [])
-        result = poll(spec(sim.url, max_in_flight=2), clock, [STREAM_STATS], recorder)
+        result = poll_once(spec(sim.url, max_in_flight=2), clock, [STREAM_STATS], recorder)
     assert len(result.samples) == 12
     assert 1 <= recorder.peak <= 2
 
@@ -676,7 +666,7 @@ def test_requests_in_flight_are_bounded_per_server(clock: FakeClock) -> None:
 def test_poll_result_bookkeeping(sim: Simulator, clock: FakeClock) -> None:
     """``at`` is the watcher clock at the start; ``requests`` is what the server saw."""
     clock.advance(5)
-    result = poll(spec(sim.url), clock, [STREAM_STATS])
+    result = poll_once(spec(sim.url), clock, [STREAM_STATS])
     assert result.at == START + 5
     assert result.requests == sim.request_count()
     assert result.duration > 0
@@ -692,7 +682,7 @@ def test_a_server_without_a_plan_is_probed(sim: Simulator, clock: FakeClock) -> 
         async with OmeClient(spec(sim.url, name="lonely"), clock=clock) as client:
             return await poll_all([client], {})
 
-    (result,) = run(go())
+    (result,) = asyncio.run(go())
     assert result.error is None and paths(sim) == ["/v1/vhosts"]
     assert PollPlan("lonely").needs == ()
 
@@ -706,14 +696,14 @@ def test_json_bodies_are_read_whatever_the_content_type(clock: FakeClock) -> Non
             200, content=body, headers={"Content-Type": "application/json;charset=UTF-8"}
         )
 
-    result = poll(spec("http://ome.invalid"), clock, [], httpx.MockTransport(handler))
+    result = poll_once(spec("http://ome.invalid"), clock, [], httpx.MockTransport(handler))
     assert result.listed == {Target("origin"), Target("origin", "v")}
 
 
 def test_a_stream_gone_mid_poll_is_not_counted(sim: Simulator, clock: FakeClock) -> None:
     """An app's ``streams`` count leaves out a stream whose stats said it had just ended."""
     sim.set_fault("vanish", path="/streams/cam1")
-    result = poll(spec(sim.url), clock, [STREAM_STATS, rule("n", "streams < 1", scope="app")])
+    result = poll_once(spec(sim.url), clock, [STREAM_STATS, rule("n", "streams < 1", scope="app")])
     assert result.samples[Target("origin", "default", "app")].fields == {"streams": 2}
     assert Target("origin", "default", "app", "cam1") in result.gone
 
@@ -746,7 +736,7 @@ def test_the_cards_two_rules_fire_identically_on_v1_and_v2(
                 engine.step(polls, clock.now())
                 clock.advance(10)
 
-    run(go())
+    asyncio.run(go())
     seen: dict[str, set[tuple[str, str, str, object]]] = {"one": set(), "two": set()}
     for inst in engine.instances():
         t = inst.target
@@ -778,7 +768,7 @@ def test_a_restarted_ome_is_polled_again_over_new_connections(clock: FakeClock) 
                     after = await client.poll(plan)
                 return before, after
 
-        before, after = run(two_polls())
+        before, after = asyncio.run(two_polls())
     assert before.error is None and after.error is None
     assert {t.names[-1] for t in before.samples} == {"a", "b"}
     assert {t.names[-1] for t in after.samples} == {"a", "c"}
@@ -811,7 +801,7 @@ def test_faults_poll_after_poll_leak_no_connections(clock: FakeClock) -> None:
                 after = len(os.listdir("/proc/self/fd"))
             return before, after, last
 
-        before, after, last = run(polls())
+        before, after, last = asyncio.run(polls())
     assert after <= before + 4
     assert last.error is None and len(last.samples) == 12
 
@@ -827,7 +817,7 @@ def test_the_httpx_escape_hatch_reads_and_fails_like_the_builtin_client(
         sim.clear_faults()
         if fault is not None:
             sim.set_fault(fault, path="/v1/vhosts/default/apps/app/streams")
-        results[client] = poll(spec(sim.url, http_client=client), clock, [STREAM_STATS])
+        results[client] = poll_once(spec(sim.url, http_client=client), clock, [STREAM_STATS])
     builtin, httpx_ = results["builtin"], results["httpx"]
     if kind is None:
         assert builtin.error is None and httpx_.error is None

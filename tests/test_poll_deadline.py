@@ -13,7 +13,7 @@ import asyncio
 import gc
 import re
 import warnings
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -26,11 +26,11 @@ from omealert.errors import ConfigError, SourceErrorKind
 from omealert.model import AlertState, PollResult, Target
 from omealert.ome import OmeClient
 from omealert.omeplan import plan_polls
-from omealert.rules import Rule, ServerSpec
+from omealert.rules import ServerSpec
 from omealert.runner import Runner
 from omealert.simulator import Simulator
 
-from .helpers import rule, settings
+from .helpers import poll_once, rule, settings
 
 T = TypeVar("T")
 TOKEN = "ome-access-token"
@@ -54,26 +54,6 @@ def sim(clock: FakeClock) -> Iterator[Simulator]:
 
 def spec(url: str, **kw: Any) -> ServerSpec:
     return ServerSpec(name="origin", url=url, access_token=TOKEN, **kw)
-
-
-def run(coro: Awaitable[T]) -> T:
-    async def main() -> T:
-        return await coro
-
-    return asyncio.run(main())
-
-
-def poll(
-    server: ServerSpec,
-    clock: FakeClock,
-    rules: Sequence[Rule] = (STATS,),
-    transport: httpx.AsyncBaseTransport | None = None,
-) -> PollResult:
-    async def go() -> PollResult:
-        async with OmeClient(server, clock=clock, transport=transport) as client:
-            return await client.poll(plan_polls(rules, server.name))
-
-    return run(go())
 
 
 def stats_requests(sim: Simulator) -> int:
@@ -123,7 +103,7 @@ def test_a_hanging_api_stops_the_poll_after_max_in_flight_timeouts(
     """Listings answer but every stats request hangs: after max_in_flight timeouts in a row
     the server fails as a timeout, long before each of the 40 streams was tried."""
     sim.set_fault("slow", path="/stats/", delay=30.0)
-    result = poll(spec(sim.url, timeout_s=0.2, max_in_flight=4), clock)
+    result = poll_once(spec(sim.url, timeout_s=0.2, max_in_flight=4), clock, [STATS])
     assert result.error is not None
     assert result.error.kind is SourceErrorKind.TIMEOUT
     assert result.error.reason == "4 requests in a row timed out after 0.2s; OME's API is hanging"
@@ -139,7 +119,7 @@ def test_connections_closed_without_answers_stop_the_poll_too(
 ) -> None:
     """Every stats connection dropped unanswered: the server is unreachable, not 40 streams."""
     sim.set_fault("drop", path="/stats/")
-    result = poll(spec(sim.url, timeout_s=0.2, max_in_flight=4), clock)
+    result = poll_once(spec(sim.url, timeout_s=0.2, max_in_flight=4), clock, [STATS])
     assert result.error is not None
     assert result.error.kind is SourceErrorKind.UNREACHABLE
     assert result.error.reason == (
@@ -155,7 +135,7 @@ def test_one_slow_stream_is_only_its_own_error(
 ) -> None:
     """A single stream whose stats hang is that stream's timeout; the 39 others are sampled."""
     sim.set_fault("slow", path="/streams/s07", delay=30.0)
-    result = poll(spec(sim.url, timeout_s=0.2, max_in_flight=max_in_flight), clock)
+    result = poll_once(spec(sim.url, timeout_s=0.2, max_in_flight=max_in_flight), clock, [STATS])
     assert result.error is None
     slow = Target("origin", "default", "app", "s07")
     assert set(result.target_errors) == {slow}
@@ -177,12 +157,12 @@ def test_an_answer_between_two_timeouts_starts_the_count_again(clock: FakeClock)
             await hang()
 
     server = spec("http://ome.invalid", timeout_s=0.2, max_in_flight=1)
-    apart = poll(server, clock, transport=mock(5, first_and_third))
+    apart = poll_once(server, clock, [STATS], transport=mock(5, first_and_third))
     assert apart.error is None
     assert len(apart.target_errors) == 2 and len(apart.samples) == 3
     assert all(e.kind is SourceErrorKind.TIMEOUT for e in apart.target_errors.values())
 
-    together = poll(server, clock, transport=mock(5, first_two))
+    together = poll_once(server, clock, [STATS], transport=mock(5, first_two))
     assert together.error is not None and together.error.kind is SourceErrorKind.TIMEOUT
     assert together.error.reason.startswith("2 requests in a row timed out after 0.2s")
     assert together.requests == LISTINGS + 2
@@ -205,7 +185,7 @@ def test_a_poll_longer_than_poll_timeout_is_abandoned_with_a_count(clock: FakeCl
         await asyncio.sleep(0.01)
 
     server = spec("http://ome.invalid", timeout_s=0.2, poll_timeout_s=0.05, max_in_flight=1)
-    result = poll(server, clock, transport=mock(500, pace))
+    result = poll_once(server, clock, [STATS], transport=mock(500, pace))
     assert result.error is not None and result.error.kind is SourceErrorKind.TIMEOUT
     assert result.error.reason.startswith(
         "the poll took longer than poll_timeout (0.2s) and was abandoned with "
@@ -230,7 +210,7 @@ def test_a_poll_still_listing_at_the_deadline_says_so(clock: FakeClock) -> None:
         return ok(["s"])
 
     server = spec("http://ome.invalid", timeout_s=0.2, poll_timeout_s=0.2, max_in_flight=1)
-    result = poll(server, clock, transport=httpx.MockTransport(handler))
+    result = poll_once(server, clock, [STATS], transport=httpx.MockTransport(handler))
     assert result.error is not None and result.error.kind is SourceErrorKind.TIMEOUT
     assert result.error.reason.endswith(
         "was abandoned while still listing vhosts, apps and streams"
@@ -255,7 +235,7 @@ def test_an_abandoned_poll_closes_its_connections_and_the_next_poll_works(
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        first, second = run(go())
+        first, second = asyncio.run(go())
         gc.collect()
     assert [w.message for w in caught] == []
     assert first.error is not None and first.error.kind is SourceErrorKind.TIMEOUT
@@ -294,7 +274,7 @@ def test_a_tripped_breaker_fires_api_down_and_changes_no_stream_alert(
         finally:
             await runner.aclose()
 
-    after, reason = run(go())
+    after, reason = asyncio.run(go())
     assert reason.endswith("OME's API is hanging")
     assert after[("stalled", "origin/default/app/s03")] is AlertState.FIRING
     assert after[("ome-api-down", "origin")] is AlertState.FIRING

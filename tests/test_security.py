@@ -34,12 +34,10 @@ from omealert.config import load_config_text
 from omealert.delivery import Deliverer
 from omealert.errors import SourceErrorKind
 from omealert.model import PollResult
-from omealert.ome import OmeClient
-from omealert.omeplan import plan_polls
 from omealert.runner import Runner
 from omealert.simulator import Simulator
 from omealert.state import StateStore
-from tests.helpers import bare_env
+from tests.helpers import bare_env, poll_once
 from tests.receivers import HttpReceiver, SmtpSink
 from tests.test_watch import wait_until
 
@@ -419,12 +417,7 @@ servers:
 """
     settings = load_config_text(text, "tls.yaml", env={})
     (server,) = settings.servers
-
-    async def go() -> PollResult:
-        async with OmeClient(server, clock=FakeClock()) as client:
-            return await client.poll(plan_polls(settings.rules, server.name))
-
-    return asyncio.run(go())
+    return poll_once(server, FakeClock(), settings.rules)
 
 
 def test_https_verifies_certificates_by_default(https_sim: Simulator) -> None:
@@ -506,12 +499,7 @@ def test_an_injected_httpx_transport_gets_the_same_tls_hint(https_sim: Simulator
         env={},
     ).servers
 
-    async def go() -> PollResult:
-        transport = httpx.AsyncHTTPTransport()
-        async with OmeClient(server, clock=FakeClock(), transport=transport) as client:
-            return await client.poll(plan_polls([], server.name))
-
-    result = asyncio.run(go())
+    result = poll_once(server, FakeClock(), transport=httpx.AsyncHTTPTransport())
     assert result.error is not None and result.error.kind is SourceErrorKind.UNREACHABLE
     assert "certificate verify failed: unable to get local issuer certificate" in str(result.error)
     assert str(result.error).endswith("; set ca_file: to your CA, or verify_tls: false")
