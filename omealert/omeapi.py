@@ -101,13 +101,22 @@ def default_getter(server: ServerSpec) -> Getter:
     ``http_client: httpx`` swaps in httpx's own transport with the same settings: about 25
     times the CPU per request, but a mature stack to fall back on should the built-in one
     ever misread a server or a proxy in front of it."""
-    base, headers = server.url.rstrip("/"), _request_headers(server)
-    limit, tls = max(1, server.max_in_flight), tls_context(server)
+    tls = tls_context(server)
     if server.http_client == "httpx":
-        from .omehttpx import HttpxGetter, own_transport
+        from .omehttpx import own_transport
 
-        return HttpxGetter(base, headers, limit, own_transport(server, tls), server.timeout_s)
-    return WireGetter(base, headers, limit, tls, server.timeout_s)
+        return _httpx_getter(server, own_transport(server, tls))
+    base, headers = server.url.rstrip("/"), _request_headers(server)
+    return WireGetter(base, headers, max(1, server.max_in_flight), tls, server.timeout_s)
+
+
+def _httpx_getter(server: ServerSpec, transport: httpx.AsyncBaseTransport) -> Getter:
+    """httpx over ``transport`` with the server's URL, headers, limit and timeout; httpx is
+    imported only here, for ``http_client: httpx`` and the mock transports of tests."""
+    from .omehttpx import HttpxGetter
+
+    base, headers = server.url.rstrip("/"), _request_headers(server)
+    return HttpxGetter(base, headers, max(1, server.max_in_flight), transport, server.timeout_s)
 
 
 class OmeApi:
@@ -145,11 +154,7 @@ class OmeApi:
         elif transport is None:
             self._http = default_getter(server)
         else:
-            from .omehttpx import HttpxGetter  # httpx only when a transport is injected
-
-            limit = max(1, server.max_in_flight)
-            headers = _request_headers(server)
-            self._http = HttpxGetter(self._base, headers, limit, transport, server.timeout_s)
+            self._http = _httpx_getter(server, transport)
 
     async def aclose(self) -> None:
         await self._http.aclose()
