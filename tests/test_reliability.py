@@ -33,7 +33,6 @@ from aiosmtpd.controller import Controller
 
 from omealert.clock import FakeClock
 from omealert.config import load_config_text
-from omealert.delivery import Deliverer
 from omealert.model import AlertState, Value
 from omealert.runner import Runner, TickReport
 from omealert.simulator import ManualClock, Simulator
@@ -42,6 +41,7 @@ from omealert.state import StateStore
 from . import crash_driver
 from .helpers import run_async
 from .receivers import LOOPBACK, HttpReceiver, SmtpSink, _SmtpHandler
+from .rig import RunnerRig
 
 REPO = Path(__file__).resolve().parent.parent
 LIVE = ("default", "live")
@@ -86,13 +86,11 @@ API_DOWN = "[FIRING] ome-api-down on origin"
 API_UP = "[RESOLVED] ome-api-down on origin"
 
 
-class Rig:
-    """One simulator, one webhook and one runner on a shared fake clock and state file."""
+class Rig(RunnerRig):
+    """The shared rig, whose config each test shapes through ``start``."""
 
     def __init__(self, tmp: Path, sim: Simulator, hook: HttpReceiver, clock: FakeClock) -> None:
-        self.tmp, self.sim, self.hook, self.clock = tmp, sim, hook, clock
-        self.store: StateStore | None = None
-        self.runner: Runner | None = None
+        super().__init__(tmp, clock, sim, hook)
 
     @contextlib.asynccontextmanager
     async def running(self, **kw: Any) -> AsyncIterator[Runner]:
@@ -124,33 +122,7 @@ class Rig:
             extra=extra,
         )
         settings = load_config_text(text, "reliability.yaml", env={})
-        self.store = StateStore(self.tmp / "state.db")
-        self.runner = Runner(
-            settings,
-            clock=self.clock,
-            store=self.store,
-            deliverer=Deliverer(timeout=send_timeout),
-        )
-        return self.runner
-
-    async def stop(self) -> None:
-        assert self.runner is not None and self.store is not None
-        await self.runner.aclose()
-        self.store.close()
-
-    async def tick(self, seconds: float = 10.0) -> None:
-        """One poll, one delivery pass, then simulated time moves on."""
-        assert self.runner is not None
-        await self.runner.tick()
-        await self.deliver()
-        self.clock.advance(seconds)
-
-    async def deliver(self) -> None:
-        assert self.runner is not None and self.runner.outbox is not None
-        await self.runner.outbox.deliver_due()
-
-    def titles(self) -> list[str]:
-        return [str(b["title"]) for b in self.hook.json_bodies()]
+        return self.start_with(settings, send_timeout=send_timeout)
 
     def state_of(self, rule: str, stream: str) -> AlertState | None:
         assert self.runner is not None

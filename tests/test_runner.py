@@ -10,7 +10,6 @@ import pytest
 
 from omealert.clock import FakeClock
 from omealert.config import load_config_text
-from omealert.delivery import Deliverer
 from omealert.outbox import retry_delay
 from omealert.runner import Runner
 from omealert.simulator import Simulator
@@ -18,6 +17,7 @@ from omealert.state import StateStore
 
 from .helpers import run_async
 from .receivers import HttpReceiver, SmtpSink
+from .rig import RunnerRig
 
 LIVE = ("default", "live")
 
@@ -44,38 +44,18 @@ rules:
 """
 
 
-class Rig:
-    """A simulator, two receivers and a runner sharing one fake clock."""
+class Rig(RunnerRig):
+    """The shared rig, with an SMTP sink as a second channel."""
 
     def __init__(self, tmp: Path, clock: FakeClock, sim: Simulator, hook: HttpReceiver,
                  smtp: SmtpSink) -> None:  # fmt: skip
-        self.tmp, self.clock, self.sim, self.hook, self.smtp = tmp, clock, sim, hook, smtp
+        super().__init__(tmp, clock, sim, hook)
+        self.smtp = smtp
         text = CONFIG.format(sim=sim.url, hook=hook.port, smtp=smtp.port)
         self.settings = load_config_text(text, "rig.yaml", env={})
-        self.store: StateStore | None = None
-        self.runner: Runner | None = None
 
     def start(self) -> Runner:
-        self.store = StateStore(self.tmp / "state.db")
-        self.runner = Runner(
-            self.settings, clock=self.clock, store=self.store, deliverer=Deliverer(timeout=5)
-        )
-        return self.runner
-
-    async def stop(self) -> None:
-        assert self.runner is not None and self.store is not None
-        await self.runner.aclose()
-        self.store.close()
-
-    async def tick(self, seconds: float = 10.0) -> None:
-        """One poll and one delivery pass, then move simulated time on."""
-        assert self.runner is not None and self.runner.outbox is not None
-        await self.runner.tick()
-        await self.runner.outbox.deliver_due()
-        self.clock.advance(seconds)
-
-    def titles(self) -> list[str]:
-        return [b["title"] for b in self.hook.json_bodies()]
+        return self.start_with(self.settings)
 
     def subjects(self) -> list[str]:
         return [str(m["Subject"]) for m in self.smtp.messages]
