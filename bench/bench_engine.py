@@ -18,10 +18,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from omealert.engine import Engine
+from omealert.engine.engine import Engine
 from omealert.model import PollResult, Sample, Target
-from omealert.persist import to_record
-from omealert.state import StateStore
+from omealert.state.persist import to_record
+from omealert.state.store import StateStore
 from tests.helpers import rule, settings
 
 CONDITIONS = [

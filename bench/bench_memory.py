@@ -67,9 +67,9 @@ def rss_mib() -> tuple[float, float]:
 async def worker(url: str, interval: float, ticks: int) -> None:
     """The watcher: print one JSON line per measurement point."""
     from omealert.clock import FakeClock
-    from omealert.config import load_config_text
+    from omealert.config.load import load_config_text
     from omealert.runner import Runner
-    from omealert.state import StateStore
+    from omealert.state.store import StateStore
 
     def report(label: str, tick: int, runner: Runner | None) -> None:
         gc.collect()

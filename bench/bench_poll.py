@@ -38,13 +38,13 @@ import httpx
 from _common import TOKEN, SimProcess, Stopwatch, machine, median, table
 
 from omealert.clock import SystemClock
-from omealert.config import load_config_text
-from omealert.ome import OmeClient
-from omealert.omeplan import plan_polls
-from omealert.omewire import WireGetter
+from omealert.config.load import load_config_text
+from omealert.ome.client import OmeClient
+from omealert.ome.plan import plan_polls
+from omealert.ome.wire import WireGetter
 from omealert.rules import Settings
 from omealert.runner import Runner
-from omealert.state import StateStore
+from omealert.state.store import StateStore
 
 #: Twenty stream rules that read stats only: thresholds, staleness, sums, history windows.
 RULES = [

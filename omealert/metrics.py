@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from .model import AlertState, PollResult
 
 if TYPE_CHECKING:
-    from .alerts import Instance
+    from .engine.alerts import Instance
 
 
 class Metrics:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from .model import Scope, Severity, Target
 
 if TYPE_CHECKING:
-    from .expr import Condition
+    from .lang.condition import Condition
 
 
 class OnMissing(enum.StrEnum):

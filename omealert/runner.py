@@ -25,21 +25,21 @@ from dataclasses import dataclass, field
 from heapq import nsmallest
 from typing import TYPE_CHECKING
 
-from .alerts import Transition
 from .clock import Clock
-from .delivery import Deliverer
-from .engine import Engine
+from .engine.alerts import Transition
+from .engine.engine import Engine
 from .errors import StateError
 from .metrics import Metrics
 from .model import AlertState, PollResult
-from .notify import Planner
-from .ome import OmeClient, poll_all
-from .omeplan import PollPlan, plan_polls
-from .outbox import Outbox
-from .persist import from_record, to_record, transition_record
+from .notify.delivery import Deliverer
+from .notify.outbox import Outbox
+from .notify.planner import Planner
+from .ome.client import OmeClient, poll_all
+from .ome.plan import PollPlan, plan_polls
 from .rules import Settings
-from .state import StateStore
-from .staterecords import OutboxMessage, Silence, TransitionRecord
+from .state.persist import from_record, to_record, transition_record
+from .state.records import OutboxMessage, Silence, TransitionRecord
+from .state.store import StateStore
 
 if TYPE_CHECKING:
     import httpx

@@ -25,10 +25,10 @@ import urllib.request
 from typing import Any
 
 from omealert.clock import FakeClock
-from omealert.config import load_config_text
-from omealert.delivery import Deliverer
+from omealert.config.load import load_config_text
+from omealert.notify.delivery import Deliverer
 from omealert.runner import Runner
-from omealert.state import StateStore
+from omealert.state.store import StateStore
 
 STREAMS = 12
 STEP = 10.0

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 from omealert.clock import Clock
 from omealert.errors import SourceError, SourceErrorKind
-from omealert.expr import compile_condition
+from omealert.lang.condition import compile_condition
 from omealert.model import PollResult, Sample, Scope, Severity, Target, Value
-from omealert.ome import OmeClient
-from omealert.omeplan import plan_polls
+from omealert.ome.client import OmeClient
+from omealert.ome.plan import plan_polls
 from omealert.rules import (
     ApiDownSpec,
     ChannelSpec,

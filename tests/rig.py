@@ -10,11 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from omealert.clock import FakeClock
-from omealert.delivery import Deliverer
+from omealert.notify.delivery import Deliverer
 from omealert.rules import Settings
 from omealert.runner import Runner
 from omealert.simulator import Simulator
-from omealert.state import StateStore
+from omealert.state.store import StateStore
 
 from .receivers import HttpReceiver
 

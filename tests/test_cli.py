@@ -23,11 +23,11 @@ from typing import Any
 import pytest
 
 from omealert import __version__
-from omealert.config import load_config_text
+from omealert.config.load import load_config_text
 from omealert.rules import Settings
 from omealert.runner import Runner
 from omealert.simulator import Simulator
-from omealert.state import StateStore
+from omealert.state.store import StateStore
 from tests.helpers import bare_env
 from tests.receivers import HttpReceiver, SmtpSink, free_port
 
@@ -605,7 +605,7 @@ def test_demo_runs_the_story(tmp_path: Path) -> None:
 def test_version_and_light_start_up(tmp_path: Path) -> None:
     """--version prints the version, and importing the CLI pulls in none of the heavy libraries."""
     probe = (
-        "import sys, omealert.cli; "
+        "import sys, omealert.cli.main; "
         "print(sorted(m for m in ('apprise', 'pydantic', 'httpx', 'jinja2', 'yaml') "
         "if m in sys.modules))"
     )
@@ -633,7 +633,7 @@ def test_check_without_notify_never_imports_apprise(tmp_path: Path) -> None:
         "rules: [{name: r, when: webrtc publishers > 1, channels: [ops]}]\n"
     )
     probe = (
-        "import sys, io; from omealert.cli import main; "
+        "import sys, io; from omealert.cli.main import main; "
         f"code = main(['check', '-c', {str(config)!r}], out=io.StringIO()); "
         "print(code, 'apprise' in sys.modules)"
     )

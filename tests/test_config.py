@@ -8,11 +8,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from omealert.config import load_config, load_config_text
+from omealert.config.load import load_config, load_config_text
+from omealert.config.yamlsource import parse_yaml
 from omealert.errors import ConfigError
 from omealert.model import Scope, Severity
 from omealert.rules import Matcher, MessageFormat, OnMissing, Settings, TargetPattern
-from omealert.yamlsource import parse_yaml
 
 DATA = Path(__file__).parent / "data" / "config"
 EXAMPLE = Path(__file__).parents[1] / "rules.example.yaml"

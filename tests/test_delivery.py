@@ -13,10 +13,10 @@ from collections.abc import Iterator
 import pytest
 
 from omealert import logsetup
-from omealert.delivery import Deliverer, Outcome, check_url
-from omealert.render import Message, render_message
+from omealert.notify.context import AlertView
+from omealert.notify.delivery import Deliverer, Outcome, check_url
+from omealert.notify.render import Message, render_message
 from omealert.rules import ChannelSpec, MessageFormat
-from omealert.templatecontext import AlertView
 from tests.receivers import HttpReceiver, SmtpSink
 
 # Recognizable secrets: none of them may ever show up in an Outcome or a log line.
@@ -408,7 +408,10 @@ class TestCheckUrl:
 
     def test_version_does_not_import_apprise(self) -> None:
         """Importing render and delivery does not load apprise; only sending or checking does."""
-        code = "import sys, omealert.delivery, omealert.render;print('apprise' in sys.modules)"
+        code = (
+            "import sys, omealert.notify.delivery, omealert.notify.render;"
+            "print('apprise' in sys.modules)"
+        )
         out = subprocess.run(
             [sys.executable, "-c", code], capture_output=True, text=True, check=True
         )

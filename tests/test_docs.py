@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from omealert.cli import build_parser
-from omealert.fields import FIELDS
+from omealert.cli.main import build_parser
+from omealert.lang.fields import FIELDS
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from omealert.engine import Engine, Instance, Transition
+from omealert.engine.engine import Engine, Instance, Transition
 from omealert.errors import SourceErrorKind
 from omealert.model import AlertState, PollResult, Target
 from omealert.rules import API_DOWN_RULE

@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from omealert.errors import ExprError
-from omealert.expr import FUNCTIONS, Condition, compile_condition
-from omealert.fields import FIELDS, FieldType
+from omealert.lang.condition import FUNCTIONS, Condition, compile_condition
+from omealert.lang.fields import FIELDS, FieldType
 from omealert.model import Scope, Value
 
 NOW = 1_767_225_600.0  # the server's clock, 2026-01-01T00:00:00Z

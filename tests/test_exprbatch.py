@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from omealert.expr import compile_condition
-from omealert.exprbatch import compile_batch
-from omealert.exprparse import Parser
+from omealert.lang.batch import compile_batch
+from omealert.lang.condition import compile_condition
+from omealert.lang.parse import Parser
 from omealert.model import Sample, Scope, Target, Value
 
 NOW = 1_767_225_600.0

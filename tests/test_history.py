@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from omealert.history import History
+from omealert.engine.history import History
 from omealert.model import Sample, Target, Value
 
 S1 = Target("origin", "default", "app", "s1")

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from omealert.fields import FIELDS, PUBLISHER_PROTOCOLS, VIEWER_PROTOCOLS, FieldType, Source
-from omealert.normalize import NormalizeError, normalize_info, normalize_stats, parse_time
+from omealert.lang.fields import FIELDS, PUBLISHER_PROTOCOLS, VIEWER_PROTOCOLS, FieldType, Source
+from omealert.ome.normalize import NormalizeError, normalize_info, normalize_stats, parse_time
 
 # The stream example of ome-api.md §3, byte for byte as OME >= 0.18 prints it.
 V1_WIRE = (

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from omealert.engine import Engine
+from omealert.engine.engine import Engine
 from omealert.errors import SourceErrorKind
-from omealert.notify import Planner
+from omealert.notify.planner import Planner
 from omealert.rules import InhibitSpec, Matcher, RouteSpec, Rule
-from omealert.staterecords import OutboxMessage, Silence
+from omealert.state.records import OutboxMessage, Silence
 
 from .helpers import poll, rule, settings
 

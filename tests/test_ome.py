@@ -17,10 +17,10 @@ import pytest
 from omealert.clock import FakeClock
 from omealert.errors import SourceErrorKind
 from omealert.model import PollResult, Scope, Target
-from omealert.ome import OmeClient, poll_all
-from omealert.omeplan import PollPlan, plan_polls
+from omealert.ome.client import OmeClient, poll_all
+from omealert.ome.plan import PollPlan, plan_polls
+from omealert.ome.serverclock import ServerClock
 from omealert.rules import ServerSpec
-from omealert.serverclock import ServerClock
 from omealert.simulator import Simulator
 
 from .helpers import poll_once, rule
@@ -713,7 +713,7 @@ def test_the_cards_two_rules_fire_identically_on_v1_and_v2(
 ) -> None:
     """`webrtc publishers > 500` and `lastRecvTime stale > 30s` give the same alerts,
     with the same values, whether OME is read through /v1 or Enterprise /v2."""
-    from omealert.engine import Engine
+    from omealert.engine.engine import Engine
 
     from .helpers import settings
 

@@ -1,4 +1,4 @@
-"""``omewire.WireGetter`` against a scripted raw TCP server: the HTTP/1.1 edge cases the
+"""``ome_wire.WireGetter`` against a scripted raw TCP server: the HTTP/1.1 edge cases the
 simulator never produces (segments, framings, stale keep-alive, garbage, limits, deadline,
 cancellation), each checked by the exact bytes on the wire and the connections they used."""
 
@@ -15,11 +15,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from omealert import omewire
 from omealert.errors import SourceErrorKind
-from omealert.omeapi import Failed, OmeApi, PollRun
-from omealert.omehttp import Answer, Broken, Garbled, NoConnection, TooLarge
-from omealert.omewire import WireGetter
+from omealert.ome import wire as ome_wire
+from omealert.ome.api import Failed, OmeApi, PollRun
+from omealert.ome.http import Answer, Broken, Garbled, NoConnection, TooLarge
+from omealert.ome.wire import WireGetter
 from omealert.rules import ServerSpec
 
 from .helpers import run_async
@@ -76,13 +76,13 @@ async def test_a_body_in_small_segments_arrives_whole(monkeypatch: pytest.Monkey
     """A Content-Length answer trickled in 5-byte pieces comes back whole, with lower-case
     header names and a repeated header joined by a comma."""
     pieces: list[bytes] = []
-    received = omewire._Connection.data_received
+    received = ome_wire._Connection.data_received
 
-    def spy(self: omewire._Connection, data: bytes) -> None:
+    def spy(self: ome_wire._Connection, data: bytes) -> None:
         pieces.append(data)
         received(self, data)
 
-    monkeypatch.setattr(omewire._Connection, "data_received", spy)
+    monkeypatch.setattr(ome_wire._Connection, "data_received", spy)
     body = b'{"statusCode": 200, "response": "' + b"x" * 120 + b'"}'
     reply = (
         b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Seen: one\r\n"
@@ -412,7 +412,7 @@ async def test_a_body_past_the_limit_is_too_large(
 ) -> None:
     """A body announced or grown past the limit raises ``TooLarge`` without waiting for the
     rest (the server never sends it nor closes)."""
-    monkeypatch.setattr(omewire, "MAX_BODY_BYTES", 1000)
+    monkeypatch.setattr(ome_wire, "MAX_BODY_BYTES", 1000)
     async with WireServer(script) as server, getter(server.url) as wire:
         with pytest.raises(TooLarge):
             await wire.get("/a")
@@ -429,7 +429,7 @@ async def test_a_body_past_the_limit_is_too_large(
 @run_async
 async def test_a_body_at_the_limit_is_read(monkeypatch: pytest.MonkeyPatch, reply: bytes) -> None:
     """A body of exactly the limit is still an answer."""
-    monkeypatch.setattr(omewire, "MAX_BODY_BYTES", 1000)
+    monkeypatch.setattr(ome_wire, "MAX_BODY_BYTES", 1000)
     async with WireServer([READ, reply]) as server, getter(server.url) as wire:
         answer = await wire.get("/a")
     assert answer.body == b"a" * 1000

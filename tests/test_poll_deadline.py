@@ -21,11 +21,11 @@ import httpx
 import pytest
 
 from omealert.clock import FakeClock
-from omealert.config import load_config_text
+from omealert.config.load import load_config_text
 from omealert.errors import ConfigError, SourceErrorKind
 from omealert.model import AlertState, PollResult, Target
-from omealert.ome import OmeClient
-from omealert.omeplan import plan_polls
+from omealert.ome.client import OmeClient
+from omealert.ome.plan import plan_polls
 from omealert.rules import ServerSpec
 from omealert.runner import Runner
 from omealert.simulator import Simulator

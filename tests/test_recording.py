@@ -20,19 +20,19 @@ from pathlib import Path
 import httpx
 import pytest
 
-from omealert.cli import main
+from omealert.cli.main import main
 from omealert.clock import FakeClock
-from omealert.config import load_config_text
+from omealert.config.load import load_config_text
 from omealert.errors import SourceErrorKind
 from omealert.model import PollResult
-from omealert.ome import OmeClient
-from omealert.omeapi import default_getter
-from omealert.omehttp import Answer, Getter
-from omealert.omeplan import plan_polls
-from omealert.omewire import WireGetter
-from omealert.recordformat import RecordedResponse, RecordingError, RecordingReader
-from omealert.recording import RecordSummary, capture_for, record, record_plan
-from omealert.replay import replay, replay_polls
+from omealert.ome.api import default_getter
+from omealert.ome.client import OmeClient
+from omealert.ome.http import Answer, Getter
+from omealert.ome.plan import plan_polls
+from omealert.ome.wire import WireGetter
+from omealert.recording.format import RecordedResponse, RecordingError, RecordingReader
+from omealert.recording.record import RecordSummary, capture_for, record, record_plan
+from omealert.recording.replay import replay, replay_polls
 from omealert.rules import ServerSpec, Settings
 from omealert.simulator import Simulator
 
@@ -247,9 +247,9 @@ class TestCapture:
             import asyncio, sys, tempfile
             from pathlib import Path
             from omealert.clock import FakeClock
-            from omealert.config import load_config_text
-            from omealert.recording import record
-            from omealert.replay import replay_polls
+            from omealert.config.load import load_config_text
+            from omealert.recording.record import record
+            from omealert.recording.replay import replay_polls
             from omealert.simulator import Simulator
 
             with Simulator(access_token=sys.argv[2]) as sim, tempfile.TemporaryDirectory() as tmp:
@@ -277,7 +277,7 @@ class TestCapture:
     def test_raw_bytes_and_relative_paths_round_trip(self, tmp_path: Path) -> None:
         """A compressed answer behind a path prefix is kept raw, without its cookie, under
         its path below the server URL, and replayed exactly as it came."""
-        from omealert.replay import _Player
+        from omealert.recording.replay import _Player
 
         payload = b'{"message":"OK","response":["default"],"statusCode":200}'
         packed = gzip.compress(payload)

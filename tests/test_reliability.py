@@ -32,11 +32,11 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from omealert.clock import FakeClock
-from omealert.config import load_config_text
+from omealert.config.load import load_config_text
 from omealert.model import AlertState, Value
 from omealert.runner import Runner, TickReport
 from omealert.simulator import ManualClock, Simulator
-from omealert.state import StateStore
+from omealert.state.store import StateStore
 
 from . import crash_driver
 from .helpers import run_async

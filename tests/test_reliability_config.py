@@ -22,8 +22,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from omealert.cli import main
-from omealert.config import load_config_text
+from omealert.cli.main import main
+from omealert.config.load import load_config_text
 from omealert.errors import ConfigError
 from omealert.rules import Settings
 

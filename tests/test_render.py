@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from omealert import renderfilters
-from omealert.render import Message, render_alert_fields, render_message
-from omealert.renderescape import escape
-from omealert.rendersandbox import TemplateProblem, check_template, render_text
-from omealert.templatecontext import AlertView, template_context
+from omealert.notify import filters
+from omealert.notify.context import AlertView, template_context
+from omealert.notify.escape import escape
+from omealert.notify.render import Message, render_alert_fields, render_message
+from omealert.notify.sandbox import TemplateProblem, check_template, render_text
 
 NOW = 1_767_225_900.0  # 2026-01-01 00:05:00 UTC
 SINCE = 1_767_225_600.0  # 2026-01-01 00:00:00 UTC
@@ -82,7 +82,7 @@ class TestFilters:
     )
     def test_humanize_matches_prometheus(self, value: Any, expected: str) -> None:
         """humanize prints SI prefixes with %.4g exactly as Prometheus' documented cases."""
-        assert renderfilters.humanize(value) == expected
+        assert filters.humanize(value) == expected
 
     @pytest.mark.parametrize(
         ("value", "expected"),
@@ -103,7 +103,7 @@ class TestFilters:
     )
     def test_humanize1024_matches_prometheus(self, value: Any, expected: str) -> None:
         """humanize1024 uses base 1024, Prometheus' ``ki`` spelling, and leaves |v| <= 1 alone."""
-        assert renderfilters.humanize1024(value) == expected
+        assert filters.humanize1024(value) == expected
 
     @pytest.mark.parametrize(
         ("value", "expected"),
@@ -119,7 +119,7 @@ class TestFilters:
     )
     def test_percentage_matches_prometheus(self, value: Any, expected: str) -> None:
         """percentage is Prometheus' humanizePercentage (v*100 with %.4g)."""
-        assert renderfilters.percentage(value) == expected
+        assert filters.percentage(value) == expected
 
     @pytest.mark.parametrize(
         ("value", "expected"),
@@ -147,7 +147,7 @@ class TestFilters:
     )
     def test_duration_matches_prometheus(self, value: Any, expected: str) -> None:
         """duration is Prometheus' humanizeDuration on its documented inputs."""
-        assert renderfilters.duration(value) == expected
+        assert filters.duration(value) == expected
 
     @pytest.mark.parametrize(
         ("value", "expected"),
@@ -169,7 +169,7 @@ class TestFilters:
     )
     def test_timestamp(self, value: Any, expected: str) -> None:
         """timestamp prints UTC wall time for epochs and datetimes (naive ones count as UTC)."""
-        assert renderfilters.timestamp(value) == expected
+        assert filters.timestamp(value) == expected
 
     @pytest.mark.parametrize(
         ("value", "expected"),
@@ -177,7 +177,7 @@ class TestFilters:
     )
     def test_bytes_decimal(self, value: float, expected: str) -> None:
         """bytes scales by 1000 with SI unit names."""
-        assert renderfilters.bytes_(value) == expected
+        assert filters.bytes_(value) == expected
 
     @pytest.mark.parametrize(
         ("value", "expected"),
@@ -191,7 +191,7 @@ class TestFilters:
     )
     def test_bitrate(self, value: float, expected: str) -> None:
         """bitrate prints bits per second with k/M/G prefixes."""
-        assert renderfilters.bitrate(value) == expected
+        assert filters.bitrate(value) == expected
 
     @pytest.mark.parametrize(
         "name", ["humanize", "humanize1024", "percentage", "duration", "bytes", "bitrate"]

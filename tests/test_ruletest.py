@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from omealert.cli import main
-from omealert.config import load_config
-from omealert.ruletestload import load_test_file
+from omealert.cli.main import main
+from omealert.config.load import load_config
+from omealert.ruletest.load import load_test_file
 
 REPO = Path(__file__).resolve().parent.parent
 RULES = REPO / "tests" / "rules"

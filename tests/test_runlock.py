@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from omealert.errors import StateError
-from omealert.runlock import RunLock
+from omealert.state.lock import RunLock
 
 
 def test_second_holder_is_refused_until_the_first_releases(tmp_path: Path) -> None:
@@ -34,7 +34,7 @@ def test_check_refuses_a_state_file_another_process_holds(tmp_path: Path) -> Non
     )
     holder = subprocess.Popen(
         [sys.executable, "-c",
-         "import sys, time; from omealert.runlock import RunLock; "
+         "import sys, time; from omealert.state.lock import RunLock; "
          f"l = RunLock({str(state)!r}); l.acquire(); print('held', flush=True); time.sleep(60)"],
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from omealert.clock import FakeClock
-from omealert.config import load_config_text
-from omealert.outbox import retry_delay
+from omealert.config.load import load_config_text
+from omealert.notify.outbox import retry_delay
 from omealert.runner import Runner
 from omealert.simulator import Simulator
-from omealert.state import StateStore
+from omealert.state.store import StateStore
 
 from .helpers import run_async
 from .receivers import HttpReceiver, SmtpSink
@@ -266,7 +266,7 @@ async def test_status_shows_rules_without_a_value(rig: Rig) -> None:
     """A target whose value cannot be computed is reported by `omealert status`."""
     import io
 
-    from omealert.cli import main
+    from omealert.cli.main import main
 
     text = CONFIG.format(sim=rig.sim.url, hook=rig.hook.port, smtp=rig.smtp.port)
     text = text.replace("lastRecvTime stale > 30s", "rate(totalBytesIn, 1m) < 1")

@@ -30,13 +30,13 @@ import httpx
 import pytest
 
 from omealert.clock import FakeClock
-from omealert.config import load_config_text
-from omealert.delivery import Deliverer
+from omealert.config.load import load_config_text
 from omealert.errors import SourceErrorKind
 from omealert.model import PollResult
+from omealert.notify.delivery import Deliverer
 from omealert.runner import Runner
 from omealert.simulator import Simulator
-from omealert.state import StateStore
+from omealert.state.store import StateStore
 from tests.helpers import bare_env, poll_once
 from tests.receivers import HttpReceiver, SmtpSink
 from tests.test_watch import wait_until

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 import pytest
 
 from omealert.errors import SourceErrorKind
-from omealert.fields import FIELDS
+from omealert.lang.fields import FIELDS
 from omealert.model import Target
-from omealert.series import (
+from omealert.ruletest.series import (
     SeriesError,
     SeriesInput,
     format_offset,

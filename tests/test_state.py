@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-import omealert.state
+import omealert.state.store
 from omealert.errors import StateError
-from omealert.state import StateStore
-from omealert.statedb import SCHEMA_VERSION, default_state_path
-from omealert.staterecords import AlertRecord, OutboxMessage, TransitionRecord
+from omealert.state.db import SCHEMA_VERSION, default_state_path
+from omealert.state.records import AlertRecord, OutboxMessage, TransitionRecord
+from omealert.state.store import StateStore
 
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z, FakeClock's default start
 
@@ -395,10 +395,10 @@ def test_two_stores_on_one_file_see_each_others_writes(db: Path) -> None:
 
 def test_silence_added_by_another_process_is_seen(db: Path) -> None:
     """A real second Python process adds a silence while this one has the database open."""
-    repo_root = Path(omealert.state.__file__).resolve().parents[1]
+    repo_root = Path(omealert.state.store.__file__).resolve().parents[2]
     code = (
         "import sys\n"
-        "from omealert.state import StateStore\n"
+        "from omealert.state.store import StateStore\n"
         "with StateStore(sys.argv[1]) as s:\n"
         "    print(s.add_silence(['stream=~test.*'], 100.0, 1e12, 'cli', 'from child', 100.0).id)\n"
     )
@@ -455,7 +455,7 @@ def test_silence_windows_and_listing(store: StateStore) -> None:
 def test_expire_by_id_or_unique_prefix(store: StateStore, monkeypatch: pytest.MonkeyPatch) -> None:
     """Expiry takes a full id or a unique prefix, refuses an ambiguous one, and reports misses."""
     ids = iter(["abcd0001", "abcd0001", "abcd0002", "ff000000"])
-    monkeypatch.setattr("omealert.state.secrets.token_hex", lambda n: next(ids))
+    monkeypatch.setattr("omealert.state.store.secrets.token_hex", lambda n: next(ids))
     a = store.add_silence(["x=1"], T0, T0 + 60, "ops", "", T0)
     b = store.add_silence(["x=2"], T0, T0 + 60, "ops", "", T0)  # collided once, got a new id
     c = store.add_silence(["x=3"], T0, T0 + 60, "ops", "", T0)

@@ -27,11 +27,11 @@ from pathlib import Path
 
 import pytest
 
-from omealert import watchcmd
-from omealert.config import load_config
+from omealert.cli import watch as watch_command
+from omealert.cli.watch import parse_listen
+from omealert.config.load import load_config
 from omealert.simulator import Simulator
-from omealert.state import StateStore
-from omealert.watchcmd import parse_listen
+from omealert.state.store import StateStore
 from tests.receivers import HttpReceiver, SmtpSink
 
 REPO = Path(__file__).resolve().parent.parent
@@ -424,7 +424,7 @@ def test_a_taken_metrics_port_is_one_clear_error(
         taken.listen()
         port = taken.getsockname()[1]
         code = asyncio.run(
-            watchcmd._watch(
+            watch_command._watch(
                 load_config(cfg_path), str(cfg_path), str(tmp_path / "s.db"), ("127.0.0.1", port)
             )
         )

@@ -1,0 +1,270 @@
+"""The YAML config contract: pydantic models that mirror the file, key by key.
+
+The models are the documentation of the format: each field's default is the documented
+default, and ``extra="forbid"`` turns a typo into an error with a suggestion. Loading a
+file with them, and reporting all its problems at once, is ``config.py``'s job.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from ..durations import format_duration, parse_duration
+from ..model import Scope, Severity
+from ..rules import MessageFormat, OnMissing
+from .messages import describe
+
+__all__ = [
+    "ApiDownModel",
+    "ChannelModel",
+    "ConfigModel",
+    "DefaultsModel",
+    "InhibitModel",
+    "RouteModel",
+    "RuleModel",
+    "ServerModel",
+]
+
+
+# -- field types ---------------------------------------------------------------------------
+
+
+def _duration(value: object) -> float:
+    """Durations are text with a unit; a bare number is ambiguous (seconds? minutes?)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"expected a duration such as 30s or 5m, got {describe(value)}")
+    if isinstance(value, int | float):
+        if value == 0:
+            return 0.0
+        shown = int(value) if float(value).is_integer() else value
+        raise ValueError(f"duration {shown} has no unit: write {shown}s, {shown}m or {shown}h")
+    seconds = parse_duration(value)
+    if not math.isfinite(seconds):
+        raise ValueError("duration is too long")
+    return seconds
+
+
+def _positive(seconds: float) -> float:
+    if seconds <= 0:
+        raise ValueError("must be longer than 0s")
+    return seconds
+
+
+def _name_checker(kind: str, pattern: str, allowed: str) -> Callable[[str], str]:
+    regex = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if not regex.fullmatch(value):
+            raise ValueError(f"invalid {kind} '{value}': use only {allowed}")
+        return value
+
+    return check
+
+
+def _one_or_many(value: object) -> object:
+    return [value] if isinstance(value, str) else value
+
+
+def _none_as_empty_list(value: object) -> object:
+    """``rules:`` with every rule commented out reads as null; treat it as an empty list."""
+    return [] if value is None else value
+
+
+def _none_as_empty_dict(value: object) -> object:
+    return {} if value is None else value
+
+
+def _label_value(value: object) -> object:
+    """Label values are text, but ``priority: 1`` is what people write."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return value
+
+
+Duration = Annotated[float, BeforeValidator(_duration)]
+PositiveDuration = Annotated[float, BeforeValidator(_duration), AfterValidator(_positive)]
+RuleName = Annotated[
+    str, AfterValidator(_name_checker("rule name", r"[a-z0-9_-]+", "a-z, 0-9, '_' and '-'"))
+]
+ServerName = Annotated[
+    str,
+    AfterValidator(_name_checker("server name", r"[A-Za-z0-9_.-]+", "letters, digits, '_.-'")),
+]
+ChannelName = Annotated[
+    str,
+    AfterValidator(_name_checker("channel name", r"[A-Za-z0-9_.-]+", "letters, digits, '_.-'")),
+]
+LabelName = Annotated[
+    str,
+    AfterValidator(
+        _name_checker("label name", r"[A-Za-z_][A-Za-z0-9_]*", "letters, digits and '_'")
+    ),
+]
+LabelValue = Annotated[str, BeforeValidator(_label_value)]
+
+
+#: How long one poll of a server may take when the config does not say.
+DEFAULT_POLL_TIMEOUT_S = 60.0
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+
+# -- the file ------------------------------------------------------------------------------
+
+
+class ServerModel(_Model):
+    """One OME server to poll."""
+
+    name: ServerName
+    url: str
+    access_token: SecretStr | None = None
+    api_version: Literal["v1", "v2"] = "v1"
+    timeout: PositiveDuration = 5.0
+    #: the whole poll of this server; None: 60s, or ``timeout`` if that is longer
+    poll_timeout: PositiveDuration | None = None
+    max_in_flight: int = Field(16, ge=1)
+    verify_tls: bool = True
+    ca_file: str | None = None
+    http_client: Literal["builtin", "httpx"] = "builtin"
+
+    @field_validator("poll_timeout")
+    @classmethod
+    def _poll_outlasts_a_request(cls, value: float | None, info: ValidationInfo) -> float | None:
+        timeout = info.data.get("timeout")  # absent when it is invalid itself
+        if value is not None and timeout is not None and value < timeout:
+            raise ValueError(
+                f"must not be shorter than timeout ({format_duration(timeout)}), "
+                "the time one request of the poll may take"
+            )
+        return value
+
+    @property
+    def poll_timeout_s(self) -> float:
+        if self.poll_timeout is not None:
+            return self.poll_timeout
+        return max(DEFAULT_POLL_TIMEOUT_S, self.timeout)
+
+
+class ChannelModel(_Model):
+    """A named set of apprise URLs and how messages to them look."""
+
+    urls: list[SecretStr] = Field(min_length=1)
+    title: str | None = None
+    body: str | None = None
+    format: MessageFormat = MessageFormat.MARKDOWN
+    send_resolved: bool | None = None
+
+
+class DefaultsModel(_Model):
+    """What every rule inherits unless it sets the key itself."""
+
+    for_: Duration = Field(0.0, alias="for")
+    keep_firing_for: Duration = 0.0
+    repeat_interval: PositiveDuration = 3600.0
+    send_resolved: bool = True
+    severity: Severity = Severity.WARNING
+    channels: list[ChannelName] = Field(default_factory=list)
+    on_missing: OnMissing = OnMissing.RESOLVE
+    group_by: list[LabelName] = Field(default_factory=list)
+    group_wait: Duration = 0.0
+
+
+class RuleModel(_Model):
+    """One alerting rule. ``None`` means "inherit from defaults"."""
+
+    name: RuleName
+    scope: Scope = Scope.STREAM
+    match: Annotated[list[str], BeforeValidator(_one_or_many)] | None = None
+    when: str
+    resolve_when: str | None = None
+    for_: Duration | None = Field(None, alias="for")
+    keep_firing_for: Duration | None = None
+    repeat_interval: PositiveDuration | None = None
+    send_resolved: bool | None = None
+    severity: Severity | None = None
+    labels: dict[LabelName, LabelValue] = Field(default_factory=dict)
+    summary: str = ""
+    description: str = ""
+    channels: list[ChannelName] | None = None
+    on_missing: OnMissing | None = None
+    group_by: list[LabelName] | None = None
+    group_wait: Duration | None = None
+    servers: list[ServerName] | None = None
+
+
+class RouteModel(_Model):
+    """Alerts matching every matcher (and the severity, if given) also go to ``channels``."""
+
+    matchers: list[str] = Field(default_factory=list)
+    severity: Severity | None = None
+    channels: list[ChannelName] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _selects_something(self) -> RouteModel:
+        if not self.matchers and self.severity is None:
+            raise ValueError("a route needs matchers:, severity: or both")
+        return self
+
+
+class InhibitModel(_Model):
+    """While an alert matching ``source`` fires, alerts matching ``target`` stay quiet."""
+
+    source: list[str] = Field(min_length=1)
+    target: list[str] = Field(min_length=1)
+    equal: list[LabelName] = Field(default_factory=list)
+
+
+class ApiDownModel(_Model):
+    """The built-in alert raised when a server's API does not answer."""
+
+    enabled: bool = True
+    for_: Duration = Field(0.0, alias="for")
+    severity: Severity = Severity.CRITICAL
+    channels: list[ChannelName] | None = None
+    summary: str | None = None
+    repeat_interval: PositiveDuration = 3600.0
+    send_resolved: bool = True
+
+
+class ConfigModel(_Model):
+    """The whole file."""
+
+    servers: Annotated[list[ServerModel], BeforeValidator(_none_as_empty_list)] = Field(
+        min_length=1
+    )
+    interval: PositiveDuration = 10.0
+    defaults: DefaultsModel = DefaultsModel()
+    channels: Annotated[dict[ChannelName, ChannelModel], BeforeValidator(_none_as_empty_dict)] = (
+        Field(default_factory=dict)
+    )
+    rules: Annotated[list[RuleModel], BeforeValidator(_none_as_empty_list)] = Field(
+        default_factory=list
+    )
+    routes: Annotated[list[RouteModel], BeforeValidator(_none_as_empty_list)] = Field(
+        default_factory=list
+    )
+    inhibit: Annotated[list[InhibitModel], BeforeValidator(_none_as_empty_list)] = Field(
+        default_factory=list
+    )
+    ome_api_down: ApiDownModel = ApiDownModel()
+    outage_tolerance: Duration = 3600.0
+    delivery_max_age: PositiveDuration = 86400.0

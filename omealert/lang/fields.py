@@ -1,0 +1,225 @@
+"""The catalogue of fields a rule can read, with types, units and where each one comes from.
+
+One table serves the condition language (name resolution, type and unit checks), the OME
+client (which endpoints a rule set needs) and the docs. Paths are in OME's v2 shape, which
+is also what v1 answers are normalized into (see ``normalize.py``).
+
+Units are as OME really sends them (``../shared/ome-api.md`` §7): ``avg/maxThroughput*``
+are bits per second, ``lastThroughput*`` are **bytes** counted in the last ~1 s window.
+"""
+
+from __future__ import annotations
+
+import difflib
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from ..model import Scope
+
+
+class FieldType(enum.StrEnum):
+    NUMBER = "number"
+    TIME = "time"
+    STRING = "string"
+    BOOL = "bool"
+
+
+class Unit(enum.StrEnum):
+    """Physical meaning of a number; literal units in conditions must agree with it."""
+
+    NONE = ""
+    COUNT = "count"
+    BYTES = "bytes"
+    BITRATE = "bits/s"
+    SECONDS = "seconds"
+    FPS = "frames/s"
+    FRAMES = "frames"
+    HERTZ = "Hz"
+    PIXELS = "pixels"
+
+
+class Source(enum.StrEnum):
+    """Which request provides a field: stats (``/v1/stats/current/...``), stream info, a listing."""
+
+    STATS = "stats"
+    INFO = "info"
+    LISTING = "listing"
+
+
+ALL_SCOPES = frozenset(Scope)
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    path: str
+    type: FieldType
+    unit: Unit
+    source: Source
+    doc: str
+    scopes: frozenset[Scope] = ALL_SCOPES
+    counter: bool = False  # grows monotonically until OME or the stream restarts
+    v2_only: bool = False  # only OME Enterprise's /v2 answers carry it
+    missing_is_zero: bool = False  # connection keys vary by OME release: absent means 0
+    #: text values as OME spells them, where known; comparisons are exact, so a condition
+    #: spelling one in another case (``"RTMP"`` for ``Rtmp``) could never hold
+    spellings: tuple[str, ...] = ()
+
+
+#: Publisher (egress) connection keys seen in any OME release (0.15.13 … 0.21).
+PUBLISHER_PROTOCOLS = (
+    "webrtc", "llhls", "hlsv3", "hls", "srt", "ovt", "push", "file", "thumbnail",
+    "dash", "lldash", "rtmppush", "mpegtspush",
+)  # fmt: skip
+#: Provider (ingest) connection keys of OME Enterprise's /v2 stats.
+PROVIDER_PROTOCOLS = (
+    "rtmp", "rtsp", "rtsppull", "ovt", "mpegts", "webrtc", "srt", "file", "scheduled",
+    "multiplex",
+)  # fmt: skip
+#: Publishers that are audience, summed into ``publishers.viewers`` (not ovt edges, pushes,
+#: recordings or thumbnails; ome-api.md §9.4).
+VIEWER_PROTOCOLS = ("webrtc", "llhls", "hlsv3", "hls", "srt", "dash", "lldash")
+
+#: ``sourceType`` values (OME's ``StringFromStreamSourceType``; ome-api.md §5).
+SOURCE_TYPES = (
+    "WebRTC", "Ovt", "Rtmp", "RtmpPull", "Rtsp", "RtspPull", "Transcoder", "SRT", "MPEGTS",
+    "File", "Scheduled", "Multiplex",
+)  # fmt: skip
+#: Codec names as OME prints them (``media_type.h``); newer releases may add more.
+CODECS = ("H264", "H265", "VP8", "VP9", "AV1", "AAC", "OPUS", "MP3")
+
+_STREAM = frozenset({Scope.STREAM})
+_N, _T, _S, _B = FieldType.NUMBER, FieldType.TIME, FieldType.STRING, FieldType.BOOL
+
+
+def _build() -> dict[str, FieldSpec]:
+    specs: list[FieldSpec] = [
+        FieldSpec("createdTime", _T, Unit.NONE, Source.STATS,
+                  "when OME created this object; a new value means the stream or OME restarted"),
+        FieldSpec("lastUpdatedTime", _T, Unit.NONE, Source.STATS,
+                  "last event of any kind (bytes in or out, viewer joined or left)"),
+        FieldSpec("providers.lastRecvTime", _T, Unit.NONE, Source.STATS,
+                  "last time input bytes arrived; stops moving when ingest stalls"),
+        FieldSpec("providers.totalBytesIn", _N, Unit.BYTES, Source.STATS,
+                  "media bytes received since createdTime", counter=True),
+        FieldSpec("providers.avgThroughputIn", _N, Unit.BITRATE, Source.STATS,
+                  "input bits/s over the last ~1 s window; freezes when ingest stops"),
+        FieldSpec("providers.lastThroughputIn", _N, Unit.BYTES, Source.STATS,
+                  "input BYTES in the last ~1 s window (not bits/s); freezes when ingest stops"),
+        FieldSpec("providers.maxThroughputIn", _N, Unit.BITRATE, Source.STATS,
+                  "largest avgThroughputIn seen since createdTime"),
+        FieldSpec("publishers.totalConnections", _N, Unit.COUNT, Source.STATS,
+                  "current output sessions, all protocols"),
+        FieldSpec("publishers.maxTotalConnections", _N, Unit.COUNT, Source.STATS,
+                  "peak of totalConnections since createdTime"),
+        FieldSpec("publishers.maxTotalConnectionTime", _T, Unit.NONE, Source.STATS,
+                  "when that peak was reached"),
+        FieldSpec("publishers.lastSentTime", _T, Unit.NONE, Source.STATS,
+                  "last time output bytes were sent; equals createdTime while nobody watches"),
+        FieldSpec("publishers.totalBytesOut", _N, Unit.BYTES, Source.STATS,
+                  "bytes sent by all publishers since createdTime", counter=True),
+        FieldSpec("publishers.avgThroughputOut", _N, Unit.BITRATE, Source.STATS,
+                  "output bits/s over the last ~1 s window"),
+        FieldSpec("publishers.lastThroughputOut", _N, Unit.BYTES, Source.STATS,
+                  "output BYTES in the last ~1 s window (not bits/s)"),
+        FieldSpec("publishers.maxThroughputOut", _N, Unit.BITRATE, Source.STATS,
+                  "largest avgThroughputOut seen since createdTime"),
+        FieldSpec("publishers.viewers", _N, Unit.COUNT, Source.STATS,
+                  "audience sessions: " + " + ".join(VIEWER_PROTOCOLS) + " (computed by omealert)"),
+        FieldSpec("streams", _N, Unit.COUNT, Source.LISTING,
+                  "number of input streams listed below this target",
+                  scopes=frozenset({Scope.SERVER, Scope.VHOST, Scope.APP})),
+        # Stream info: the input and its first video and audio track.
+        FieldSpec("sourceType", _S, Unit.NONE, Source.INFO,
+                  "how the stream came in: Rtmp, WebRTC, SRT, MPEGTS, RtspPull, Ovt, ...",
+                  scopes=_STREAM, spellings=SOURCE_TYPES),
+        FieldSpec("sourceUrl", _S, Unit.NONE, Source.INFO,
+                  "where the input comes from, e.g. TCP://203.0.113.7:52110", scopes=_STREAM),
+    ]  # fmt: skip
+    for proto in PUBLISHER_PROTOCOLS:
+        specs.append(
+            FieldSpec(f"publishers.connections.{proto}", _N, Unit.COUNT, Source.STATS,
+                      f"current {proto} output sessions", missing_is_zero=True)
+        )  # fmt: skip
+    for proto in PROVIDER_PROTOCOLS:
+        specs.append(
+            FieldSpec(f"providers.connections.{proto}", _N, Unit.COUNT, Source.STATS,
+                      f"current {proto} ingest connections (OME Enterprise /v2 only)",
+                      v2_only=True, missing_is_zero=True)
+        )  # fmt: skip
+    video = [
+        ("codec", _S, Unit.NONE, "codec name (H264, H265, VP8, AV1, ...)"),
+        ("width", _N, Unit.PIXELS, "frame width"),
+        ("height", _N, Unit.PIXELS, "frame height"),
+        ("bitrate", _N, Unit.BITRATE, "bit rate announced at connect (RTMP: never updated)"),
+        ("bitrateConf", _N, Unit.BITRATE, "configured/announced bit rate"),
+        ("bitrateAvg", _N, Unit.BITRATE, "measured average bit rate"),
+        ("bitrateLatest", _N, Unit.BITRATE, "measured recent bit rate"),
+        ("framerate", _N, Unit.FPS, "frame rate"),
+        ("framerateConf", _N, Unit.FPS, "announced frame rate"),
+        ("framerateAvg", _N, Unit.FPS, "measured average frame rate"),
+        ("framerateLatest", _N, Unit.FPS, "measured recent frame rate"),
+        ("hasBframes", _B, Unit.NONE, "true when the input carries B-frames (bad for WebRTC)"),
+        ("keyFrameInterval", _N, Unit.FRAMES, "GOP size in frames"),
+        ("keyFrameIntervalConf", _N, Unit.FRAMES, "announced GOP size in frames"),
+        ("keyFrameIntervalAvg", _N, Unit.FRAMES, "measured average GOP size in frames"),
+        ("keyFrameIntervalLatest", _N, Unit.FRAMES, "measured recent GOP size in frames"),
+        ("deltaFramesSinceLastKeyFrame", _N, Unit.FRAMES, "frames since the last key frame"),
+        ("bypass", _B, Unit.NONE, "passed through without transcoding"),
+    ]
+    audio = [
+        ("codec", _S, Unit.NONE, "codec name (AAC, OPUS, MP3, ...)"),
+        ("samplerate", _N, Unit.HERTZ, "sample rate"),
+        ("channel", _N, Unit.COUNT, "number of audio channels"),
+        ("bitrate", _N, Unit.BITRATE, "bit rate announced at connect"),
+        ("bitrateConf", _N, Unit.BITRATE, "configured/announced bit rate"),
+        ("bitrateAvg", _N, Unit.BITRATE, "measured average bit rate"),
+        ("bitrateLatest", _N, Unit.BITRATE, "measured recent bit rate"),
+        ("bypass", _B, Unit.NONE, "passed through without transcoding"),
+    ]
+    for kind, rows in (("video", video), ("audio", audio)):
+        for name, ftype, unit, doc in rows:
+            specs.append(
+                FieldSpec(f"{kind}.{name}", ftype, unit, Source.INFO,
+                          f"first {kind} track: {doc}", scopes=_STREAM,
+                          spellings=CODECS if name == "codec" else ())
+            )  # fmt: skip
+    return {s.path: s for s in specs}
+
+
+FIELDS: dict[str, FieldSpec] = _build()
+
+
+class FieldLookupError(LookupError):
+    """A name that is unknown or ambiguous; the message says which and suggests fixes."""
+
+
+def resolve(name: str) -> FieldSpec:
+    """Find the field a rule means by ``name``: a full dotted path or a unique tail of one.
+
+    ``totalBytesIn`` → ``providers.totalBytesIn``; ``connections.webrtc`` is ambiguous
+    (providers or publishers) and the error lists both.
+    """
+    spec = FIELDS.get(name)
+    if spec is not None:
+        return spec
+    suffix = "." + name
+    candidates = sorted(p for p in FIELDS if p.endswith(suffix))
+    if len(candidates) == 1:
+        return FIELDS[candidates[0]]
+    if candidates:
+        raise FieldLookupError(
+            f"field {name!r} is ambiguous; write one of: {', '.join(candidates)}"
+        )
+    raise FieldLookupError(f"unknown field {name!r}{_suggest(name)}")
+
+
+def _suggest(name: str) -> str:
+    pool: list[str] = list(FIELDS)
+    pool += [p.rsplit(".", 1)[-1] for p in FIELDS]
+    close = difflib.get_close_matches(name, pool, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def sources_of(paths: Iterable[str]) -> frozenset[Source]:
+    return frozenset(FIELDS[p].source for p in paths if p in FIELDS)

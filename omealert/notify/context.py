@@ -1,0 +1,95 @@
+"""What a template sees: one alert as the notifier describes it, and the names built from it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .filters import Epoch, Seconds
+
+__all__ = ["CONTEXT_NAMES", "AlertView", "template_context"]
+
+#: Every top-level name a template may use. Single-alert templates (summary, description) get
+#: the group names too (``alerts`` holding just that alert), so one list serves every template.
+CONTEXT_NAMES: frozenset[str] = frozenset(
+    {
+        "rule",
+        "severity",
+        "status",
+        "value",
+        "target",
+        "labels",
+        "since",
+        "duration",
+        "sample",
+        "summary",
+        "description",
+        "fired_at",
+        "resolved_at",
+        "silenced",
+        "alerts",
+        "reason",
+        "count",
+        "firing_count",
+        "resolved_count",
+        "now",
+    }
+)
+
+
+@dataclass(slots=True)
+class AlertView:
+    """One alert as templates and default messages see it (built by the notifier)."""
+
+    rule: str
+    severity: str
+    status: str  # "firing" | "resolved"
+    value: float | str | bool | None
+    target: str
+    labels: dict[str, str]
+    since: float | None  # epoch seconds: active (pending) since
+    fired_at: float | None
+    resolved_at: float | None
+    summary: str
+    description: str
+    sample: dict[str, Any] = field(default_factory=dict)
+    silenced: bool = False
+
+
+def _alert_fields(alert: AlertView, now: float) -> dict[str, Any]:
+    since = Epoch(alert.since) if alert.since is not None else None
+    end = alert.resolved_at if alert.status == "resolved" and alert.resolved_at else now
+    return {
+        "rule": alert.rule,
+        "severity": alert.severity,
+        "status": alert.status,
+        "value": alert.value,
+        "target": alert.target,
+        "labels": dict(alert.labels),
+        "since": since,
+        "duration": Seconds(max(0.0, end - alert.since)) if alert.since is not None else None,
+        "sample": alert.sample,
+        "summary": alert.summary,
+        "description": alert.description,
+        "fired_at": Epoch(alert.fired_at) if alert.fired_at is not None else None,
+        "resolved_at": Epoch(alert.resolved_at) if alert.resolved_at is not None else None,
+        "silenced": alert.silenced,
+    }
+
+
+def template_context(alerts: Sequence[AlertView], reason: str, now: float) -> dict[str, Any]:
+    """The first alert's fields plus the group's, so one set of names serves every template."""
+    each = [_alert_fields(a, now) for a in alerts]
+    firing = sum(1 for a in alerts if a.status != "resolved")
+    ctx = dict(each[0])
+    ctx.update(
+        status="firing" if firing else "resolved",
+        alerts=each,
+        reason=reason,
+        count=len(alerts),
+        firing_count=firing,
+        resolved_count=len(alerts) - firing,
+        now=Epoch(now),
+    )
+    return ctx

@@ -1,0 +1,323 @@
+"""Read OME's REST API: discover targets, fetch only what the rules need, classify failures.
+
+One poll of one server runs in two phases:
+
+1. **Discovery** walks the listings ``/v1/vhosts`` → ``…/apps`` → ``…/streams``, descending
+   only into targets that a rule's ``match`` glob can still select (or whose streams a rule
+   counts). Nothing else is fetched until the listings are in.
+2. **Fetch**: stats (``/v1/stats/current/…``, or Enterprise ``/v2`` where configured) for the
+   targets a rule reads stats of, and stream info only for streams whose rules read track
+   fields. N selected streams cost at most N stats requests (+ N info requests when track
+   fields are read) on top of the listings.
+
+Failures are sorted by where they happen. A listing, the server-level stats, a refused
+connection, a rejected token or a missing API route mean the server as a whole cannot be
+read: ``PollResult.error``. A failure of one target's own request goes to
+``target_errors`` and never costs the others their samples. A 404 "Could not find the
+stream/application/virtual host" on a target the listing just showed means it ended in
+between: ``gone``, not an error. No message ever contains the access token.
+
+A hanging API is the server's fault, not each stream's, so a poll is bounded twice: when
+``max_in_flight`` requests in a row get no answer (timed out, or the connection closed
+without one) the poll stops with a server-level error, and the whole poll is abandoned
+after the server's ``poll_timeout``. Either way no target of that server changes state.
+
+The server's clock: rules measure the age of OME's timestamps (``stale``, ``age()``), and
+the watcher's clock may be off. See ``ServerClock`` for how it is estimated.
+
+This module runs the poll. What it fetches is planned in ``omeplan``; each request and
+what its answer means is ``omeapi``, over the HTTP stacks in ``omehttp``; the server's
+clock is ``serverclock``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+from ..clock import Clock
+from ..errors import SourceError, SourceErrorKind
+from ..lang.fields import Source
+from ..model import PollResult, Sample, Scope, Target, Value, stream_counts
+from ..rules import ServerSpec
+from .api import Failed, Missing, OmeApi, PollRun
+from .http import Getter
+from .normalize import NormalizeError, normalize_info, normalize_stats
+from .plan import PollPlan, Route, Routes, api_path
+from .serverclock import ServerClock, freshest_live_time
+
+if TYPE_CHECKING:
+    import httpx
+
+__all__ = ["OmeClient", "poll_all"]
+
+T = TypeVar("T")
+X = TypeVar("X")
+
+
+@dataclass(slots=True)
+class _Fetched:
+    fields: dict[str, Value] = field(default_factory=dict)
+    gone: bool = False
+    error: SourceError | None = None
+
+
+class OmeClient:
+    """An async client for one OME server: keep-alive, Basic auth, bounded concurrency.
+
+    Requests go through ``OmeApi``: ``omewire`` by default, or the injected ``getter`` (what
+    ``record`` and ``replay`` use), or an httpx ``transport`` (tests' mocks); not both.
+    """
+
+    def __init__(
+        self,
+        server: ServerSpec,
+        *,
+        clock: Clock,
+        transport: httpx.AsyncBaseTransport | None = None,
+        getter: Getter | None = None,
+    ) -> None:
+        self.server = server
+        self.name = server.name
+        self.server_clock = ServerClock()
+        self._clock = clock
+        # a whole poll shorter than one of its requests would make `timeout` meaningless
+        self._poll_timeout = max(server.poll_timeout_s, server.timeout_s)
+        self._workers = max(1, server.max_in_flight)
+        self._api = OmeApi(server, transport, getter=getter)
+        self._routes = Routes(server.api_version)
+
+    async def __aenter__(self) -> OmeClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._api.aclose()
+
+    # -- one poll ---------------------------------------------------------------------------
+
+    async def poll(self, plan: PollPlan) -> PollResult:
+        """Poll the server once; never raises for anything the server does."""
+        run = PollRun(at=self._clock.now(), started=time.perf_counter())
+        try:
+            # Cancelling the poll cancels its requests, which drop their connections.
+            async with asyncio.timeout(self._poll_timeout):
+                result = await self._poll(plan, run)
+        except Failed as failed:
+            result = self._failed(run, failed.error)
+        except TimeoutError:  # requests' own timeouts are Failed by now: this is the deadline
+            result = self._failed(run, self._deadline_error(run))
+        result.requests = run.requests
+        result.duration = time.perf_counter() - run.started
+        return result
+
+    def _failed(self, run: PollRun, error: SourceError) -> PollResult:
+        return PollResult(
+            server=self.name, at=run.at, server_now=self.server_clock.now(run.at), error=error
+        )
+
+    def _deadline_error(self, run: PollRun) -> SourceError:
+        reason = (
+            f"the poll took longer than poll_timeout ({self._poll_timeout:g}s) and was abandoned"
+        )
+        if run.targets is None:
+            reason += " while still listing vhosts, apps and streams"
+        else:
+            reason += f" with {run.fetched} of {run.targets} targets fetched"
+        return self._api.error(SourceErrorKind.TIMEOUT, run.last_path, reason)
+
+    async def _poll(self, plan: PollPlan, run: PollRun) -> PollResult:
+        root = Target(self.name)
+        listed, gone = await self._discover(plan, run, root)
+        wanted = {t: r for t, r in self._routes.for_listing(plan, listed).items() if r is not None}
+        run.targets = len(wanted)
+        results = await _map_bounded(
+            lambda t: self._fetch(run, t, wanted[t]), list(wanted), self._workers
+        )
+        fetched = dict(zip(wanted, results, strict=True))
+        gone |= {t for t, got in fetched.items() if got.gone}
+        if gone:
+            # whatever ended during the poll is not listed, and neither is anything below it
+            listed = {t for t in listed if not _under(t, gone)}
+        counted = any(r.counts_streams for r in wanted.values())
+        counts = stream_counts(listed) if counted else {}
+
+        result = PollResult(server=self.name, at=run.at, server_now=run.at, listed=listed)
+        result.gone = gone
+        freshest: datetime | None = None
+        fields_of: dict[Target, dict[str, Value]] = {}
+        for target, got in fetched.items():
+            if got.gone:
+                continue
+            if got.error is not None:
+                result.target_errors[target] = got.error
+                continue
+            if wanted[target].counts_streams:
+                got.fields["streams"] = counts.get(target, 0)
+            fields_of[target] = got.fields
+            freshest = freshest_live_time(freshest, got.fields)
+        server_now = self.server_clock.update(
+            run.at, None if freshest is None else freshest.timestamp(), run.date_offset
+        )
+        result.server_now = server_now
+        result.samples = {t: Sample(t, f, run.at, server_now) for t, f in fields_of.items()}
+        return result
+
+    async def _discover(
+        self, plan: PollPlan, run: PollRun, root: Target
+    ) -> tuple[set[Target], set[Target]]:
+        """Walk the listings level by level, only where the plan leads."""
+        listed: set[Target] = {root}
+        gone: set[Target] = set()
+        level = [root]
+        if not plan.explores(root) and Source.STATS not in (plan.sources(root) or ()):
+            # Nothing to fetch: list the vhosts anyway, as a check that the API answers.
+            listed.update(_child(root, n) for n in await self._list(run, root) or ())
+            return listed, gone
+        while level:
+            parents = [t for t in level if t.scope is not Scope.STREAM and plan.explores(t)]
+            children = await _map_bounded(lambda t: self._list(run, t), parents, self._workers)
+            level = []
+            for parent, names in zip(parents, children, strict=True):
+                if names is None:  # vanished between its parent's listing and its own
+                    listed.discard(parent)
+                    gone.add(parent)
+                    continue
+                kids = [_child(parent, n) for n in names]
+                listed.update(kids)
+                level.extend(kids)
+        return listed, gone
+
+    async def _list(self, run: PollRun, target: Target) -> list[str] | None:
+        path = api_path("/v1", target) + ("/vhosts", "/apps", "/streams")[len(target.names)]
+        try:
+            payload = await self._api.get(run, path)
+        except Missing:
+            return None
+        except Failed as failed:
+            failed.server_wide = True  # a partial listing would make targets look absent
+            raise
+        if not isinstance(payload, list) or not all(isinstance(n, str) for n in payload):
+            raise Failed(
+                self._api.error(SourceErrorKind.BAD_RESPONSE, path, "expected a list of names"),
+                server_wide=True,
+            )
+        return list(dict.fromkeys(payload))
+
+    async def _fetch(self, run: PollRun, target: Target, route: Route) -> _Fetched:
+        """Stats and/or info of one target; failures of its own requests are kept on it."""
+        jobs: list[Coroutine[Any, Any, dict[str, Value]]] = []
+        if route.stats is not None:
+            jobs.append(self._read(run, route.stats, normalize_stats))
+        if route.info is not None:
+            jobs.append(self._read(run, route.info, normalize_info))
+        got = _Fetched()
+        try:
+            if len(jobs) == 1:  # the common case needs no task group of its own
+                got.fields = await jobs[0]
+            else:
+                for part in await _all(jobs):
+                    got.fields.update(part)
+        except Missing as missing:
+            if target.scope is Scope.SERVER:
+                error = self._api.error(
+                    SourceErrorKind.NOT_FOUND, "/v1/stats/current", str(missing)
+                )
+                raise Failed(error, server_wide=True) from None
+            got.gone = True
+        except Failed as failed:
+            if failed.server_wide or target.scope is Scope.SERVER:
+                failed.server_wide = True
+                raise
+            got.error = failed.error
+        run.fetched += 1
+        return got
+
+    async def _read(
+        self, run: PollRun, path: str, normalize: Callable[[object], dict[str, Value]]
+    ) -> dict[str, Value]:
+        payload = await self._api.get(run, path)
+        try:
+            fields = normalize(payload)
+        except NormalizeError as exc:
+            reason = f"a field of the wrong type or shape: {exc}"
+            raise Failed(self._api.error(SourceErrorKind.BAD_RESPONSE, path, reason)) from None
+        return fields
+
+
+async def poll_all(clients: Sequence[OmeClient], plans: Mapping[str, PollPlan]) -> list[PollResult]:
+    """Poll every server at once; a server without a plan is only checked for an answer."""
+    return await _all(c.poll(plans.get(c.name) or PollPlan(c.name)) for c in clients)
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+async def _map_bounded(
+    job: Callable[[X], Coroutine[Any, Any, T]], items: Sequence[X], limit: int
+) -> list[T]:
+    """``job(item)`` for every item, at most ``limit`` at a time, results in order; failures
+    as ``_all``.
+
+    ``limit`` workers take the items in turn: one task per item, all but ``limit`` of them
+    waiting on a semaphore, costs a 10,000-stream poll far more CPU.
+    """
+    results: list[Any] = [None] * len(items)
+    queue = iter(range(len(items)))
+
+    async def worker() -> None:
+        for index in queue:
+            results[index] = await job(items[index])
+
+    await _all(worker() for _ in range(min(limit, len(items))))
+    return cast(list[T], results)
+
+
+async def _all(jobs: Iterable[Coroutine[Any, Any, T]]) -> list[T]:
+    """Run ``jobs`` concurrently; the first ``Failed``/``Missing`` cancels the rest."""
+    tasks: list[asyncio.Task[T]] = []
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(j) for j in jobs]
+    except BaseExceptionGroup as eg:
+        for exc in _leaves(eg):
+            if isinstance(exc, Failed) and exc.server_wide:
+                raise exc from None
+        for kind in (Missing, Failed):  # a target that is gone is not also broken
+            for exc in _leaves(eg):
+                if isinstance(exc, kind):
+                    raise exc from None
+        raise
+    return [t.result() for t in tasks]
+
+
+def _leaves(eg: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    out: list[BaseException] = []
+    for exc in eg.exceptions:
+        out.extend(_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
+    return out
+
+
+def _child(parent: Target, name: str) -> Target:
+    v, a, _ = (*parent.names, None, None, None)[:3]
+    if v is None:
+        return Target(parent.server, name)
+    if a is None:
+        return Target(parent.server, v, name)
+    return Target(parent.server, v, a, name)
+
+
+def _under(target: Target, gone: set[Target]) -> bool:
+    """Whether ``target`` or one of its ancestors is in ``gone``."""
+    node: Target | None = target
+    while node is not None:
+        if node in gone:
+            return True
+        node = node.parent()
+    return False
