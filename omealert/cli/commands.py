@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from ..durations import format_duration, parse_duration
 from ..errors import ConfigError, OmealertError, StateError
-from .main import ExitCode
+from .exitcode import ExitCode
 
 if TYPE_CHECKING:
     from ..rules import Settings

@@ -7,20 +7,12 @@ httpx, apprise) happen inside the commands, so ``omealert --version`` stays fast
 from __future__ import annotations
 
 import argparse
-import enum
 import sys
 from collections.abc import Sequence
 from typing import NoReturn, TextIO
 
 from .. import __version__
-
-
-class ExitCode(enum.IntEnum):
-    OK = 0
-    FAILURE = 1  # validate: invalid file; test: a failing case
-    USAGE = 2  # argparse's convention, except for `check`, where 2 means CRITICAL
-    UNKNOWN = 3  # check: UNKNOWN; also any usage error on check
-    INTERNAL = 70
+from .exitcode import ExitCode
 
 
 class UsageError(Exception):

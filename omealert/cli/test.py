@@ -67,7 +67,7 @@ def cmd_test(args: argparse.Namespace, out: TextIO) -> int:
     from pathlib import Path
 
     from ..ruletest.report import junit_xml, run_paths
-    from .main import ExitCode
+    from .exitcode import ExitCode
 
     patterns = []
     for text in args.run:

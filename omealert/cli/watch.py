@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from ..durations import format_duration
 from ..errors import ConfigError, StateError
-from .main import ExitCode
+from .exitcode import ExitCode
 
 if TYPE_CHECKING:
     import asyncio

@@ -36,8 +36,8 @@ from .messages import suggest
 
 if TYPE_CHECKING:
     from ..lang.condition import Condition
-    from .load import Parts
     from .model import RuleModel
+    from .parts import Parts
     from .yamlsource import KeyPath, YamlSource
 
 _TEMPLATE_LINE = re.compile(r"line (\d+): (.*)", re.DOTALL)

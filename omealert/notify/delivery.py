@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from ..rules import ChannelSpec
     from .render import Message
 
-__all__ = ["Deliverer", "Outcome", "check_url"]
+__all__ = ["Deliverer", "Outcome", "check_url", "url_secrets"]
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ def _apprise() -> Any:
 # --------------------------------------------------------------------------- secrets
 
 
-def _url_secrets(url: str) -> list[str]:
+def url_secrets(url: str) -> list[str]:
     """Every part of ``url`` that could be secret: user, password, path segments, query.
 
     Both raw and percent-decoded forms, longest first so a token is replaced before a
@@ -166,7 +166,7 @@ def check_url(url: str) -> str | None:
     Only the structure is checked: nothing is contacted.
     """
     apprise = _apprise()
-    secrets = _url_secrets(url)
+    secrets = url_secrets(url)
     try:
         service = apprise.Apprise.instantiate(url, suppress_exceptions=False)
     except Exception as exc:
@@ -260,7 +260,7 @@ class Deliverer:
     def _build(self, url: str) -> _Slot:
         apprise = _apprise()
         asset = self._get_asset()
-        secrets = _url_secrets(url)
+        secrets = url_secrets(url)
         try:
             service = apprise.Apprise.instantiate(url, asset=asset, suppress_exceptions=False)
         except Exception as exc:

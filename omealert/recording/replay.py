@@ -34,7 +34,7 @@ from .format import IDENTITY, RecordedResponse, RecordingReader, replayed_failur
 __all__ = ["ReplayStats", "ReplaySummary", "replay", "replay_polls"]
 
 
-class _Player:
+class Player:
     """A ``Getter`` answering one server's GETs from the answers recorded for the current
     poll, each path's in the order they were recorded.
 
@@ -117,7 +117,7 @@ async def replay_polls(
     stats = ReplayStats()
     clock = FakeClock()
     with RecordingReader(path) as reader:
-        players: dict[str, _Player] = {}
+        players: dict[str, Player] = {}
         clients: dict[str, OmeClient] = {}
         plans: dict[str, PollPlan] = {}
         try:
@@ -125,7 +125,7 @@ async def replay_polls(
                 if server.name not in reader.header.servers:
                     stats.notes.append(f"server {server.name} is not in the recording")
                     continue
-                player = _Player(undo_encoding=reader.header.accept_encoding != IDENTITY)
+                player = Player(undo_encoding=reader.header.accept_encoding != IDENTITY)
                 players[server.name] = player
                 clients[server.name] = OmeClient(server, clock=clock, getter=player)
                 plans[server.name] = plan_polls(settings.rules, server.name)

@@ -1,0 +1,1 @@
+"""``omealert test``: rule unit tests, their file format, series, runs, diffs, reports."""

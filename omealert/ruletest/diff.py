@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any
 from .series import format_offset
 
 if TYPE_CHECKING:
+    from .actual import ActualAlert, ActualMessage
     from .file import AlertExpectation, MessageExpectation
-    from .run import ActualAlert, ActualMessage
 
 __all__ = ["compare_alerts", "compare_messages", "flow", "values_equal"]
 

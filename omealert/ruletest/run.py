@@ -14,9 +14,8 @@ import re
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
-from ..engine.alerts import AlertValue, Instance, Transition
+from ..engine.alerts import Instance, Transition
 from ..engine.engine import Engine
 from ..model import AlertState, PollResult
 from ..notify.planner import Planner
@@ -24,6 +23,7 @@ from ..recording.format import RecordingError
 from ..recording.replay import replay_polls
 from ..rules import Settings
 from ..state.records import Silence
+from .actual import ActualAlert, ActualMessage
 from .diff import compare_alerts, compare_messages
 from .file import AlertCheck, NotificationCheck, RuleTest, RuleTestFile
 from .series import format_offset
@@ -36,30 +36,6 @@ __all__ = [
     "run_test",
     "select",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class ActualAlert:
-    rule: str
-    state: str
-    labels: dict[str, str]
-    value: AlertValue
-    summary: str
-    description: str
-
-
-@dataclass(frozen=True, slots=True)
-class ActualMessage:
-    at: float  # seconds from the start
-    channel: str
-    rule: str
-    reason: str
-    targets: list[str]
-    title: str
-    body: str
-
-    def get(self, key: str) -> Any:
-        return getattr(self, key)
 
 
 @dataclass(slots=True)

@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Final
+from typing import Final, Protocol
 
 from .faults import _Fault
 from .reply import _dumps, _error, _Reply
-
-if TYPE_CHECKING:
-    from .server import Simulator
 
 _MAX_HEAD: Final = 64 * 1024
 _MAX_BODY: Final = 1024 * 1024
@@ -31,10 +28,30 @@ _REASONS: Final = {
 }
 
 
+class _Host(Protocol):
+    """What a connection needs of the ``Simulator`` that serves it.
+
+    Spelled out here so that this module does not import ``server`` (which imports it).
+    """
+
+    _protocols: set[_HttpProtocol]
+    _send_date: bool
+
+    def _control(self, method: str, name: str, body: bytes) -> _Reply: ...
+
+    def _receive(self, method: str, path: str) -> _Fault | None: ...
+
+    def _handle(
+        self, method: str, path: str, headers: Mapping[str, str], fault: _Fault | None
+    ) -> _Reply | None: ...
+
+    def _date_header(self) -> str: ...
+
+
 class _HttpProtocol(asyncio.Protocol):
     """A minimal HTTP/1.1 server connection: keep-alive, Content-Length bodies, no chunking."""
 
-    def __init__(self, sim: Simulator) -> None:
+    def __init__(self, sim: _Host) -> None:
         self._sim = sim
         self._buf = bytearray()
         self._transport: asyncio.Transport | None = None
