@@ -31,7 +31,7 @@ from omealert.state.store import StateStore
 from tests.helpers import bare_env
 from tests.receivers import HttpReceiver, SmtpSink, free_port
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TIMEOUT_S = 60.0
 TOKEN = "sim-token-Q7pX"
 WRONG_TOKEN = "not-the-token-Zr4"  # must never show up in any output

@@ -34,7 +34,7 @@ from omealert.simulator import Simulator
 from omealert.state.store import StateStore
 from tests.receivers import HttpReceiver, SmtpSink
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 # Recognizable secrets: none of them may appear in the watcher's output or /metrics.
 TOKEN = "ome-TOKEN-s3cr3t-81f2"

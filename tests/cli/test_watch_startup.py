@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from omealert.simulator import Simulator
-from tests import test_watch
+from tests.cli import test_watch
+from tests.cli.test_watch import StartWatcher, Watcher, config_text, wait_until, write
 from tests.receivers import HttpReceiver, SmtpSink
-from tests.test_watch import StartWatcher, Watcher, config_text, wait_until, write
 
 # test_watch's fixtures, under the names the tests below ask for
 sim, http, smtp, start, cfg_path = (

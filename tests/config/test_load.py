@@ -14,8 +14,8 @@ from omealert.errors import ConfigError
 from omealert.model import Scope, Severity
 from omealert.rules import Matcher, MessageFormat, OnMissing, Settings, TargetPattern
 
-DATA = Path(__file__).parent / "data" / "config"
-EXAMPLE = Path(__file__).parents[1] / "rules.example.yaml"
+DATA = Path(__file__).parents[1] / "data" / "config"
+EXAMPLE = Path(__file__).parents[2] / "rules.example.yaml"
 
 SERVER = "servers:\n  - name: origin-1\n    url: http://127.0.0.1:8081\n"
 

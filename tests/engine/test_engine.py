@@ -11,7 +11,7 @@ from omealert.errors import SourceErrorKind
 from omealert.model import AlertState, PollResult, Target
 from omealert.rules import API_DOWN_RULE
 
-from .helpers import poll, rule, settings, ts
+from ..helpers import poll, rule, settings, ts
 
 T0 = 1_767_225_600.0
 S1 = "default/app/s1"

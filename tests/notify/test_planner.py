@@ -10,7 +10,7 @@ from omealert.notify.planner import Planner
 from omealert.rules import InhibitSpec, Matcher, RouteSpec, Rule
 from omealert.state.records import OutboxMessage, Silence
 
-from .helpers import poll, rule, settings
+from ..helpers import poll, rule, settings
 
 T0 = 1_767_225_600.0
 WEBRTC = "publishers.connections.webrtc"

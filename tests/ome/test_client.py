@@ -23,7 +23,7 @@ from omealert.ome.serverclock import ServerClock
 from omealert.rules import ServerSpec
 from omealert.simulator import Simulator
 
-from .helpers import poll_once, rule
+from ..helpers import poll_once, rule
 
 T = TypeVar("T")
 TOKEN = "ome-access-token"
@@ -715,7 +715,7 @@ def test_the_cards_two_rules_fire_identically_on_v1_and_v2(
     with the same values, whether OME is read through /v1 or Enterprise /v2."""
     from omealert.engine.engine import Engine
 
-    from .helpers import settings
+    from ..helpers import settings
 
     rules = [
         rule("viewers", "webrtc publishers > 500"),

@@ -30,7 +30,7 @@ from omealert.rules import ServerSpec
 from omealert.runner import Runner
 from omealert.simulator import Simulator
 
-from .helpers import poll_once, rule, settings
+from ..helpers import poll_once, rule, settings
 
 T = TypeVar("T")
 TOKEN = "ome-access-token"

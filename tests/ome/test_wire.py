@@ -22,8 +22,8 @@ from omealert.ome.http import Answer, Broken, Garbled, NoConnection, TooLarge
 from omealert.ome.wire import WireGetter
 from omealert.rules import ServerSpec
 
-from .helpers import run_async
-from .wireserver import (
+from ..helpers import run_async
+from ..wireserver import (
     CLOSE,
     HALF_CLOSE,
     READ,

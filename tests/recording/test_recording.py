@@ -36,7 +36,7 @@ from omealert.recording.replay import replay, replay_polls
 from omealert.rules import ServerSpec, Settings
 from omealert.simulator import Simulator
 
-from .wireserver import CLOSE, READ, WireServer
+from ..wireserver import CLOSE, READ, WireServer
 
 TOKEN = "sim-secret-token"
 TOKEN_B64 = base64.b64encode(TOKEN.encode()).decode()
@@ -277,7 +277,7 @@ class TestCapture:
     def test_raw_bytes_and_relative_paths_round_trip(self, tmp_path: Path) -> None:
         """A compressed answer behind a path prefix is kept raw, without its cookie, under
         its path below the server URL, and replayed exactly as it came."""
-        from omealert.recording.replay import _Player
+        from omealert.recording.replay import Player
 
         payload = b'{"message":"OK","response":["default"],"statusCode":200}'
         packed = gzip.compress(payload)
@@ -306,7 +306,7 @@ class TestCapture:
         assert "body_b64" in line  # gzip bytes are not UTF-8
 
         async def play(undo: bool) -> bytes:
-            player = _Player(undo_encoding=undo)
+            player = Player(undo_encoding=undo)
             player.load([kept])
             return (await player.get("/v1/vhosts")).body
 

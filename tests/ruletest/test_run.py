@@ -16,7 +16,7 @@ from omealert.cli.main import main
 from omealert.config.load import load_config
 from omealert.ruletest.load import load_test_file
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 RULES = REPO / "tests" / "rules"
 
 CONFIG = """\
