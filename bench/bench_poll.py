@@ -6,7 +6,7 @@ Run by hand: ``.venv/bin/python bench/bench_poll.py [--streams 10000] [--apps 5]
    several apps. One omealert tick — discover, fetch every stream's stats, evaluate 20
    rules, persist to SQLite — is timed against the floor: bare aiohttp with keep-alive,
    fetching and JSON-decoding the same URLs with the same concurrency. Since the client
-   speaks HTTP itself (``omewire``), the same walk over bare ``omewire`` is timed too: the
+   speaks HTTP itself (``ome.wire``), the same walk over bare ``ome.wire`` is timed too: the
    tick's time beyond it is omealert's own work. Rounds rotate which goes first, and the
    figure is the median of the per-round ratios, because on a shared 2-core machine only
    side-by-side ratios mean anything.
@@ -15,7 +15,7 @@ Run by hand: ``.venv/bin/python bench/bench_poll.py [--streams 10000] [--apps 5]
    every stream on every poll).
 
 ``--transports`` also times one client poll over each HTTP stack the client can use
-(``omewire``, httpx's own transport, httpx over ``httpx-aiohttp`` when installed); with the
+(``ome.wire``, httpx's own transport, httpx over ``httpx-aiohttp`` when installed); with the
 floor, that is the measurement behind the client's default. aiohttp is needed only here.
 """
 

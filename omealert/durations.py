@@ -52,3 +52,22 @@ def format_duration(seconds: float) -> str:
         parts.append(f"{minutes}m")
     parts.append(f"{secs}s")
     return sign + " ".join(parts)
+
+
+def format_offset(seconds: float) -> str:
+    """``90`` → ``1m30s``: compact, and readable back by ``parse_duration``."""
+    if seconds < 0:
+        return "-" + format_offset(-seconds)
+    whole = int(seconds)
+    rest = round(seconds - whole, 3)
+    if whole == 0 and rest == 0:
+        return "0s"
+    out = ""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if whole >= size:
+            out += f"{whole // size}{unit}"
+            whole %= size
+    if whole or rest:
+        secs = whole + rest
+        out += f"{secs:g}s" if rest else f"{whole}s"
+    return out

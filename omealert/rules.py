@@ -1,6 +1,6 @@
 """Runtime form of a loaded config: defaults applied, durations in seconds, conditions compiled.
 
-``configmodel.py`` (pydantic models) and ``config.py`` (loading, FILE:LINE:COL errors) own
+``config/model.py`` (pydantic models) and ``config/load.py`` (loading, FILE:LINE:COL errors) own
 the YAML contract and build these; the engine, notifier and runner only ever see these
 plain objects.
 """

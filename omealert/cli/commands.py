@@ -1,4 +1,4 @@
-"""What each ``omealert`` subcommand does; ``cli.py`` parses, this module acts."""
+"""What each ``omealert`` subcommand does; ``cli/main.py`` parses, this module acts."""
 
 from __future__ import annotations
 

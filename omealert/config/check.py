@@ -1,6 +1,6 @@
 """What the config models cannot check one field at a time, and the runtime objects.
 
-The models (``configmodel.py``) check shapes and types. This module compiles every condition
+The models (``config/model.py``) check shapes and types. This module compiles every condition
 and template, asks apprise about every URL, checks names across sections (channels,
 servers, duplicates, reserved words) and finally assembles ``rules.Settings``.
 

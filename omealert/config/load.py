@@ -1,8 +1,8 @@
 """Loading the YAML config: a file in, ``Settings`` out, or every problem in it at once.
 
 ``load_config`` reads a file, substitutes ``${VAR}`` from the environment, validates the
-shape with the models of ``configmodel.py``, then compiles every condition, template and
-apprise URL and cross-checks names (``configcheck.py``). Every problem found on the way is
+shape with the models of ``config/model.py``, then compiles every condition, template and
+apprise URL and cross-checks names (``config/check.py``). Every problem found on the way is
 collected and raised as one ``ConfigError`` whose issues point at a FILE:LINE:COL, so an
 operator fixes a broken file in one pass instead of one error per run.
 """

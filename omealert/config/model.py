@@ -2,7 +2,7 @@
 
 The models are the documentation of the format: each field's default is the documented
 default, and ``extra="forbid"`` turns a typo into an error with a suggestion. Loading a
-file with them, and reporting all its problems at once, is ``config.py``'s job.
+file with them, and reporting all its problems at once, is ``config/load.py``'s job.
 """
 
 from __future__ import annotations

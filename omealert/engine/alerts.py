@@ -1,7 +1,7 @@
 """Alert instances and their transitions: what the engine keeps per (rule, target).
 
-The engine advances them; the runner persists them (``persist``), the planner turns
-transitions into notifications (``notify``), and ``status``/``check`` print them. The
+The engine advances them; the runner persists them (``state.persist``), the planner turns
+transitions into notifications (``notify.planner``), and ``status``/``check`` print them. The
 built-in ``ome-api-down`` rule and an instance's identity and labels are made here too,
 so restoring state and reloading the config agree on what "the same alert" is.
 """

@@ -1,6 +1,6 @@
 """What makes a condition well-typed, and the message when it is not.
 
-The parser (``exprparse``) builds on ``Checker``: it owns the token cursor the messages
+The parser (``lang.parse``) builds on ``Checker``: it owns the token cursor the messages
 point into, and one check per kind of mistake (a timestamp used as a number, a size
 compared with a bit-rate field, text left unquoted), each saying how to fix it.
 """

@@ -5,9 +5,9 @@ tokenized, parsed by recursive descent into a small typed tree, checked (types, 
 scopes) while it is built, and finally turned into nested closures. ``evaluate`` only
 calls those closures: no re-parsing, no name lookups, and never ``eval`` of user text.
 
-Each stage has its module, in the order they run: ``exprlex`` (tokens, unit literals),
-``exprparse`` (the grammar) building ``exprtree`` nodes checked by ``exprcheck``, and
-``exprcompile`` (the closures and what ``None`` means), plus ``exprbatch`` (whole-list
+Each stage has its module, in the order they run: ``lang.lex`` (tokens, unit literals),
+``lang.parse`` (the grammar) building ``lang.tree`` nodes checked by ``lang.check``, and
+``lang.compile`` (the closures and what ``None`` means), plus ``lang.batch`` (whole-list
 loops for the commonest shapes). This module is their API.
 """
 

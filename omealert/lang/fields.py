@@ -2,7 +2,7 @@
 
 One table serves the condition language (name resolution, type and unit checks), the OME
 client (which endpoints a rule set needs) and the docs. Paths are in OME's v2 shape, which
-is also what v1 answers are normalized into (see ``normalize.py``).
+is also what v1 answers are normalized into (see ``ome/normalize.py``).
 
 Units are as OME really sends them (``../shared/ome-api.md`` §7): ``avg/maxThroughput*``
 are bits per second, ``lastThroughput*`` are **bytes** counted in the last ~1 s window.

@@ -1,7 +1,7 @@
 """Turn alerts into message titles and bodies with Jinja, without ever losing an alert.
 
-Operator templates run in the sandbox of ``rendersandbox``; anything that fails at render
-time turns into the default text (``defaultmessages``) plus a line saying what failed.
+Operator templates run in the sandbox of ``notify.sandbox``; anything that fails at render
+time turns into the default text (``notify.defaults``) plus a line saying what failed.
 Rendering never raises.
 """
 

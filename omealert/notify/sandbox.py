@@ -8,7 +8,7 @@ instead of the output, for the caller to fall back on default text.
 
 Everything that comes from OME is attacker-controlled *data*: it is never template source,
 and every value a template prints passes through the environment's ``finalize`` hook,
-which escapes it for the channel's format (``renderescape``).
+which escapes it for the channel's format (``notify.escape``).
 """
 
 from __future__ import annotations

@@ -94,7 +94,7 @@ def _request_headers(server: ServerSpec) -> dict[str, str]:
 
 
 def default_getter(server: ServerSpec) -> Getter:
-    """The HTTP stack a live poll of ``server`` uses: ``omewire`` with Basic auth, at most
+    """The HTTP stack a live poll of ``server`` uses: ``ome.wire`` with Basic auth, at most
     ``max_in_flight`` connections, its TLS settings and ``timeout``. ``record`` wraps this
     very stack, so a recording holds what the live client would have seen.
 
@@ -122,7 +122,7 @@ def _httpx_getter(server: ServerSpec, transport: httpx.AsyncBaseTransport) -> Ge
 class OmeApi:
     """GETs to one OME server: keep-alive, Basic auth, bounded concurrency.
 
-    By default requests go through ``omewire``'s plain-asyncio HTTP/1.1, which
+    By default requests go through ``ome.wire``'s plain-asyncio HTTP/1.1, which
     ``bench/bench_poll.py`` measured at about a third of aiohttp's CPU per request (and
     aiohttp at a tenth of httpx's own async transport) for thousands of small keep-alive
     GETs. An injected ``getter`` is used as it is (``record`` wraps the default stack in

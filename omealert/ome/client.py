@@ -25,8 +25,8 @@ after the server's ``poll_timeout``. Either way no target of that server changes
 The server's clock: rules measure the age of OME's timestamps (``stale``, ``age()``), and
 the watcher's clock may be off. See ``ServerClock`` for how it is estimated.
 
-This module runs the poll. What it fetches is planned in ``omeplan``; each request and
-what its answer means is ``omeapi``, over the HTTP stacks in ``omehttp``; the server's
+This module runs the poll. What it fetches is planned in ``ome.plan``; each request and
+what its answer means is ``ome.api``, over the HTTP stacks in ``ome.http``; the server's
 clock is ``serverclock``.
 """
 
@@ -69,7 +69,7 @@ class _Fetched:
 class OmeClient:
     """An async client for one OME server: keep-alive, Basic auth, bounded concurrency.
 
-    Requests go through ``OmeApi``: ``omewire`` by default, or the injected ``getter`` (what
+    Requests go through ``OmeApi``: ``ome.wire`` by default, or the injected ``getter`` (what
     ``record`` and ``replay`` use), or an httpx ``transport`` (tests' mocks); not both.
     """
 

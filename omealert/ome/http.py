@@ -1,12 +1,12 @@
 """What the HTTP stacks under ``OmeClient`` share: the answer, the failures, TLS settings.
 
-There are two stacks: ``omewire`` (plain asyncio, the default; ``record`` wraps it and
-``replay`` stands in for it through the same ``Getter`` protocol) and ``omehttpx`` (httpx:
+There are two stacks: ``ome.wire`` (plain asyncio, the default; ``record`` wraps it and
+``replay`` stands in for it through the same ``Getter`` protocol) and ``ome.via_httpx`` (httpx:
 ``http_client: httpx``, and the mock transports of tests; httpx is imported only then).
 Both do the same thing, a GET of a path below the server's URL with a bounded body, and
 report what went wrong in the same few terms (``TimeoutError``, ``TooLarge``,
 ``NoConnection``, ``Broken``, ``Garbled``), so what an answer or a failure means is decided
-once, in ``omeapi``, whichever stack ran.
+once, in ``ome.api``, whichever stack ran.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """httpx under ``OmeClient``: ``http_client: httpx``, and the ``httpx.MockTransport`` of tests.
 
-Kept apart from ``omehttp`` so that httpx is imported only by a server or a test that uses it.
+Kept apart from ``ome.http`` so that httpx is imported only by a server or a test that uses it.
 """
 
 from __future__ import annotations

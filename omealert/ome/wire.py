@@ -11,7 +11,7 @@ connection closing, TLS with SNI and host name checks, and one deadline for the 
 exchange. A connection the server closed while it sat idle between polls is noticed when it
 is taken; if it closes in a race, as the GET is sent, without a byte of answer, the GET is
 sent again once on a fresh connection, as browsers do (GETs are idempotent). It never
-follows redirects (a 3xx is an unexpected answer for ``omeapi`` to report), asks for no
+follows redirects (a 3xx is an unexpected answer for ``ome.api`` to report), asks for no
 compression, keeps no cookies and uses no proxy, none of which OME's API uses. Header
 names come back in lower case.
 """

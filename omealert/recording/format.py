@@ -19,7 +19,7 @@ token and its base64 form are replaced by ``***`` in error messages. Answers are
 the client got them, headers with lower-case names and without ``set-cookie``.
 
 A GET that got no answer is kept under the name of the failure the client's HTTP stack
-(``omehttp``) raised, so a replay fails it the same way and ``omeapi`` classifies it as it
+(``ome.http``) raised, so a replay fails it the same way and ``ome.api`` classifies it as it
 did live:
 
 ``TimeoutError``    no complete answer within the server's ``timeout``
@@ -156,7 +156,7 @@ class RecordedTick:
 
 def failure_record(exc: Exception) -> tuple[str, str, int | None] | None:
     """How a recording keeps a failure of ``Getter.get``: name, message (unscrubbed) and
-    ``verify_code``; None for anything that is not one of ``omehttp``'s failures."""
+    ``verify_code``; None for anything that is not one of ``ome.http``'s failures."""
     if isinstance(exc, TimeoutError):
         return "TimeoutError", "", None
     if isinstance(exc, NoConnection):

@@ -3,7 +3,7 @@
 ``record`` polls the configured servers through ``OmeClient`` over the live client's own
 HTTP stack (``omeapi.default_getter``), wrapped in a ``CapturingGetter`` that keeps a copy
 of every answer, or of the failure instead of one (path, status, headers, body, time), and
-writes them to a recording (``recordformat``), which ``replay`` plays back through the
+writes them to a recording (``recording.format``), which ``replay`` plays back through the
 very same client code. What is recorded is what the live client saw, at live speed.
 
 By default ``record`` fetches stats and stream info of *every* target, not just what the
@@ -44,7 +44,7 @@ _DROP_HEADERS = frozenset({"set-cookie"})
 
 class CapturingGetter:
     """A ``Getter`` that passes each GET to ``inner`` and keeps what it got in ``responses``:
-    the answer, or the name of the failure ``inner`` raised (``recordformat``).
+    the answer, or the name of the failure ``inner`` raised (``recording.format``).
 
     A GET cancelled because another request of the poll failed, or because the poll ran out
     of time, ended neither way and is not kept; ``inner`` raises ``TimeoutError`` itself for

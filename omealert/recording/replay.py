@@ -4,7 +4,7 @@
 recording, on a fake clock set to the recorded times, so the very code that ran live
 (discovery, normalization, failure classes, the server-clock estimate) runs again over the
 recording, only as fast as the machine allows: a recorded failure is raised as the live
-HTTP stack raised it, and ``omeapi`` sorts it as it did then. ``replay`` runs the engine and
+HTTP stack raised it, and ``ome.api`` sorts it as it did then. ``replay`` runs the engine and
 the planner on top and prints what would have happened; rule tests use ``replay_polls`` too.
 """
 
@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TextIO
 
 from ..clock import FakeClock
+from ..durations import format_offset
 from ..engine.engine import Engine, Transition
 from ..model import PollResult
 from ..notify.planner import Planner
@@ -27,7 +28,6 @@ from ..ome.client import OmeClient
 from ..ome.http import MAX_BODY_BYTES, Answer, Broken, TooLarge
 from ..ome.plan import PollPlan, plan_polls
 from ..rules import Settings
-from ..ruletest.series import format_offset
 from ..state.records import OutboxMessage
 from .format import IDENTITY, RecordedResponse, RecordingReader, replayed_failure
 

@@ -23,7 +23,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .series import format_offset
+from ..durations import format_offset
 
 if TYPE_CHECKING:
     from .actual import ActualAlert, ActualMessage

@@ -3,8 +3,8 @@
 A test file names the config under test and lists tests. Each test gives an input timeline
 (series in the notation of ``series.py``, a recording made by ``omealert record``, or
 both) and expectations: which alerts are in which state at an evaluation time, and which
-notifications were queued between two times. ``ruletestload`` turns the file as written
-(the pydantic models here) into the checked dataclasses here; ``ruletest`` runs them.
+notifications were queued between two times. ``ruletest.load`` turns the file as written
+(the pydantic models here) into the checked dataclasses here; ``ruletest.run`` runs them.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 The real ``Engine`` and ``Planner`` run over the test's timeline, one evaluation per
 ``evaluation_interval`` (or per recorded polling round), with time passed in: nothing
 sleeps, and a run gives the same result every time. The tests come checked from
-``ruletestload``; ``testdiff`` shows each failing check as a diff.
+``ruletest.load``; ``ruletest.diff`` shows each failing check as a diff.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from ..durations import format_offset
 from ..engine.alerts import Instance, Transition
 from ..engine.engine import Engine
 from ..model import AlertState, PollResult
@@ -26,7 +27,6 @@ from ..state.records import Silence
 from .actual import ActualAlert, ActualMessage
 from .diff import compare_alerts, compare_messages
 from .file import AlertCheck, NotificationCheck, RuleTest, RuleTestFile
-from .series import format_offset
 
 __all__ = [
     "ActualAlert",

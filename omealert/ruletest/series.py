@@ -48,7 +48,6 @@ __all__ = [
     "SERVER_KEY",
     "SeriesError",
     "SeriesInput",
-    "format_offset",
     "parse_api_series",
     "parse_series",
     "parse_target",
@@ -324,25 +323,6 @@ def parse_target(server: str, key: str) -> Target:
         )
     names: list[str | None] = [*parts, None, None, None]
     return Target(server, names[0], names[1], names[2])
-
-
-def format_offset(seconds: float) -> str:
-    """``90`` → ``1m30s``: compact, and readable back by ``parse_duration``."""
-    if seconds < 0:
-        return "-" + format_offset(-seconds)
-    whole = int(seconds)
-    rest = round(seconds - whole, 3)
-    if whole == 0 and rest == 0:
-        return "0s"
-    out = ""
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if whole >= size:
-            out += f"{whole // size}{unit}"
-            whole %= size
-    if whole or rest:
-        secs = whole + rest
-        out += f"{secs:g}s" if rest else f"{whole}s"
-    return out
 
 
 def step_index(elapsed: float, interval: float) -> int:

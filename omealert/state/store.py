@@ -6,8 +6,8 @@ are written in one transaction, and a send is recorded in the same transaction t
 out of the outbox, so a crash at any point leaves either the old state or the new one.
 
 URLs never reach this module; callers pass a safe service name such as ``json://127.0.0.1``.
-Opening the file, its schema, permissions and failures are ``statedb``'s; the rows are
-``staterecords``'.
+Opening the file, its schema, permissions and failures are ``state.db``'s; the rows are
+``state.records``'.
 """
 
 from __future__ import annotations

@@ -594,7 +594,7 @@ async def answer_or_failure(reply: bytes) -> Answer | Exception:
 @given(REPLIES)
 def test_any_reply_is_an_answer_or_a_known_failure(reply: bytes) -> None:
     """Whatever bytes the server sends before closing, ``get`` returns an answer or raises one
-    of the failures ``omeapi`` classifies, never anything else."""
+    of the failures ``ome.api`` classifies, never anything else."""
     outcome = asyncio.run(answer_or_failure(reply))
     assert isinstance(outcome, Answer | Broken | Garbled | TooLarge | TimeoutError)
     if isinstance(outcome, Answer):

@@ -6,13 +6,13 @@ from datetime import UTC, datetime
 
 import pytest
 
+from omealert.durations import format_offset
 from omealert.errors import SourceErrorKind
 from omealert.lang.fields import FIELDS
 from omealert.model import Target
 from omealert.ruletest.series import (
     SeriesError,
     SeriesInput,
-    format_offset,
     parse_api_series,
     parse_series,
     parse_target,
