@@ -37,8 +37,7 @@ from omealert.notify.delivery import Deliverer
 from omealert.runner import Runner
 from omealert.simulator import Simulator
 from omealert.state.store import StateStore
-from tests.cli.test_watch import wait_until
-from tests.helpers import bare_env, poll_once
+from tests.helpers import bare_env, poll_once, wait_until
 from tests.receivers import HttpReceiver, SmtpSink
 
 REPO = Path(__file__).resolve().parent.parent

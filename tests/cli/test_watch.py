@@ -19,7 +19,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
@@ -32,6 +31,7 @@ from omealert.cli.watch import parse_listen
 from omealert.config.load import load_config
 from omealert.simulator import Simulator
 from omealert.state.store import StateStore
+from tests.helpers import wait_until
 from tests.receivers import HttpReceiver, SmtpSink
 
 REPO = Path(__file__).resolve().parents[2]
@@ -61,16 +61,6 @@ BROKEN = """\
   - name: broken
     when: lastRecvTime stale >> 1s
 """
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
-    """Poll ``predicate`` every 50 ms until it holds (True) or ``timeout`` passes (False)."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 def config_text(

@@ -16,7 +16,8 @@ import pytest
 
 from omealert.simulator import Simulator
 from tests.cli import test_watch
-from tests.cli.test_watch import StartWatcher, Watcher, config_text, wait_until, write
+from tests.cli.test_watch import StartWatcher, Watcher, config_text, write
+from tests.helpers import wait_until
 from tests.receivers import HttpReceiver, SmtpSink
 
 # test_watch's fixtures, under the names the tests below ask for
