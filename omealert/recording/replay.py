@@ -6,6 +6,11 @@ recording, on a fake clock set to the recorded times, so the very code that ran 
 recording, only as fast as the machine allows: a recorded failure is raised as the live
 HTTP stack raised it, and ``ome.api`` sorts it as it did then. ``replay`` runs the engine and
 the planner on top and prints what would have happened; rule tests use ``replay_polls`` too.
+
+Each round is evaluated when its polls ended, as the watcher does (``Runner.tick`` takes its
+time after the poll): samples carry the time their poll started, and history leaves points
+later than the evaluation out of every window, so evaluating at the round's slot on the
+grid would leave the newest poll out of ``rate``/``delta``/``*_over``.
 """
 
 from __future__ import annotations
@@ -29,7 +34,13 @@ from ..ome.http import MAX_BODY_BYTES, Answer, Broken, TooLarge
 from ..ome.plan import PollPlan, plan_polls
 from ..rules import Settings
 from ..state.records import OutboxMessage
-from .format import IDENTITY, RecordedResponse, RecordingReader, replayed_failure
+from .format import (
+    IDENTITY,
+    RecordedPoll,
+    RecordedResponse,
+    RecordingReader,
+    replayed_failure,
+)
 
 __all__ = ["ReplayStats", "ReplaySummary", "replay", "replay_polls"]
 
@@ -107,9 +118,13 @@ class ReplayStats:
 async def replay_polls(
     settings: Settings,
     path: str | Path,
-    on_tick: Callable[[float, list[PollResult]], None],
+    on_tick: Callable[[float, list[PollResult], float], None],
 ) -> ReplayStats:
-    """Run the real client over the recording; ``on_tick(at, polls)`` once per round.
+    """Run the real client over the recording; ``on_tick(at, polls, now)`` once per round.
+
+    ``at`` is the round's slot on the recording's grid (what offsets count from); ``now`` is
+    when the round's polls ended, the time the watcher evaluated that round at: the latest
+    answer recorded in it, and never before a poll started or before the slot.
 
     Servers are matched by name: a server of the config that the recording lacks is not
     polled (a note says so), and recorded servers the config does not name are skipped.
@@ -131,6 +146,7 @@ async def replay_polls(
                 plans[server.name] = plan_polls(settings.rules, server.name)
             for tick in reader.ticks():
                 polls: list[PollResult] = []
+                now = tick.at
                 for recorded in tick.polls:
                     client = clients.get(recorded.server)
                     if client is None:
@@ -138,11 +154,12 @@ async def replay_polls(
                     players[recorded.server].load(recorded.responses)
                     clock.set(recorded.at)
                     polls.append(await client.poll(plans[recorded.server]))
+                    now = max(now, _ended_at(recorded))
                 stats.ticks += 1
                 stats.polls += len(polls)
                 stats.first_at = tick.at if stats.first_at is None else stats.first_at
                 stats.last_at = tick.at
-                on_tick(tick.at, polls)
+                on_tick(tick.at, polls, now)
         finally:
             for client in clients.values():
                 await client.aclose()
@@ -153,6 +170,11 @@ async def replay_polls(
             "or the rules read more than was recorded (record without --only-needed)"
         )
     return stats
+
+
+def _ended_at(recorded: RecordedPoll) -> float:
+    """When a recorded poll ended: its last answer (or failure), else when it started."""
+    return max([recorded.at, *(r.at for r in recorded.responses)])
 
 
 @dataclass(slots=True)
@@ -177,11 +199,11 @@ async def replay(
     first: list[float] = []
     started = time.perf_counter()
 
-    def on_tick(at: float, polls: list[PollResult]) -> None:
+    def on_tick(at: float, polls: list[PollResult], now: float) -> None:
         if not first:
             first.append(at)
-        transitions = engine.step(polls, at)
-        messages = [m for m in planner.plan(engine, transitions, at, ()) if m.url_index == 0]
+        transitions = engine.step(polls, now)
+        messages = [m for m in planner.plan(engine, transitions, now, ()) if m.url_index == 0]
         summary.transitions += len(transitions)
         summary.messages += len(messages)
         offset = at - first[0]

@@ -78,7 +78,7 @@ class _Run:
         self.messages: list[ActualMessage] = []
         self.snapshots: dict[int, _Snapshot] = {}  # index of the alert check → what it sees
         self._pending = sorted(range(len(test.alerts)), key=lambda k: test.alerts[k].eval_time)
-        self._last: tuple[float, list[Transition]] | None = None
+        self._last: tuple[float, float, list[Transition]] | None = None
         self.last_eval: float | None = None
         self.silences = [
             Silence(
@@ -93,8 +93,12 @@ class _Run:
             for s in test.silences
         ]
 
-    def step(self, now: float, polls: list[PollResult]) -> None:
-        rel = now - self.test.start
+    def step(self, at: float, polls: list[PollResult], now: float | None = None) -> None:
+        """Evaluate the round at ``at`` (its place on the test's timeline); ``now``, when
+        later, is the time the engine evaluates it at (a recorded round: when its polls
+        ended, as the watcher did)."""
+        rel = at - self.test.start
+        now = at if now is None else now
         self._settle(rel)
         for poll in polls:
             # The client builds samples from a set, whose order changes from one process
@@ -110,7 +114,7 @@ class _Run:
                         rel, m.channel, m.rule, m.reason, sorted(m.targets), m.title, m.body
                     )
                 )
-        self._last = (rel, transitions)
+        self._last = (rel, now, transitions)
         self.last_eval = rel
 
     def finish(self) -> None:
@@ -120,13 +124,12 @@ class _Run:
         """Snapshot the current state for every check whose time falls before ``next_rel``."""
         if self._last is None:
             return
-        rel, transitions = self._last
+        rel, now, transitions = self._last
         while self._pending and self.test.alerts[self._pending[0]].eval_time < next_rel - 1e-9:
             k = self._pending.pop(0)
-            self.snapshots[k] = _Snapshot(rel, self._alerts(rel, transitions))
+            self.snapshots[k] = _Snapshot(rel, self._alerts(now, transitions))
 
-    def _alerts(self, rel: float, transitions: list[Transition]) -> list[ActualAlert]:
-        now = self.test.start + rel
+    def _alerts(self, now: float, transitions: list[Transition]) -> list[ActualAlert]:
         shown: list[tuple[Instance, str]] = [
             (i, i.state.value)
             for i in self.engine.instances()
@@ -211,14 +214,14 @@ def _run_recording(run: _Run, settings: Settings, test: RuleTest) -> None:
     assert test.recording is not None
     series = test.series
 
-    def on_tick(at: float, polls: list[PollResult]) -> None:
+    def on_tick(at: float, polls: list[PollResult], now: float) -> None:
         if series is not None:
             mine = next((p for p in polls if p.server == series.server), None)
             if mine is None:
                 polls = [*polls, series.poll(at)]
             else:
                 polls = [series.merge(p, at) if p is mine else p for p in polls]
-        run.step(at, polls)
+        run.step(at, polls, now)
 
     asyncio.run(replay_polls(settings, test.recording, on_tick))
 

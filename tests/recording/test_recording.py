@@ -38,6 +38,7 @@ from omealert.simulator import Simulator
 
 from ..wireserver import CLOSE, READ, WireServer
 
+REAL_OME = Path(__file__).parent.parent / "data" / "recordings" / "real-ome-0.18"
 TOKEN = "sim-secret-token"
 TOKEN_B64 = base64.b64encode(TOKEN.encode()).decode()
 CONFIG = """\
@@ -86,7 +87,7 @@ async def record_round(settings: Settings, out: Path) -> list[dict[str, object]]
 
 def replayed_polls(settings: Settings, path: Path) -> list[PollResult]:
     polls: list[PollResult] = []
-    asyncio.run(replay_polls(settings, path, lambda at, got: polls.extend(got)))
+    asyncio.run(replay_polls(settings, path, lambda at, got, now: polls.extend(got)))
     return polls
 
 
@@ -259,7 +260,7 @@ class TestCapture:
                 out = Path(tmp) / "r.jsonl.gz"
                 summary = asyncio.run(record(settings, out, clock=FakeClock(), duration_s=10))
                 polls = []
-                asyncio.run(replay_polls(settings, out, lambda at, got: polls.extend(got)))
+                asyncio.run(replay_polls(settings, out, lambda at, got, now: polls.extend(got)))
             print(summary.responses, len(polls[0].samples), "httpx" in sys.modules)
             """
         )
@@ -704,3 +705,195 @@ class TestRecordCommand:
         assert main(argv, out=io.StringIO()) == 2
         assert "--duration: invalid duration '10'" in capsys.readouterr().err
         assert list(tmp_path.iterdir()) == []
+
+
+class MovingClock(FakeClock):
+    """A fake clock on which time passes while anything looks at it (1 ms per read), as it
+    does during a real poll: samples carry their poll's start, later than the round's slot,
+    and the watcher evaluates after the poll, later still."""
+
+    def now(self) -> float:
+        self._now += 0.001
+        return self._now
+
+
+FIDELITY_RULES = """\
+  - name: rate-w
+    when: rate(totalBytesIn, 30s) >= 0
+  - name: delta-w
+    when: delta(totalBytesIn, 30s) >= 0
+  - name: max-w
+    when: max_over(avgThroughputIn, 30s) >= 0
+  - name: rate-drop
+    when: rate(totalBytesIn, 30s) < 200kB
+"""
+
+
+def _live_session(path: Path) -> tuple[Settings, list[dict[str, object]], list[tuple[int, str]]]:
+    """A live watcher (``Runner.tick``) over a simulator whose stream changes bit rate and
+    stalls, with every answer it got written to ``path`` as ``record`` would: what each
+    rule showed per round, and the (round, "rule to-state value") of every transition."""
+    from omealert.recording.format import FORMAT, IDENTITY, VERSION, AtomicGzipLines
+    from omealert.runner import Runner
+
+    clock = MovingClock()
+    rates = {3: 3_000_000, 6: 1_000_000, 9: 0, 12: 2_000_000}
+    shown: list[dict[str, object]] = []
+    changes: list[tuple[int, str]] = []
+    with Simulator(clock=clock.now, access_token=TOKEN) as sim:
+        sim.add_stream("default", "app", "s1", bitrate=2_000_000)
+        settings = load_config_text(
+            CONFIG.format(url=sim.url, token=TOKEN).replace(
+                "rules:\n", "rules:\n" + FIDELITY_RULES
+            ),
+            "cfg.yaml",
+            env={},
+        )
+        server = settings.servers[0]
+        runner = Runner(settings, clock=clock, notify=False)
+        capture = capture_for(server, clock)
+        asyncio.run(runner.clients[server.name].aclose())
+        runner.clients[server.name] = OmeClient(server, clock=clock, getter=capture)
+        writer = AtomicGzipLines(path)
+        start = clock.now()
+        header = {"type": "header", "format": FORMAT, "version": VERSION, "created": start}
+        servers = [{"name": server.name, "api_version": "v1"}]
+        writer.write(header | {"interval": 10.0, "servers": servers, "accept_encoding": IDENTITY})
+
+        async def go() -> None:
+            for k in range(16):
+                clock.set(start + 10 * k)
+                rate = rates.get(k)
+                if rate == 0:
+                    sim.stall("default", "app", "s1")
+                elif rate is not None:
+                    sim.resume("default", "app", "s1")
+                    sim.set_bitrate("default", "app", "s1", rate)
+                writer.write({"type": "tick", "at": start + 10 * k})
+                report = await runner.tick()
+                (poll,) = report.polls
+                writer.write({"type": "poll", "server": poll.server, "at": poll.at})
+                for response in capture.responses:
+                    writer.write(response.to_json(poll.server))
+                capture.responses = []
+                shown.append(
+                    {
+                        i.rule: None if i.no_value else i.value
+                        for i in runner.engine.instances()
+                        if i.target.stream == "s1"
+                    }
+                )
+                for tr in report.transitions:
+                    changes.append((k, f"{tr.instance.rule} {tr.to_state} {tr.instance.value}"))
+            await runner.aclose()
+
+        asyncio.run(go())
+        writer.commit()
+    return settings, shown, changes
+
+
+LiveSession = tuple[Path, Settings, list[dict[str, object]], list[tuple[int, str]]]
+
+
+@pytest.fixture(scope="module")
+def live_session(tmp_path_factory: pytest.TempPathFactory) -> LiveSession:
+    """One live session, recorded, shared by the tests that compare replay with it."""
+    path = tmp_path_factory.mktemp("live") / "live.jsonl.gz"
+    settings, shown, changes = _live_session(path)
+    return path, settings, shown, changes
+
+
+class TestReplayMatchesLive:
+    """`replay` and a rule test over a recording show what the live watcher showed (issue 21,
+    defect 3): the newest poll is in every rate/delta/*_over window, as it was live."""
+
+    def test_replay_transitions_are_the_live_ones(self, live_session: LiveSession) -> None:
+        """`omealert replay` of the live run's recording gives its transitions, with the
+        same values, in the same rounds."""
+        path, settings, _, changes = live_session
+        out = io.StringIO()
+        asyncio.run(replay(settings, path, out, fmt="json"))
+        events = [json.loads(line) for line in out.getvalue().splitlines()]
+        replayed = [
+            (round(e["offset"] / 10), f"{e['rule']} {e['to']} {e['value']}")
+            for e in events
+            if e["event"] == "transition"
+        ]
+        assert any("rate-drop firing" in c for _, c in changes)  # the stall was seen live
+        assert replayed == changes
+
+    def test_a_rule_test_over_the_recording_sees_the_live_values(
+        self, live_session: LiveSession, tmp_path: Path
+    ) -> None:
+        """`omealert test` over the live run's recording sees every rate/delta/max_over
+        value the live watcher showed, round by round."""
+        path, _, shown, _ = live_session
+        cfg = tmp_path / "cfg.yaml"
+        cfg.write_text(
+            CONFIG.format(url="http://127.0.0.1:9", token=TOKEN).replace(
+                "rules:\n", "rules:\n" + FIDELITY_RULES
+            ),
+            encoding="utf-8",
+        )
+        checks = []
+        for k, values in enumerate(shown):
+            for rule in ("rate-w", "delta-w", "max-w"):
+                value = values.get(rule)
+                if value is None:
+                    continue
+                checks.append(
+                    f"      - {{eval_time: {10 * k}s, rule: {rule}, "
+                    f"exp_alerts: [{{labels: {{stream: s1}}, value: {value!r}}}]}}\n"
+                )
+        assert len(checks) > 30
+        test = tmp_path / "live.test.yaml"
+        test.write_text(
+            f"config: cfg.yaml\ntests:\n  - name: live values\n    recording: {path}\n"
+            "    alerts:\n" + "".join(checks),
+            encoding="utf-8",
+        )
+        out = io.StringIO()
+        assert main(["test", str(test)], out=out) == 0, out.getvalue()
+
+    def test_the_real_ome_recording_replays_with_its_live_values(self, tmp_path: Path) -> None:
+        """On a real OME 0.18 recording (1 s rounds), a rule test's rate/delta/max_over
+        values are those of the live run: the window ends at the round's own poll."""
+        path = REAL_OME / "session-start.jsonl.gz"
+        polls: list[tuple[float, int, int]] = []  # (poll start, totalBytesIn, avgThroughputIn)
+        for line in lines(path):
+            if line["type"] == "poll":
+                at = float(line["at"])  # type: ignore[arg-type]
+            elif line["type"] == "response" and str(line["path"]).endswith(
+                "/stats/current/vhosts/default/apps/app/streams/stream1"
+            ):
+                got = json.loads(str(line["body"]))["response"]
+                polls.append((at, got["totalBytesIn"], got["avgThroughputIn"]))
+        (tmp_path / "cfg.yaml").write_text(
+            CONFIG.format(url="http://127.0.0.1:9", token=TOKEN)
+            .replace("origin-1", "local-ome")
+            .replace("interval: 10s", "interval: 1s")
+            .replace("rules:\n", "rules:\n" + FIDELITY_RULES.replace("30s", "3s"))
+            .replace("    when:", "    match: default/app/stream1\n    when:"),
+            encoding="utf-8",
+        )
+        checks = []
+        for k in range(2, len(polls)):
+            (t0, b0, _), (t1, b1, _) = polls[k - 2], polls[k]
+            live = {
+                "rate-w": (b1 - b0) / (t1 - t0),
+                "delta-w": b1 - b0,
+                "max-w": max(p[2] for p in polls[k - 2 : k + 1]),
+            }
+            for rule, value in live.items():
+                checks.append(
+                    f"      - {{eval_time: {k}s, rule: {rule}, "
+                    f"exp_alerts: [{{labels: {{stream: stream1}}, value: {value!r}}}]}}\n"
+                )
+        test = tmp_path / "real.test.yaml"
+        test.write_text(
+            f"config: cfg.yaml\ntests:\n  - name: real\n    recording: {path}\n"
+            "    alerts:\n" + "".join(checks),
+            encoding="utf-8",
+        )
+        out = io.StringIO()
+        assert main(["test", str(test)], out=out) == 0, out.getvalue()
