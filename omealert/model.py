@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -123,18 +123,23 @@ class Sample:
 
     def nested(self) -> dict[str, Any]:
         """The fields as nested dicts, for templates: ``sample.publishers.connections.webrtc``."""
-        out: dict[str, Any] = {}
-        for path, value in self.fields.items():
-            node = out
-            *parents, leaf = path.split(".")
-            for p in parents:
-                child = node.get(p)
-                if not isinstance(child, dict):
-                    child = {}
-                    node[p] = child
-                node = child
-            node[leaf] = value
-        return out
+        return nest_fields(self.fields)
+
+
+def nest_fields(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """Dotted paths (``publishers.connections.webrtc``) as nested dicts, for templates."""
+    out: dict[str, Any] = {}
+    for path, value in flat.items():
+        node = out
+        *parents, leaf = path.split(".")
+        for p in parents:
+            child = node.get(p)
+            if not isinstance(child, dict):
+                child = {}
+                node[p] = child
+            node = child
+        node[leaf] = value
+    return out
 
 
 @dataclass(slots=True)

@@ -281,3 +281,40 @@ async def test_status_shows_rules_without_a_value(rig: Rig) -> None:
         "no value: ingest-stalled could not be computed for 2 target(s): "
         "origin/default/live/cam1, origin/default/live/cam2"
     ) in out.getvalue()
+
+
+@run_async
+async def test_sample_in_a_template_survives_the_target_vanishing(rig: Rig) -> None:
+    """`sample.*` in a summary renders on a resolve by `on_missing` (the last sample seen),
+    and after a restart, when there is no sample, as the documented empty one: no template
+    failure either way (issue 21, defect 4)."""
+    head = CONFIG.split("rules:\n")[0].format(
+        sim=rig.sim.url, hook=rig.hook.port, smtp=rig.smtp.port
+    )
+    text = head + (
+        "rules:\n"
+        "  - name: llhls-watched\n"
+        "    when: llhls publishers > 0\n"
+        '    summary: "{{ target }}: {{ sample.publishers.connections.llhls }} LL-HLS viewers"\n'
+    )
+    rig.settings = load_config_text(text, "rig.yaml", env={})
+    rig.sim.set_viewers(*LIVE, "cam1", "llhls", 3)
+    rig.sim.set_viewers(*LIVE, "cam2", "llhls", 2)
+    rig.start()
+    await rig.tick()
+    rig.sim.remove_stream(*LIVE, "cam1")
+    await rig.tick()
+    await rig.stop()
+    rig.start()  # a new process: the firing cam2 alert comes back without a sample
+    rig.sim.remove_stream(*LIVE, "cam2")
+    await rig.tick()
+    await rig.stop()
+    messages = [str(b["message"]) for b in rig.hook.json_bodies()]
+    assert [str(b["title"]) for b in rig.hook.json_bodies()] == [
+        "[FIRING:2] llhls-watched (2 targets)",
+        "[RESOLVED] llhls-watched on origin/default/live/cam1",
+        "[RESOLVED] llhls-watched on origin/default/live/cam2",
+    ]
+    assert not [m for m in messages if "template failed" in m]
+    assert "origin/default/live/cam1: 3 LL-HLS viewers" in messages[1]
+    assert "origin/default/live/cam2: 0 LL-HLS viewers" in messages[2]

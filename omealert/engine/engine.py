@@ -283,7 +283,7 @@ class Engine:
                 continue  # its own request failed: unknown, keep the state
             if target not in poll.gone and target in poll.listed:
                 continue  # listed but not sampled this time: nothing to conclude
-            inst.sample = None
+            # inst.sample stays the last one seen: the resolve's templates may read it
             if rule.on_missing is OnMissing.KEEP:
                 continue
             holds_missing = rule.on_missing is OnMissing.FIRE

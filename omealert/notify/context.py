@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..lang.fields import FIELDS
+from ..model import Scope, nest_fields
 from .filters import Epoch, Seconds
 
-__all__ = ["CONTEXT_NAMES", "AlertView", "template_context"]
+__all__ = ["CONTEXT_NAMES", "AlertView", "template_context", "template_sample"]
 
 #: Every top-level name a template may use. Single-alert templates (summary, description) get
 #: the group names too (``alerts`` holding just that alert), so one list serves every template.
@@ -36,6 +38,26 @@ CONTEXT_NAMES: frozenset[str] = frozenset(
         "now",
     }
 )
+
+
+def template_sample(scope: Scope, fields: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``sample`` as templates see it: every field the catalogue has for ``scope``, nested
+    (``sample.publishers.connections.llhls``), with the sample's values laid over it.
+
+    A field the sample lacks is None, or 0 for a connection count (missing keys read as 0,
+    as in conditions); with no sample at all (the alert was restored after a restart, or
+    is the server's ``ome-api-down``) every field is so. The engine keeps the last sample
+    seen for an alert whose target vanished, so a resolve by ``on_missing`` shows that. A
+    template that reads the sample therefore never fails because the target is gone.
+    """
+    flat: dict[str, Any] = {
+        path: 0 if spec.missing_is_zero else None
+        for path, spec in FIELDS.items()
+        if scope in spec.scopes
+    }
+    if fields:
+        flat.update(fields)
+    return nest_fields(flat)
 
 
 @dataclass(slots=True)

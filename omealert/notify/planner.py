@@ -29,7 +29,7 @@ from ..engine.engine import Engine
 from ..model import AlertState
 from ..rules import API_DOWN_RULE, InhibitSpec, Matcher, Rule, Settings, matches_all
 from ..state.records import OutboxMessage, Silence
-from .context import AlertView
+from .context import AlertView, template_sample
 from .render import render_alert_fields, render_message
 
 
@@ -220,7 +220,9 @@ class Planner:
             resolved_at=inst.resolved_at,
             summary=inst.summary,
             description="",
-            sample=inst.sample.nested() if inst.sample is not None else {},
+            sample=template_sample(
+                inst.target.scope, inst.sample.fields if inst.sample is not None else None
+            ),
         )
         if rule is not None:
             summary, description = render_alert_fields(
