@@ -11,7 +11,8 @@ runs share state, so a cron job gets full ``for``, repeat and resolved semantics
 History (``rate``/``delta``/``*_over``) is never kept between runs, so in both modes a
 config whose rules use it makes the check poll twice, ``--window`` apart (default 5 s),
 and those functions read whatever that short window holds. Without that second poll
-such a rule could never hold, and the check would be silently OK.
+such a rule could never hold, and the check would be silently OK. When the first poll
+already failed on every server there is nothing to wait for: the check answers at once.
 """
 
 from __future__ import annotations
@@ -86,7 +87,10 @@ async def run_check(
     """Poll (twice, ``window_s`` apart, when a rule needs history), then judge."""
     report = await runner.tick()
     sampled: float | None = None
-    if runner.engine.history.fields:
+    # Not when the first poll failed on every server (401, 404, unreachable, ...): the
+    # second one could not give a history rule two points, so the answer is already known.
+    readable = any(p.error is None for p in report.polls)
+    if runner.engine.history.fields and readable:
         await clock.sleep(window_s)
         report = await runner.tick()
         sampled = window_s

@@ -354,6 +354,38 @@ def test_rate_rule_is_sampled_over_the_window(tmp_path: Path, sim: Simulator) ->
     assert sim.request_count("/v1/stats") >= 2
 
 
+def test_a_server_wide_failure_answers_without_waiting_the_window(
+    tmp_path: Path, sim: Simulator
+) -> None:
+    """A rule needing history does not make check wait its window (5 s by default) when
+    the first poll already failed on every server: 401, 404 and unreachable answer
+    UNKNOWN at once, after one poll (issue 21, defect 5)."""
+    streams(sim, a=3)
+    rules = "rules:\n  - name: ingest-flowing\n    when: rate(totalBytesIn, 1m) > 1000\n"
+    dead = f"http://127.0.0.1:{free_port()}"
+    configs = {
+        "unauthorized": server("origin-1", sim.url, token=WRONG_TOKEN),
+        "not_found": server("origin-1", sim.url + "/not-ome"),
+        "unreachable": server("origin-1", dead),
+    }
+    for kind, spec in configs.items():
+        write_config(tmp_path, [spec], rules=rules, name=f"{kind}.yaml")
+    runs = cli_many(
+        tmp_path, *(["check", "-c", f"{kind}.yaml", "--format", "json"] for kind in configs)
+    )
+    for kind, run in zip(configs, runs, strict=True):
+        assert run.code == 3, run
+        doc = run.doc()
+        assert [e["kind"] for e in doc["errors"]] == [kind]
+        assert doc["window_s"] is None  # one poll, no window
+    assert sim.request_count("/v1/vhosts") == 1  # the 401 was asked once, not twice
+    assert sim.request_count("/not-ome/v1/vhosts") == 1  # so was the 404
+    # one server readable and one not: the window is still sampled for the readable one
+    write_config(tmp_path, [server("origin-1", sim.url), server("origin-2", dead)], rules=rules)
+    run = cli(tmp_path, "check", "-c", "config.yaml", "--window", "300ms", "--format", "json")
+    assert (run.code, run.doc()["window_s"]) == (1, 0.3), run
+
+
 # -- check --state -----------------------------------------------------------------------------
 
 
