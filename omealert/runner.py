@@ -30,7 +30,7 @@ from .engine.alerts import Transition
 from .engine.engine import Engine
 from .errors import StateError
 from .metrics import Metrics
-from .model import AlertState, PollResult
+from .model import AlertState, PollResult, Severity
 from .notify.delivery import Deliverer
 from .notify.outbox import Outbox
 from .notify.planner import Planner
@@ -90,6 +90,8 @@ class Runner:
         self.plans: dict[str, PollPlan] = {}
         self._build_clients(settings)
         self._last_errors: dict[str, str] = {}
+        #: while ticks overrun the interval: [how many so far, the longest]; else None
+        self._slow: tuple[int, float] | None = None
         self._store_broken = False
         self._store_retry_at = 0.0
         #: what the store has not been told yet: removed instances and transitions
@@ -333,7 +335,11 @@ class Runner:
     def _log_transitions(self, transitions: Sequence[Transition]) -> None:
         for tr in transitions:
             level = logging.INFO
-            if tr.to_state is AlertState.FIRING:
+            # an info rule firing is news, not a problem: only warning and critical warn
+            severity = tr.instance.labels.get("severity", Severity.WARNING.value)
+            if tr.rule is not None:
+                severity = tr.rule.severity.value
+            if tr.to_state is AlertState.FIRING and severity != Severity.INFO.value:
                 level = logging.WARNING
             log.log(
                 level,
@@ -344,6 +350,32 @@ class Runner:
                 tr.to_state.value,
                 _show(tr.instance.value),
                 tr.reason,
+            )
+
+    def _log_slow(self, duration: float, interval: float) -> None:
+        """Count a tick longer than the interval; log one line when ticks start being slow
+        and one when they are on time again — not one per tick while OME hangs."""
+        if duration > interval:
+            self.metrics.slow_ticks += 1
+            if self._slow is None:
+                self._slow = (1, duration)
+                log.warning(
+                    "tick took %.2fs, longer than the %.2fs interval "
+                    "(slow ticks are counted in omealert_slow_ticks_total until one is on time)",
+                    duration,
+                    interval,
+                )
+            else:
+                self._slow = (self._slow[0] + 1, max(self._slow[1], duration))
+        elif self._slow is not None:
+            count, slowest = self._slow
+            self._slow = None
+            log.info(
+                "ticks are within the %.2fs interval again after %d slow tick(s), "
+                "the slowest %.2fs",
+                interval,
+                count,
+                slowest,
             )
 
     # -- the loop --------------------------------------------------------------------------
@@ -365,11 +397,7 @@ class Runner:
             while not stop.is_set():
                 report = await self.tick()
                 interval = self.settings.interval_s
-                if report.duration > interval:
-                    self.metrics.slow_ticks += 1
-                    log.warning(
-                        "tick took %.2fs, longer than the %.2fs interval", report.duration, interval
-                    )
+                self._log_slow(report.duration, interval)
                 # Let go of this tick's samples now: held until the next tick's returned,
                 # two ticks of 10,000 samples would be alive at once.
                 del report

@@ -3,6 +3,8 @@ planner → outbox → apprise → real SMTP and HTTP receivers, with the state 
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -165,6 +167,77 @@ async def test_restart_neither_repeats_nor_forgets(rig: Rig) -> None:
     await rig.tick()
     assert rig.titles() == [FIRING, RESOLVED]
     await rig.stop()
+
+
+def _watch_config(rig: Rig) -> str:
+    """The rig's servers and channels, 200 ms ticks and 300 ms requests, and two rules
+    that fire on cam1 and cam2 (5 WebRTC viewers each): one info, one warning."""
+    head = CONFIG.split("rules:\n")[0].format(
+        sim=rig.sim.url, hook=rig.hook.port, smtp=rig.smtp.port
+    )
+    return head.replace("interval: 10s", "interval: 200ms").replace(
+        "access_token: ome-access-token",
+        "access_token: ome-access-token\n    timeout: 300ms",
+    ) + (
+        "rules:\n"
+        "  - name: watched-info\n    when: webrtc publishers > 0\n    severity: info\n"
+        "  - name: watched-warning\n    when: webrtc publishers > 0\n    severity: warning\n"
+    )
+
+
+def _logged(caplog: pytest.LogCaptureFixture) -> list[tuple[str, str]]:
+    return [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "omealert"]
+
+
+@run_async
+async def test_an_info_rule_firing_is_not_a_warning(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    """ "→ firing" is logged at INFO for an info rule, at WARNING for warning and critical
+    ones (issue 21, defect 6)."""
+    rig.start_with(load_config_text(_watch_config(rig), "rig.yaml", env={}))
+    caplog.set_level(logging.INFO, logger="omealert")
+    await rig.tick()
+    rig.sim.set_fault("500")
+    await rig.tick()  # ome-api-down (critical, for: 0s) fires
+    await rig.stop()
+    firing = [(level, m.split(":")[0]) for level, m in _logged(caplog) if "→ firing" in m]
+    assert sorted(firing) == [
+        ("INFO", "watched-info origin/default/live/cam1"),
+        ("INFO", "watched-info origin/default/live/cam2"),
+        ("WARNING", "ome-api-down origin"),
+        ("WARNING", "watched-warning origin/default/live/cam1"),
+        ("WARNING", "watched-warning origin/default/live/cam2"),
+    ]
+
+
+@run_async
+async def test_slow_ticks_while_ome_hangs_are_two_lines(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    """While OME hangs every tick overruns the interval: one WARNING when that starts, one
+    INFO when ticks are on time again, and every slow tick counted (issue 21, defect 6)."""
+    runner = rig.start_with(load_config_text(_watch_config(rig), "rig.yaml", env={}))
+    hang = 4  # ticks: OME accepts the connection and never answers /v1/vhosts in time
+    rig.sim.set_fault("slow", path="/v1/vhosts", times=hang, delay=5)
+    stop = asyncio.Event()
+    caplog.set_level(logging.INFO, logger="omealert")
+    watching = asyncio.create_task(runner.watch(stop, flush_timeout=1))
+
+    async def ticked() -> None:
+        while runner.metrics.ticks < hang + 3 and not watching.done():
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(ticked(), timeout=30)
+    stop.set()
+    await watching
+    assert rig.store is not None
+    rig.store.close()
+    slow = [(level, m) for level, m in _logged(caplog) if "interval" in m]
+    assert runner.metrics.slow_ticks == hang
+    assert [level for level, _ in slow] == ["WARNING", "INFO"], slow
+    assert "longer than the 0.20s interval" in slow[0][1]
+    assert f"within the 0.20s interval again after {hang} slow tick(s)" in slow[1][1]
 
 
 @run_async
