@@ -38,7 +38,9 @@ def add_parsers(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
     r.add_argument("-c", "--config", required=True, metavar="CONFIG")
     r.add_argument("--out", required=True, metavar="FILE", help="gzip JSON Lines, e.g. x.jsonl.gz")
     r.add_argument(
-        "--duration", metavar="DURATION", help="how long, e.g. 10m (default: until Ctrl-C)"
+        "--duration",
+        metavar="DURATION",
+        help="the time the recording covers, first round to last, e.g. 10m (default: until Ctrl-C)",
     )
     r.add_argument(
         "--only-needed",

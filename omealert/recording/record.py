@@ -132,9 +132,12 @@ async def record(
 ) -> RecordSummary:
     """Poll every ``settings.interval_s`` until ``duration_s`` has passed or ``stop`` is set.
 
-    ``before_poll(now)`` runs before each round (tests script a simulator with it).
-    ``only_needed`` fetches just what the config's rules read, as ``watch`` would.
-    The file appears under ``out_path`` only when recording ends without an exception.
+    The duration is what the recording covers: rounds on the slots from the start up to and
+    including ``start + duration_s`` (``--duration 10s`` at a 2 s interval is 6 rounds,
+    0 s to 10 s, so a replay spans 10 s). ``before_poll(now)`` runs before each round (tests
+    script a simulator with it). ``only_needed`` fetches just what the config's rules read,
+    as ``watch`` would. The file appears under ``out_path`` only when recording ends without
+    an exception.
     """
     path = Path(out_path)
     summary = RecordSummary(path)
@@ -164,12 +167,14 @@ async def record(
                 "accept_encoding": IDENTITY,  # omewire asks for no compression
             }
         )
+        interval = settings.interval_s
+        # the last slot inside the duration (float noise forgiven); the first round always
+        # runs, so a duration shorter than one interval still records one round
+        last_slot = None if duration_s is None else int(duration_s / interval + 1e-9)
+        slot = 0
         next_at = start
         while stop is None or not stop.is_set():
             now = clock.now()
-            # the first round always runs: a duration shorter than one round still records one
-            if duration_s is not None and summary.ticks and now - start >= duration_s:
-                break
             if before_poll is not None:
                 before_poll(now)
             polls = await poll_all(clients, plans)
@@ -181,12 +186,12 @@ async def record(
             summary.bytes = writer.bytes
             if progress is not None:
                 _show_progress(progress, summary, clock.now() - start, duration_s)
-            next_at += settings.interval_s
-            if next_at < clock.now():  # a slow round: skip the slots it overran
-                missed = int((clock.now() - next_at) // settings.interval_s) + 1
-                next_at += missed * settings.interval_s
-            if duration_s is not None and next_at - start >= duration_s:
+            slot += 1
+            if start + slot * interval < clock.now():  # a slow round: skip the slots it overran
+                slot += int((clock.now() - start - slot * interval) // interval) + 1
+            if last_slot is not None and slot > last_slot:
                 break
+            next_at = start + slot * interval
             await _wait(stop, next_at - clock.now(), clock)
         if progress is not None:
             progress.write("\n")

@@ -80,8 +80,8 @@ def free_port() -> int:
 
 
 async def record_round(settings: Settings, out: Path) -> list[dict[str, object]]:
-    """Record one round (the interval is 10s) and return the recording's lines."""
-    await record(settings, out, clock=FakeClock(), duration_s=10)
+    """Record one round (a duration of 0s) and return the recording's lines."""
+    await record(settings, out, clock=FakeClock(), duration_s=0)
     return lines(out)
 
 
@@ -111,7 +111,7 @@ class Spy:
 def stalled_session(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[Path, Settings, RecordSummary]]:
-    """2.5 minutes of one stream that stalls at 30s and resumes at 100s, recorded once."""
+    """2m20s of one stream that stalls at 30s and resumes at 100s, recorded once."""
     clock = FakeClock()
     start = clock.now()
     out = tmp_path_factory.mktemp("session") / "session.jsonl.gz"
@@ -126,7 +126,7 @@ def stalled_session(
                 sim.resume("default", "app", "s1")
 
         summary = asyncio.run(
-            record(settings, out, clock=clock, duration_s=150, before_poll=script)
+            record(settings, out, clock=clock, duration_s=140, before_poll=script)
         )
     yield out, settings, summary
 
@@ -192,11 +192,33 @@ class TestRecord:
             sim.add_stream("default", "app", "s1")
             out = tmp_path / "lean.jsonl.gz"
             asyncio.run(
-                record(settings_for(sim.url), out, clock=clock, duration_s=10, only_needed=True)
+                record(settings_for(sim.url), out, clock=clock, duration_s=0, only_needed=True)
             )
         paths = {line["path"] for line in lines(out) if line["type"] == "response"}
         assert "/v1/vhosts/default/apps/app/streams/s1" not in paths
         assert "/v1/stats/current/vhosts/default/apps/app/streams/s1" in paths
+
+    @pytest.mark.parametrize(("duration", "rounds"), [(30, 4), (25, 3), (0, 1), (0.001, 1)])
+    def test_the_duration_is_what_the_recording_covers(
+        self, tmp_path: Path, duration: float, rounds: int
+    ) -> None:
+        """--duration 30s at a 10 s interval records rounds at 0, 10, 20 and 30 s, and a
+        replay says it covers 30s, not 20s (issue 21, defect 7); never beyond the duration."""
+        clock = FakeClock()
+        out = tmp_path / "d.jsonl.gz"
+        with Simulator(clock=clock.now, access_token=TOKEN) as sim:
+            sim.add_stream("default", "app", "s1")
+            settings = settings_for(sim.url)
+            summary = asyncio.run(record(settings, out, clock=clock, duration_s=duration))
+        ticks = [float(line["at"]) for line in lines(out) if line["type"] == "tick"]  # type: ignore[arg-type]
+        assert summary.ticks == len(ticks) == rounds
+        assert [t - ticks[0] for t in ticks] == [10.0 * k for k in range(rounds)]
+        text = io.StringIO()
+        asyncio.run(replay(settings, out, text))
+        span = "0s" if rounds == 1 else f"{10 * (rounds - 1)}s"
+        assert f"replayed {rounds} round(s) ({span} of recording, {rounds} poll(s))" in (
+            text.getvalue()
+        )
 
 
 class TestCapture:
@@ -217,7 +239,7 @@ class TestCapture:
                 sim.add_stream("default", "app", name)
             settings = settings_for(sim.url)
             (server,) = settings.servers
-            asyncio.run(record(settings, out, clock=clock, duration_s=10))
+            asyncio.run(record(settings, out, clock=clock, duration_s=0))
 
             async def live() -> tuple[list[tuple[str, int, dict[str, str], bytes]], PollResult]:
                 spy = Spy(default_getter(server))
@@ -258,7 +280,7 @@ class TestCapture:
                 text = sys.argv[1].replace("URL", sim.url)
                 settings = load_config_text(text, "cfg.yaml", env={})
                 out = Path(tmp) / "r.jsonl.gz"
-                summary = asyncio.run(record(settings, out, clock=FakeClock(), duration_s=10))
+                summary = asyncio.run(record(settings, out, clock=FakeClock(), duration_s=0))
                 polls = []
                 asyncio.run(replay_polls(settings, out, lambda at, got, now: polls.extend(got)))
             print(summary.responses, len(polls[0].samples), "httpx" in sys.modules)
@@ -581,7 +603,7 @@ class TestReplay:
         """Transport errors are recorded too, so an outage replays as ome-api-down."""
         settings = settings_for(f"http://127.0.0.1:{free_port()}")
         out_path = tmp_path / "down.jsonl.gz"
-        summary = asyncio.run(record(settings, out_path, clock=FakeClock(), duration_s=20))
+        summary = asyncio.run(record(settings, out_path, clock=FakeClock(), duration_s=10))
         assert summary.errors == 2
         errors = [line for line in lines(out_path) if line.get("error")]
         assert {str(line.get("error")) for line in errors if line["type"] == "response"} == {
