@@ -224,7 +224,12 @@ class ApiDownSpec:
     for_s: float = 0.0
     severity: Severity = Severity.CRITICAL
     channels: tuple[str, ...] = ()
-    summary: str = "OME API on {{ labels.server }} is not answering ({{ value }})"
+    #: the value is the failure; a resolved alert says the API answers again
+    summary: str = (
+        "OME API on {{ labels.server }} "
+        "{% if status == 'resolved' %}answers again (it was down: {{ value }})"
+        "{% else %}is not answering ({{ value }}){% endif %}"
+    )
     repeat_interval_s: float = 3600.0
     send_resolved: bool = True
 

@@ -290,10 +290,48 @@ async def test_exact_email_subject_and_body(rig: Rig) -> None:
     )  # type: ignore[union-attr]
     assert body.strip() == (
         "Rule ingest-stalled, severity critical\n\n"
-        "- FIRING origin/default/live/cam1: no input for 40s — value 40, for 0s, "
+        "- FIRING origin/default/live/cam1: no input for 40s — for 0s, "
         "since 2026-01-01 00:00:40 UTC"
     )
     await rig.stop()
+
+
+@run_async
+async def test_default_messages_speak_the_rules_units(rig: Rig) -> None:
+    """Without templates, a value reads in its rule's unit (bit rate, byte rate, duration),
+    and a resolved ome-api-down says the API answers again (issue 21, defect 8)."""
+    head = CONFIG.split("rules:\n")[0].format(
+        sim=rig.sim.url, hook=rig.hook.port, smtp=rig.smtp.port
+    )
+    text = head.replace("channels: [hook, mail]", "channels: [hook]") + (
+        "rules:\n"
+        "  - name: thin\n    match: default/live/cam1\n    when: avgThroughputIn < 500kbps\n"
+        "  - name: slow-bytes\n    match: default/live/cam1\n"
+        "    when: rate(totalBytesIn, 20s) < 100kB\n"
+        "  - name: silent\n    match: default/live/cam2\n    when: lastRecvTime stale > 30s\n"
+        "  - name: crowded\n    match: default/live/cam2\n    when: webrtc publishers > 3\n"
+    )
+    rig.start_with(load_config_text(text, "rig.yaml", env={}))
+    rig.sim.set_bitrate(*LIVE, "cam1", 300_000)
+    rig.sim.stall(*LIVE, "cam2")
+    for _ in range(6):
+        await rig.tick()
+    rig.sim.set_fault("500")
+    await rig.tick()
+    rig.sim.clear_faults()
+    await rig.tick()
+    await rig.stop()
+    # markdown escapes < and > (and brackets): read the text as a reader sees it
+    bodies = {str(b["title"]): str(b["message"]).replace("\\", "") for b in rig.hook.json_bodies()}
+    firing = "\n".join(m for t, m in bodies.items() if t.startswith("[FIRING]"))
+    assert "cam1: avgThroughputIn < 500kbps (value 300 kbps)" in firing
+    assert "cam1: rate(totalBytesIn, 20s) < 100kB (value 37.5 kB/s)" in firing
+    assert "cam2: lastRecvTime stale > 30s (value 40s)" in firing
+    assert "cam2: webrtc publishers > 3 (value 5)" in firing  # a count stays a number
+    resolved = bodies["[RESOLVED] ome-api-down on origin"]
+    assert "OME API on origin answers again (it was down: server_error: " in resolved
+    assert "is not answering" not in resolved
+    assert "is not answering (server_error: " in bodies["[FIRING] ome-api-down on origin"]
 
 
 @run_async

@@ -206,7 +206,12 @@ class _Printer:
 
     def notification(self, now: float, doc: dict[str, Any]) -> None:
         t = int(now - self.start)
-        self.line(f"[{t // 60:02d}:{t % 60:02d}] ┌ notification ({doc.get('type', '?')})")
+        from ..notify.render import NOTIFY_TYPE_MEANING
+
+        # apprise's notify type sets the colour; "failure" would read like a failed delivery
+        kind = str(doc.get("type", "?"))
+        label = NOTIFY_TYPE_MEANING.get(kind, kind)
+        self.line(f"[{t // 60:02d}:{t % 60:02d}] ┌ notification ({label})")
         self.line(f"        │ {doc.get('title', '')}")
         for line in str(doc.get("message", "")).splitlines():
             self.line(f"        │ {line}")

@@ -83,6 +83,7 @@ class _FixedCondition:
         self.rate_fields: frozenset[str] = frozenset()
         self.value_fields: frozenset[str] = frozenset()
         self.max_window = 0.0
+        self.value_unit: str | None = None
 
     def evaluate(
         self, fields: Mapping[str, Value], server_now: float, history: Any

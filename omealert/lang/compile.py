@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from ..model import Value
+from .fields import FieldType
 from .lex import CMP
 from .tree import Age, Bin, Call, Field, Hist, Lit, Logic, Neg, Node, Not
 
@@ -161,6 +162,14 @@ def _value_node(node: Node) -> Node:
             return node.right
         return node.left
     return node
+
+
+def value_unit(root: Node) -> str | None:
+    """The unit of the alert's value (``_value_node``), for messages; None without one."""
+    node = _value_node(root)
+    if node.type is not FieldType.NUMBER:
+        return None
+    return node.dim or None
 
 
 NOTHING: Result = (None, None)

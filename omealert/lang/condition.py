@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 from ..model import Sample, Scope, Target, Value
 from .batch import BatchFn, compile_batch
-from .compile import NOTHING, AlertValue, HistoryView, Result, compile_root
+from .compile import NOTHING, AlertValue, HistoryView, Result, compile_root, value_unit
 from .parse import FUNCTIONS, Parser
 
 __all__ = ["FUNCTIONS", "Condition", "HistoryView", "compile_condition"]
@@ -42,6 +42,7 @@ class Condition:
         "scope",
         "text",
         "value_fields",
+        "value_unit",
     )
 
     def __init__(
@@ -56,8 +57,12 @@ class Condition:
         value_fields: frozenset[str] = frozenset(),
         max_window: float = 0.0,
         batch: BatchFn | None = None,
+        value_unit: str | None = None,
     ) -> None:
         self.text = text
+        #: the unit of the alert's value (``fields.Unit`` values, or ``bytes/s`` for the
+        #: rate of a byte counter); None when it has none, e.g. a count or a derived number
+        self.value_unit = value_unit
         self.scope = scope
         self.is_absent = is_absent
         self.field_offsets: dict[str, int] = field_offsets or {}
@@ -139,4 +144,5 @@ def compile_condition(text: str, scope: Scope) -> Condition:
         value_fields=frozenset(parser.valued),
         max_window=parser.max_window,
         batch=compile_batch(root),
+        value_unit=value_unit(root),
     )

@@ -77,6 +77,9 @@ class AlertView:
     description: str
     sample: dict[str, Any] = field(default_factory=dict)
     silenced: bool = False
+    #: the unit of ``value`` (``Condition.value_unit``), so default messages can say
+    #: "239.7 kbps" rather than "239728"; None for counts, text and derived numbers
+    unit: str | None = None
 
 
 def _alert_fields(alert: AlertView, now: float) -> dict[str, Any]:

@@ -6,23 +6,44 @@ output would be.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .context import AlertView
 from .escape import escape, plain
-from .filters import duration, timestamp
+from .filters import as_float, bitrate, bytes_, duration, g4, humanize, timestamp
 
-__all__ = ["Fmt", "default_body", "default_summary", "default_title"]
+__all__ = ["Fmt", "default_body", "default_summary", "default_title", "show_value"]
 
 #: Lines of a default group body; the rest are counted, not listed.
 _MAX_BODY_LINES = 100
 
+#: How a value in each unit reads (``Condition.value_unit``); other units print plainly.
+_IN_UNIT: dict[str, Callable[[float], str]] = {
+    "bits/s": bitrate,
+    "bytes": bytes_,
+    "bytes/s": lambda v: bytes_(v) + "/s",
+    "seconds": duration,
+    "frames/s": lambda v: f"{g4(v)} fps",
+    "Hz": lambda v: humanize(v) + "Hz",
+}
+
+
+def show_value(value: Any, unit: str | None) -> str:
+    """A value as default messages print it: humanised in its unit (``239.7 kbps``,
+    ``1.5 MB``, ``40s``), else plainly (``612``, ``true``, ``n/a``)."""
+    show = _IN_UNIT.get(unit or "")
+    number = None if isinstance(value, bool) else as_float(value)
+    if show is None or number is None or isinstance(value, str):
+        return plain(value)
+    return show(number)
+
 
 def default_summary(alert: AlertView, condition_text: str = "") -> str:
-    """``origin-1/default/app/s1: webrtc publishers > 500 (value 612)``."""
+    """``origin-1/default/app/s1: avgThroughputIn < 500kbps (value 239.7 kbps)``."""
     what = condition_text or alert.rule
-    return f"{alert.target}: {what} (value {plain(alert.value)})"
+    return f"{alert.target}: {what} (value {show_value(alert.value, alert.unit)})"
 
 
 def default_title(alerts: Sequence[AlertView]) -> str:
@@ -74,13 +95,23 @@ class Fmt:
         return escape(text, self.fmt, inline=False)
 
 
+def _shows_value(summary: str, alert: AlertView) -> bool:
+    """Whether the summary already shows the value, so the line need not repeat it: as
+    default summaries and the unit filters print it (``300 kbps``, ``40s``) or plainly as
+    ``{{ value }}`` does, as a whole word. The target is left out, so that ``origin-1``
+    does not pass for a value of 1."""
+    text = summary.replace(alert.target, " ")
+    forms = {show_value(alert.value, alert.unit), plain(alert.value)}
+    return any(re.search(rf"(?<![\w.-]){re.escape(s)}(?!\w|\.\d)", text) for s in forms if s)
+
+
 def _alert_line(f: Fmt, alert: AlertView, now: float) -> str:
     status = f.strong("RESOLVED" if alert.status == "resolved" else "FIRING")
     summary = alert.summary or default_summary(alert)
     # Default summaries start with the target and end with the value; say neither twice.
     text = summary if summary.startswith(alert.target) else f"{alert.target}: {summary}"
-    value = plain(alert.value)
-    facts = [] if f"(value {value})" in summary else [f"value {value}"]
+    value = show_value(alert.value, alert.unit)
+    facts = [] if _shows_value(summary, alert) else [f"value {value}"]
     if alert.status == "resolved":
         if alert.resolved_at is not None:
             facts.append(f"resolved {timestamp(alert.resolved_at)}")

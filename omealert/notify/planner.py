@@ -213,6 +213,7 @@ class Planner:
             severity=inst.labels.get("severity", "warning"),
             status=status,
             value=inst.value,
+            unit=rule.when.value_unit if rule is not None else None,
             target=inst.target.key,
             labels=dict(inst.labels),
             since=inst.active_since,

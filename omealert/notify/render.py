@@ -15,7 +15,7 @@ from .defaults import Fmt, default_body, default_summary, default_title
 from .escape import escape
 from .sandbox import try_render
 
-__all__ = ["FORMATS", "Message", "render_alert_fields", "render_message"]
+__all__ = ["FORMATS", "NOTIFY_TYPE_MEANING", "Message", "render_alert_fields", "render_message"]
 
 FORMATS = ("text", "markdown", "html")
 
@@ -69,6 +69,11 @@ def render_alert_fields(
 
 _NOTIFY_TYPE = {"critical": "failure", "warning": "warning", "info": "info"}
 _SEVERITY_RANK = {"critical": 3, "warning": 2, "info": 1}
+#: What each notify type means, in the words of an alert: ``failure`` is a critical alert
+#: firing, not a failed delivery; ``success`` means everything in the message resolved.
+NOTIFY_TYPE_MEANING = {t: severity for severity, t in _NOTIFY_TYPE.items()} | {
+    "success": "resolved"
+}
 
 
 def _notify_type(alerts: Sequence[AlertView]) -> str:

@@ -632,6 +632,11 @@ def test_demo_runs_the_story(tmp_path: Path) -> None:
     assert "ome-api-down demo: pending → firing" in run.out
     assert "[RESOLVED] ome-api-down on demo" in run.out
     assert run.err == ""
+    # each notice is labelled by what it is, not by apprise's notify type (issue 21, 8)
+    labels = re.findall(r"┌ notification \((\w+)\)", run.out)
+    assert set(labels) == {"critical", "warning", "resolved"}, labels
+    assert "OME API on demo answers again" in run.out
+    assert "ingest at 300 kbps — for " in run.out  # its summary shows the value: not twice
 
 
 def test_version_and_light_start_up(tmp_path: Path) -> None:

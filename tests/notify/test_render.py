@@ -29,6 +29,7 @@ def alert(
     since: float | None = SINCE,
     resolved_at: float | None = None,
     rule: str = "too-many-publishers",
+    unit: str | None = None,
 ) -> AlertView:
     server, _, rest = target.partition("/")
     labels = {"server": server}
@@ -48,6 +49,7 @@ def alert(
         summary=summary,
         description=description,
         sample={"publishers": {"connections": {"webrtc": 612}}, "bitrate": 2_500_000},
+        unit=unit,
     )
 
 
@@ -273,6 +275,29 @@ class TestDefaultBodies:
         assert "- FIRING origin-1/default/app/stream1: too many publishers — value 0.5," in (
             msg.body
         )
+
+    @pytest.mark.parametrize(
+        ("summary", "value", "unit"),
+        [
+            ("ingest at 300 kbps", 300_000.0, "bits/s"),  # {{ value | bitrate }}
+            ("ingest at 300000 bits/s", 300_000.0, "bits/s"),  # {{ value }}
+            ("no input for 40s", 40.0, "seconds"),
+            ("12 viewers.", 12.0, None),
+        ],
+    )
+    def test_a_summary_that_shows_the_value_is_not_followed_by_it(
+        self, summary: str, value: float, unit: str | None
+    ) -> None:
+        """A custom summary that already shows the value, in its unit or plainly, is not
+        followed by ``value ...`` saying it again (issue 21, defect 8)."""
+        msg = one(fmt="text", summary=summary, value=value, unit=unit)
+        assert f"- FIRING origin-1/default/app/stream1: {summary} — for 5m 0s," in msg.body
+
+    def test_a_number_inside_a_name_is_not_the_value(self) -> None:
+        """Digits in the target or inside a word (``origin-1``, ``cam1``, ``1.5``) do not pass
+        for a value of 1, so the value is still shown."""
+        msg = one(fmt="text", summary="origin-1/default/app/stream1: cam1 at 1.5x", value=1.0)
+        assert "- FIRING origin-1/default/app/stream1: cam1 at 1.5x — value 1, for" in msg.body
 
     def test_group_lists_every_alert(self) -> None:
         """A group of 30 has one bullet per alert, in order."""
