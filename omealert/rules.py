@@ -254,3 +254,5 @@ class Settings:
     outage_tolerance_s: float = 3600.0
     #: deliveries older than this are given up (logged and recorded as dropped)
     delivery_max_age_s: float = 86400.0
+    #: transitions, the notification log and ended silences older than this are pruned
+    state_retention_s: float = 30 * 86400.0

@@ -39,6 +39,7 @@ from .ome.plan import PollPlan, plan_polls
 from .rules import Settings
 from .state.persist import from_record, to_record, transition_record
 from .state.records import OutboxMessage, Silence, TransitionRecord
+from .state.retention import Pruner
 from .state.store import StateStore
 
 if TYPE_CHECKING:
@@ -392,6 +393,12 @@ class Runner:
         outbox_task = None
         if self.outbox is not None:
             outbox_task = asyncio.create_task(self.outbox.run(stop))
+        prune_task = None
+        if self.store is not None:  # state_retention: history is pruned beside the ticks
+            pruner = Pruner(
+                self.store, clock=self.clock, retention_s=lambda: self.settings.state_retention_s
+            )
+            prune_task = asyncio.create_task(pruner.run(stop))
         next_at = self.clock.now()
         try:
             while not stop.is_set():
@@ -416,8 +423,10 @@ class Runner:
                         break
                     await _wait_any(stop, reload_requested, min(remaining, 1.0), self.clock)
         finally:
+            stop.set()
+            if prune_task is not None:
+                await prune_task
             if outbox_task is not None:
-                stop.set()
                 await outbox_task
             if self.outbox is not None:
                 self.unfinished_sends = await self.outbox.flush(flush_timeout)

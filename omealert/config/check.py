@@ -76,6 +76,7 @@ def build_settings(
         default_channels=tuple(parts.defaults.channels),
         outage_tolerance_s=parts.outage_tolerance,
         delivery_max_age_s=parts.delivery_max_age,
+        state_retention_s=parts.state_retention,
     )
 
 

@@ -65,6 +65,13 @@ def _positive(seconds: float) -> float:
     return seconds
 
 
+def _an_hour_or_more(seconds: float) -> float:
+    """A retention of seconds is a slip (``30`` meant as days) that would wipe the history."""
+    if seconds < 3600:
+        raise ValueError(f"must be at least 1h (got {format_duration(seconds)})")
+    return seconds
+
+
 def _name_checker(kind: str, pattern: str, allowed: str) -> Callable[[str], str]:
     regex = re.compile(pattern)
 
@@ -100,6 +107,7 @@ def _label_value(value: object) -> object:
 
 Duration = Annotated[float, BeforeValidator(_duration)]
 PositiveDuration = Annotated[float, BeforeValidator(_duration), AfterValidator(_positive)]
+Retention = Annotated[float, BeforeValidator(_duration), AfterValidator(_an_hour_or_more)]
 RuleName = Annotated[
     str, AfterValidator(_name_checker("rule name", r"[a-z0-9_-]+", "a-z, 0-9, '_' and '-'"))
 ]
@@ -268,3 +276,4 @@ class ConfigModel(_Model):
     ome_api_down: ApiDownModel = ApiDownModel()
     outage_tolerance: Duration = 3600.0
     delivery_max_age: PositiveDuration = 86400.0
+    state_retention: Retention = 30 * 86400.0

@@ -24,7 +24,7 @@ from ..errors import StateError
 from .db import ALERT_COLS, OUTBOX_COLS, SILENCE_COLS, StateDB
 from .records import AlertRecord, LogEntry, OutboxMessage, Silence, TransitionRecord
 
-__all__ = ["StateStore"]
+__all__ = ["PRUNE_BATCH", "StateStore"]
 
 _UPSERT_ALERT = (
     f"INSERT INTO alerts ({ALERT_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) "
@@ -36,6 +36,14 @@ _UPSERT_ALERT = (
 )
 _INSERT_OUTBOX = f"INSERT INTO outbox ({OUTBOX_COLS}) VALUES (NULL,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 _HEX = re.compile(r"[0-9a-f]+")
+#: Rows per pruning transaction: a few milliseconds of write lock on an ordinary disk.
+PRUNE_BATCH = 2000
+#: What ``prune_batch`` deletes, table by table: each condition compares with the cutoff.
+_PRUNABLE = (
+    ("transitions", "at < ?"),
+    ("notification_log", "at < ?"),
+    ("silences", "min(ends_at, coalesce(expired_at, ends_at)) < ?"),
+)
 
 #: Compact JSON for the DB; one reused encoder is markedly faster than json.dumps per call.
 _dumps = json.JSONEncoder(separators=(",", ":")).encode
@@ -303,12 +311,33 @@ class StateStore(StateDB):
     def set_meta(self, key: str, value: str) -> None:
         self.save_tick(meta={key: value})
 
-    def prune(self, before: float) -> None:
-        """Drop history and long-ended silences older than ``before`` so the file stays bounded."""
+    def prune(self, before: float, batch: int = PRUNE_BATCH) -> int:
+        """Drop everything older than ``before``, ``batch`` rows per transaction; how many went."""
+        total = 0
+        while True:
+            removed = self.prune_batch(before, batch)
+            total += removed
+            if removed < batch:
+                return total
+
+    def prune_batch(self, before: float, limit: int = PRUNE_BATCH) -> int:
+        """Delete at most ``limit`` rows older than ``before`` in one short transaction.
+
+        Transitions, then log lines, then silences that ended (or were expired) before the
+        cutoff; queued messages are never touched (``delivery_max_age`` bounds those). Rows
+        are picked through the ``at`` indexes, so a batch costs the same however much is left,
+        and the write lock is held for one batch only: a tick or ``omealert silence`` waits
+        at most that long. Returns how many rows went; fewer than ``limit`` means done.
+        """
+        removed = 0
         with self._txn("prune old history") as conn:
-            conn.execute("DELETE FROM transitions WHERE at < ?", (before,))
-            conn.execute("DELETE FROM notification_log WHERE at < ?", (before,))
-            conn.execute(
-                "DELETE FROM silences WHERE min(ends_at, coalesce(expired_at, ends_at)) < ?",
-                (before,),
-            )
+            for table, condition in _PRUNABLE:
+                if removed >= limit:
+                    break
+                cur = conn.execute(
+                    f"DELETE FROM {table} WHERE rowid IN "
+                    f"(SELECT rowid FROM {table} WHERE {condition} LIMIT ?)",
+                    (before, limit - removed),
+                )
+                removed += cur.rowcount
+        return removed

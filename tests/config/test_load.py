@@ -322,6 +322,19 @@ def test_env_defaults_values_and_empty_variables() -> None:
     assert s.servers[0].access_token == "fallback"
 
 
+def test_state_retention_defaults_to_30d_and_refuses_less_than_an_hour() -> None:
+    """``state_retention`` is 30 days unless set; under an hour is a located error, not a wipe."""
+    assert load(SERVER).state_retention_s == 30 * 86400.0
+    assert load(SERVER + "state_retention: 90d\n").state_retention_s == 90 * 86400.0
+    assert errors_of(SERVER + "state_retention: 10m\n") == [
+        "t.yaml:4:18: state_retention must be at least 1h (got 10m 0s)"
+    ]
+    assert errors_of(SERVER + "state_retention: forever\n") == [
+        "t.yaml:4:18: invalid duration 'forever': use a number with a unit, e.g. 500ms, 30s, "
+        "5m, 1h, 1h30m"
+    ]
+
+
 def test_env_value_in_plain_scalar_is_typed_like_written_text() -> None:
     """``max_in_flight: ${N:-16}`` is the number 16 and ``${V:-false}`` the boolean."""
     text = SERVER + "    max_in_flight: ${N:-16}\n    verify_tls: ${V:-false}\n"
@@ -338,7 +351,7 @@ def test_env_is_not_read_in_comments_or_keys_and_can_be_escaped() -> None:
     assert s.rules[0].summary == "costs ${HOME}"
     assert errors_of(SERVER + "${KEY}: 1\n") == ["t.yaml:4:1: unknown key '${KEY}' (expected "
         "one of: servers, interval, defaults, channels, rules, routes, inhibit, ome_api_down, "
-        "outage_tolerance, delivery_max_age)"]  # fmt: skip
+        "outage_tolerance, delivery_max_age, state_retention)"]  # fmt: skip
 
 
 def test_env_none_reads_process_environment(monkeypatch: pytest.MonkeyPatch) -> None:

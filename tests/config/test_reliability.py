@@ -83,7 +83,7 @@ def configs(draw: st.DrawFn) -> dict[str, Any]:
     doc: dict[str, Any] = {}
     if draw(st.booleans()):
         doc["servers"] = draw(st.lists(_section(SERVER_KEYS), max_size=2))
-    for key in ("interval", "outage_tolerance", "delivery_max_age"):
+    for key in ("interval", "outage_tolerance", "delivery_max_age", "state_retention"):
         if draw(st.booleans()):
             doc[key] = draw(_VALUES)
     if draw(st.booleans()):
