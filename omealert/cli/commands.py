@@ -124,7 +124,7 @@ async def _check(settings: Settings, state: str | None, notify: bool, window: fl
     lock = RunLock(state) if state else None
     if lock is not None:
         lock.acquire()  # a slow cron run overlapping the next must not notify twice
-    store = StateStore(state) if state else None
+    store = StateStore(state, run_lock=lock) if state else None
     deliverer = None
     if notify:
         from ..notify.delivery import Deliverer

@@ -188,7 +188,7 @@ async def _watch(
     lock = RunLock(path)  # held until the process exits
     try:
         lock.acquire()
-        store = StateStore(path)
+        store = StateStore(path, run_lock=lock)  # the one evaluating: checked, moved aside
     except StateError as exc:
         log.error("cannot use the state database: %s", exc)
         return ExitCode.FAILURE, 0

@@ -7,8 +7,14 @@ are owner-only (0600): alert text can name streams and servers.
 Every sqlite failure (read-only file, disk full, lock held too long) surfaces as ``StateError``
 and leaves the database as it was, so the caller can keep running from memory. A file that
 was read-only when opened is opened again before the next write, so it is used again as soon
-as it is writable (SQLite would otherwise keep the read-only handle for good). A file that is
-not a readable omealert database is moved aside to ``*.corrupt-<time>`` and a new one started.
+as it is writable (SQLite would otherwise keep the read-only handle for good).
+
+The process evaluating with the file (``watch``, ``check --state``: it holds the run lock and
+says so with ``run_lock``) runs ``PRAGMA quick_check`` once when it opens the file, and moves a
+file that is not a readable omealert database aside to ``*.corrupt-<time>`` and starts a new
+one. ``status``, ``history`` and ``silence`` skip the check (it reads the whole file) and
+never move aside a file whose run lock another process holds: a watcher would go on writing
+into the moved file and lose it all at its next start. They stop with a clear error instead.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from types import TracebackType
 from typing import Self
 
 from ..errors import StateError
+from .lock import RunLock
 
 __all__ = [
     "ALERT_COLS",
@@ -130,7 +137,10 @@ class StateDB:
         *,
         logger: logging.Logger | None = None,
         busy_timeout: float = 5.0,
+        run_lock: RunLock | None = None,
     ) -> None:
+        """``run_lock``: the lock this process holds on the file, as the one evaluating with
+        it; only then is the file checked in full, and moved aside without asking."""
         self.path = Path(path)
         self.moved_aside: Path | None = None
         # one logger for the whole store, named as before opening moved out of state.py
@@ -140,20 +150,40 @@ class StateDB:
         self._conn: sqlite3.Connection | None = None
         #: a write was refused as read-only: open a fresh connection before the next one
         self._reopen = False
+        owner = run_lock is not None and run_lock.held
         try:
-            self._conn = self._open()
+            self._conn = self._open(check=owner)
         except _Unreadable as exc:
-            self.moved_aside = self._move_aside(str(exc))
+            self._start_fresh(str(exc), owner)
+
+    def _start_fresh(self, reason: str, owner: bool) -> None:
+        """Move the unreadable file aside and open a new one; only with the run lock held."""
+        lock = None
+        if not owner:
+            lock = RunLock(self.path)
+            if not lock.try_acquire():
+                raise StateError(
+                    f"state database {self.path} is unreadable ({' '.join(reason.split())}), and "
+                    f"the omealert process holding {lock.path} ({lock.holder()}) has it open: "
+                    "not moving it aside under it. Stop that process; a watcher moves the file "
+                    "aside itself when it starts again"
+                )
+        try:
+            self.moved_aside = self._move_aside(reason)
             try:
-                self._conn = self._open()
+                self._conn = self._open(check=False)
             except _Unreadable as again:
                 raise StateError(
                     f"state database {self.path}: cannot start fresh: {again}"
                 ) from None
+        finally:
+            if lock is not None:
+                lock.release()
 
     # -- opening ---------------------------------------------------------------------------
 
-    def _open(self) -> sqlite3.Connection:
+    def _open(self, *, check: bool) -> sqlite3.Connection:
+        """Connect, migrate and verify; ``check`` adds ``quick_check``, which reads every page."""
         self._create_file()
         try:
             conn = sqlite3.connect(
@@ -169,9 +199,11 @@ class StateDB:
             # FULL fsyncs the WAL on every commit: a tick or a send recorded as done must
             # survive a power cut, or a restart would re-send it or forget a resolve.
             conn.execute("PRAGMA synchronous=FULL")
-            check = conn.execute("PRAGMA quick_check(1)").fetchone()
-            if check is None or check[0] != "ok":
-                raise _Unreadable(f"integrity check failed: {check[0] if check else 'no answer'}")
+            if check:
+                found = conn.execute("PRAGMA quick_check(1)").fetchone()
+                if found is None or found[0] != "ok":
+                    answer = found[0] if found else "no answer"
+                    raise _Unreadable(f"integrity check failed: {answer}")
             self._migrate(conn)
             self._verify(conn)
         except sqlite3.DatabaseError as exc:
@@ -291,7 +323,7 @@ class StateDB:
             if self._conn is None:
                 return  # closed: _use says so
             try:
-                conn = self._open()
+                conn = self._open(check=False)
             except _Unreadable as exc:  # never moved aside while running: that is for a start
                 raise StateError(f"state database {self.path}: cannot {action}: {exc}") from None
             self._conn.close()

@@ -18,6 +18,7 @@ import pytest
 import omealert.state.store
 from omealert.errors import StateError
 from omealert.state.db import SCHEMA_VERSION, default_state_path
+from omealert.state.lock import RunLock
 from omealert.state.records import AlertRecord, OutboxMessage, TransitionRecord
 from omealert.state.store import StateStore
 
@@ -262,7 +263,8 @@ def test_garbage_file_is_moved_aside_and_store_starts_empty(
 
 
 def test_damaged_page_is_moved_aside(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    """A valid header with a trashed b-tree page fails quick_check and is moved aside."""
+    """A valid header with a trashed b-tree page fails the watcher's quick_check at start and
+    is moved aside."""
     db = tmp_path / "state.db"
     with StateStore(db) as store:
         store.save_tick(upsert=[alert(f"t/{i}", summary="x" * 100) for i in range(300)])
@@ -271,7 +273,7 @@ def test_damaged_page_is_moved_aside(tmp_path: Path, caplog: pytest.LogCaptureFi
     assert len(data) > 4 * page
     data[3 * page : 4 * page] = b"\xa5" * page
     db.write_bytes(bytes(data))
-    with StateStore(db) as store:
+    with RunLock(db) as lock, StateStore(db, run_lock=lock) as store:
         assert_moved_aside(store, caplog, bytes(data))
 
 
