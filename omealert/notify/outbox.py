@@ -9,6 +9,11 @@ is one message for one service (one apprise URL of a channel), sent by that serv
 worker: a dead or hanging service is retried on its own and never holds back the others.
 Within one service, messages go out oldest first, so the order per alert is kept.
 
+A message names its service by ``service_key`` (a hash of the URL), and is sent to the URL
+of its channel that has that key now, wherever it stands in the list: a reload that
+reorders the URLs changes nothing, and one that removes (or edits) a URL drops the messages
+queued for it, logged, counted and recorded as dropped, instead of sending them elsewhere.
+
 Retry policy: first retry 5 s after a failure, doubling up to 5 minutes, until the
 message is older than ``delivery_max_age`` (default 24 h); then it is dropped, logged and
 recorded with the reason.
@@ -25,7 +30,7 @@ from dataclasses import dataclass
 from ..clock import Clock
 from ..errors import StateError
 from ..rules import ChannelSpec
-from ..state.records import OutboxMessage
+from ..state.records import OutboxMessage, service_key
 from ..state.store import StateStore
 from .delivery import Deliverer
 from .render import Message
@@ -69,8 +74,11 @@ class Outbox:
         self._pending: dict[int, OutboxMessage] = {}
         self._next_temp_id = -1
         self._wake = asyncio.Event()
-        #: the one worker per service (channel, url index) that is sending right now
-        self._inflight: dict[tuple[str, int], asyncio.Task[int]] = {}
+        #: the one worker per service (channel, service key) that is sending right now
+        self._inflight: dict[tuple[str, str], asyncio.Task[int]] = {}
+        #: channel → service key → where that URL stands in the channel now
+        self._where: dict[str, dict[str, int]] = {}
+        self._index(channels)
         self.counters = DeliveryCounters({}, {}, {})
         #: who hears of a store failure; the runner, so that one problem is one log line
         self._on_store_error = on_store_error
@@ -88,16 +96,69 @@ class Outbox:
             for msg in self.store.pending_outbox():
                 if msg.id is not None and msg.id not in self._pending:
                     self._pending[msg.id] = msg
+                    if not msg.service_key:
+                        self._bind(msg)
         except StateError as exc:
             self._store_failed(exc)
             return
         self._loaded = True
 
+    def _bind(self, msg: OutboxMessage) -> None:
+        """Give a message an older version queued by position the key of the URL there now.
+
+        That version queued it under the config this watcher starts with (an upgrade keeps
+        the file and the config), so the position still names the right URL; from here on
+        the key does. One whose position is gone keeps no key and is dropped when due.
+        """
+        assert msg.id is not None
+        channel = self.channels.get(msg.channel)
+        if channel is None or not 0 <= msg.url_index < len(channel.urls):
+            return
+        msg.service_key = service_key(channel.urls[msg.url_index])
+        self._persist("set_service_key", msg.id, msg.service_key)
+
     def __len__(self) -> int:
         return len(self._pending)
 
     def configure(self, channels: dict[str, ChannelSpec]) -> None:
+        """Take a reloaded config; messages whose service it no longer has are dropped now.
+
+        A service whose worker is sending right now is left to that worker, which drops
+        what is left of its queue once its send is over.
+        """
         self.channels = channels
+        self._index(channels)
+        now = self.clock.now()
+        for key, queue in self._queues().items():
+            if self._busy(key):
+                continue
+            for msg in queue:
+                gone = self._gone(msg)
+                if gone is not None:
+                    self._drop(msg, now, gone, self._describe(msg))
+
+    def _index(self, channels: dict[str, ChannelSpec]) -> None:
+        self._where = {}
+        for name, channel in channels.items():
+            where: dict[str, int] = {}
+            for index, url in enumerate(channel.urls):
+                where.setdefault(service_key(url), index)
+            self._where[name] = where
+
+    def _gone(self, msg: OutboxMessage) -> str | None:
+        """Why ``msg`` can no longer be delivered to its service, or None if it can."""
+        if msg.channel not in self.channels:
+            return f"channel {msg.channel!r} no longer exists"
+        if msg.service_key not in self._where.get(msg.channel, {}):
+            return f"its service is no longer in channel {msg.channel!r} (URL removed or changed)"
+        return None
+
+    def _describe(self, msg: OutboxMessage) -> str:
+        """How logs and the notification log name the service; a removed one by its channel."""
+        index = self._where.get(msg.channel, {}).get(msg.service_key)
+        if index is None:
+            return f"{msg.channel}[removed]"
+        return self.channels[msg.channel].describe_url(index)
 
     def add(self, messages: Iterable[OutboxMessage]) -> None:
         """Take messages already saved (with ids) or, if saving failed, kept in memory only."""
@@ -115,11 +176,11 @@ class Outbox:
             default=None,
         )
 
-    def _queues(self) -> dict[tuple[str, int], list[OutboxMessage]]:
+    def _queues(self) -> dict[tuple[str, str], list[OutboxMessage]]:
         """Every service's messages, oldest first (ids count up on disk, down in memory)."""
-        queues: dict[tuple[str, int], list[OutboxMessage]] = {}
+        queues: dict[tuple[str, str], list[OutboxMessage]] = {}
         for msg in sorted(self._pending.values(), key=lambda m: (m.created_at, abs(m.id or 0))):
-            queues.setdefault((msg.channel, msg.url_index), []).append(msg)
+            queues.setdefault((msg.channel, msg.service_key), []).append(msg)
         return queues
 
     def _start_due(self) -> None:
@@ -139,11 +200,11 @@ class Outbox:
             self._inflight[key] = task
             task.add_done_callback(functools.partial(self._finished, key))
 
-    def _busy(self, key: tuple[str, int]) -> bool:
+    def _busy(self, key: tuple[str, str]) -> bool:
         task = self._inflight.get(key)
         return task is not None and not task.done()
 
-    def _finished(self, key: tuple[str, int], task: asyncio.Task[int]) -> None:
+    def _finished(self, key: tuple[str, str], task: asyncio.Task[int]) -> None:
         if self._inflight.get(key) is task:
             del self._inflight[key]
         if not task.cancelled() and task.exception() is not None:
@@ -173,18 +234,20 @@ class Outbox:
 
     async def _deliver_one(self, msg: OutboxMessage) -> bool:
         assert msg.id is not None
-        channel = self.channels.get(msg.channel)
         now = self.clock.now()
-        if channel is None or msg.url_index >= len(channel.urls):
-            self._drop(msg, now, f"channel {msg.channel!r} no longer exists", msg.channel)
+        gone = self._gone(msg)
+        if gone is not None:
+            self._drop(msg, now, gone, self._describe(msg))
             return True
-        service = channel.describe_url(msg.url_index)
+        channel = self.channels[msg.channel]
+        index = self._where[msg.channel][msg.service_key]
+        service = channel.describe_url(index)
         if now - msg.created_at > self.max_age_s:
             self._drop(msg, now, "gave up: older than delivery_max_age", service)
             return True
         outcome = await self.deliverer.send(
             channel,
-            msg.url_index,
+            index,
             Message(msg.title, msg.body, msg.format, msg.notify_type),
         )
         now = self.clock.now()

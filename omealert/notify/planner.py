@@ -28,7 +28,7 @@ from ..engine.alerts import Instance, Transition
 from ..engine.engine import Engine
 from ..model import AlertState
 from ..rules import API_DOWN_RULE, InhibitSpec, Matcher, Rule, Settings, matches_all
-from ..state.records import OutboxMessage, Silence
+from ..state.records import OutboxMessage, Silence, service_key
 from .context import AlertView, template_sample
 from .render import render_alert_fields, render_message
 
@@ -186,11 +186,15 @@ class Planner:
             body_src=channel.body,
         )
         targets = [item.instance.target.key for item in group]
+        services: dict[str, int] = {}  # a URL listed twice is one service: one message
+        for index, url in enumerate(channel.urls):
+            services.setdefault(service_key(url), index)
         return [
             OutboxMessage(
                 id=None,
                 channel=channel_name,
                 url_index=index,
+                service_key=key,
                 created_at=now,
                 next_attempt_at=now,
                 attempts=0,
@@ -202,7 +206,7 @@ class Planner:
                 rule=rule_name,
                 targets=targets,
             )
-            for index in range(len(channel.urls))
+            for key, index in services.items()
         ]
 
     def view(self, inst: Instance, rule: Rule | None, now: float) -> AlertView:

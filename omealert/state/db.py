@@ -89,6 +89,9 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             ends_at REAL NOT NULL, created_by TEXT NOT NULL, comment TEXT NOT NULL,
             created_at REAL NOT NULL, expired_at REAL)""",
     ),
+    # 2: a queued message names its service by a hash of the URL, not by its position in
+    # the channel's list; rows queued before it get theirs when a watcher next loads them.
+    ("ALTER TABLE outbox ADD COLUMN service_key TEXT NOT NULL DEFAULT ''",),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -98,7 +101,7 @@ ALERT_COLS = (
 )
 OUTBOX_COLS = (
     "id, channel, url_index, created_at, next_attempt_at, attempts, title, body, format, "
-    "notify_type, reason, rule, targets, last_error"
+    "notify_type, reason, rule, targets, last_error, service_key"
 )
 SILENCE_COLS = "id, matchers, starts_at, ends_at, created_by, comment, created_at, expired_at"
 # Columns each table must have for this code to read it; a file lacking them is unreadable.

@@ -6,6 +6,7 @@ hold alerts, messages and silences without opening a database.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 __all__ = [
@@ -15,6 +16,7 @@ __all__ = [
     "OutboxMessage",
     "Silence",
     "TransitionRecord",
+    "service_key",
 ]
 
 JsonScalar = float | str | bool | None
@@ -51,9 +53,25 @@ class TransitionRecord:
     value: JsonScalar
 
 
+def service_key(url: str) -> str:
+    """Which service of a channel a queued message is for: a hash of its apprise URL.
+
+    Not its position in the channel's list, so a reload that reorders, inserts or removes
+    URLs never hands a message to another service. A hash, so the URL (often a secret)
+    never reaches the state file; a URL that changes in any way is another service.
+    """
+    digest = hashlib.sha256(b"omealert service\0" + url.encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()[:32]
+
+
 @dataclass(slots=True)
 class OutboxMessage:
-    """A rendered message for one service of a channel, waiting until it is delivered or dropped."""
+    """A rendered message for one service of a channel, waiting until it is delivered or dropped.
+
+    ``service_key`` (``service_key(url)``) names the service it goes to; ``url_index`` is only
+    where that URL stood in the channel when the message was queued, for display. A message
+    queued by a version without keys has ``service_key == ""`` until the outbox binds it.
+    """
 
     id: int | None
     channel: str
@@ -69,6 +87,7 @@ class OutboxMessage:
     rule: str
     targets: list[str]
     last_error: str = ""
+    service_key: str = ""
 
 
 @dataclass(slots=True)

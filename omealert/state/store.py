@@ -34,7 +34,7 @@ _UPSERT_ALERT = (
     "last_eval_at=excluded.last_eval_at, value=excluded.value, labels=excluded.labels, "
     "notified=excluded.notified, identity=excluded.identity, summary=excluded.summary"
 )
-_INSERT_OUTBOX = f"INSERT INTO outbox ({OUTBOX_COLS}) VALUES (NULL,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+_INSERT_OUTBOX = f"INSERT INTO outbox ({OUTBOX_COLS}) VALUES (NULL,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 _HEX = re.compile(r"[0-9a-f]+")
 #: Rows per pruning transaction: a few milliseconds of write lock on an ordinary disk.
 PRUNE_BATCH = 2000
@@ -113,6 +113,7 @@ class StateStore(StateDB):
             (
                 m.channel, m.url_index, m.created_at, m.next_attempt_at, m.attempts, m.title,
                 m.body, m.format, m.notify_type, m.reason, m.rule, dumps(m.targets), m.last_error,
+                m.service_key,
             )
             for m in outbox
         ]  # fmt: skip
@@ -163,6 +164,11 @@ class StateStore(StateDB):
         msg = OutboxMessage(*r)
         msg.targets = json.loads(r[12])
         return msg
+
+    def set_service_key(self, msg_id: int, key: str) -> None:
+        """Bind a message queued without a service key (an older version's) to its service."""
+        with self._txn("bind a queued message to its service") as conn:
+            conn.execute("UPDATE outbox SET service_key = ? WHERE id = ?", (key, msg_id))
 
     def mark_delivered(self, msg_id: int, at: float, service: str) -> None:
         """Take the message out of the outbox and log the send, in one transaction."""

@@ -8,7 +8,7 @@ from omealert.engine.engine import Engine
 from omealert.errors import SourceErrorKind
 from omealert.notify.planner import Planner
 from omealert.rules import InhibitSpec, Matcher, RouteSpec, Rule
-from omealert.state.records import OutboxMessage, Silence
+from omealert.state.records import OutboxMessage, Silence, service_key
 
 from ..helpers import poll, rule, settings
 
@@ -86,6 +86,15 @@ class TestTiming:
         sc = Scenario(hi(), channels={"ops": ["json://127.0.0.1:9/a", "json://127.0.0.1:9/b"]})
         msgs = sc.tick(T0, {"s1": 600})
         assert [(m.channel, m.url_index) for m in msgs] == [("ops", 0), ("ops", 1)]
+        keys = [service_key("json://127.0.0.1:9/a"), service_key("json://127.0.0.1:9/b")]
+        assert [m.service_key for m in msgs] == keys
+
+    def test_a_url_listed_twice_is_one_service(self) -> None:
+        """The same URL twice in a channel gets the message once: it is one service."""
+        urls = ["json://127.0.0.1:9/a", "json://127.0.0.1:9/b", "json://127.0.0.1:9/a"]
+        sc = Scenario(hi(), channels={"ops": urls})
+        msgs = sc.tick(T0, {"s1": 600})
+        assert [m.url_index for m in msgs] == [0, 1]
 
 
 class TestGrouping:
