@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -154,6 +155,12 @@ async def _check(settings: Settings, state: str | None, notify: bool, window: fl
                     "dropped": dict(outbox.counters.dropped),
                     "queued": len(outbox),
                 }
+            if store is not None:  # state_retention holds for a cron job's file too
+                from ..state.retention import Pruner
+
+                pruner = Pruner(store, clock=clock, retention_s=lambda: settings.state_retention_s)
+                with contextlib.suppress(StateError):  # a prune failing is no verdict
+                    await pruner.prune_once()
             return result
         finally:
             await runner.aclose()

@@ -251,3 +251,19 @@ async def test_the_watcher_prunes_at_start_using_the_configured_retention(
     assert oldest(db) >= now - 7 * DAY
     (line,) = [r.getMessage() for r in caplog.records if "pruned" in r.getMessage()]
     assert "older than 7d" in line
+
+
+def test_check_with_state_prunes_its_file_too(tmp_path: Path) -> None:
+    """A cron-run ``check --state`` keeps its file within ``state_retention`` as a watcher does."""
+    db = tmp_path / "state.db"
+    now = time.time()
+    StateStore(db).close()
+    fill_a_year(db, now, step=3600.0)
+    with Simulator() as sim:
+        cfg = tmp_path / "c.yaml"
+        cfg.write_text(
+            f"servers: [{{name: origin, url: '{sim.url}'}}]\nstate_retention: 10d\n"
+            "rules: [{name: r, when: webrtc publishers > 1}]\n"
+        )
+        main(["check", "-c", str(cfg), "--state", str(db)], out=io.StringIO())
+    assert now - 10 * DAY - 60 <= oldest(db) <= now - 9 * DAY
