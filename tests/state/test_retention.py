@@ -265,5 +265,10 @@ def test_check_with_state_prunes_its_file_too(tmp_path: Path) -> None:
             f"servers: [{{name: origin, url: '{sim.url}'}}]\nstate_retention: 10d\n"
             "rules: [{name: r, when: webrtc publishers > 1}]\n"
         )
-        main(["check", "-c", str(cfg), "--state", str(db)], out=io.StringIO())
+        quiet = logging.getLogger("omealert")
+        level = quiet.level
+        try:
+            main(["check", "-c", str(cfg), "--state", str(db)], out=io.StringIO())
+        finally:
+            quiet.setLevel(level)  # check silences omealert's logger for its process
     assert now - 10 * DAY - 60 <= oldest(db) <= now - 9 * DAY
