@@ -25,6 +25,10 @@ class Metrics:
         self.polls: Counter[str] = Counter()
         self.poll_errors: Counter[tuple[str, str]] = Counter()
         self.target_errors: Counter[str] = Counter()
+        #: values left out as not measured, by (server, field, reason)
+        self.values_dropped: Counter[tuple[str, str, str]] = Counter()
+        #: vhosts and apps that vanished whole, awaiting the next poll's confirmation
+        self.unconfirmed: Counter[str] = Counter()
         self.requests: Counter[str] = Counter()
         self.last_poll_duration: dict[str, float] = {}
         self.ticks = 0
@@ -55,6 +59,10 @@ class Metrics:
             if poll.error is not None:
                 self.poll_errors[(poll.server, poll.error.kind.value)] += 1
             self.target_errors[poll.server] += len(poll.target_errors)
+            for (path, reason), n in poll.dropped.items():
+                self.values_dropped[(poll.server, path, reason)] += n
+            if poll.unconfirmed:
+                self.unconfirmed[poll.server] += len(poll.unconfirmed)
         counts: Counter[str] = Counter({s.value: 0 for s in AlertState})
         for inst in instances:
             counts[inst.state.value] += 1
@@ -76,6 +84,13 @@ class Metrics:
                 for (s, k), n in sorted(self.poll_errors.items())])  # fmt: skip
         metric("omealert_target_errors_total", "counter", "Failed per-target requests.",
                [(_l(server=s), n) for s, n in sorted(self.target_errors.items())])  # fmt: skip
+        metric("omealert_values_dropped_total", "counter",
+               "Values OME printed but had not measured, left out as no value.",
+               [(_l(server=s, field=f, reason=r), n)
+                for (s, f, r), n in sorted(self.values_dropped.items())])  # fmt: skip
+        metric("omealert_unconfirmed_vanishings_total", "counter",
+               "Vhosts and apps that vanished whole, held until the next poll confirms it.",
+               [(_l(server=s), n) for s, n in sorted(self.unconfirmed.items())])  # fmt: skip
         metric("omealert_requests_total", "counter", "HTTP requests made to OME.",
                [(_l(server=s), n) for s, n in sorted(self.requests.items())])  # fmt: skip
         metric("omealert_poll_duration_seconds", "gauge", "Duration of the last poll.",

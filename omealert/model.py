@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
+from collections import Counter
+from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -102,6 +103,16 @@ def stream_counts(listed: Iterable[Target]) -> dict[Target, int]:
     return counts
 
 
+def under(target: Target, roots: Set[Target]) -> bool:
+    """Whether ``target`` or one of its ancestors is in ``roots``."""
+    node: Target | None = target
+    while node is not None:
+        if node in roots:
+            return True
+        node = node.parent()
+    return False
+
+
 #: What a field of a sample can hold. Times are timezone-aware datetimes.
 Value = int | float | str | bool | datetime
 
@@ -163,6 +174,12 @@ class PollResult:
     listed: set[Target] = field(default_factory=set)
     gone: set[Target] = field(default_factory=set)
     target_errors: dict[Target, SourceError] = field(default_factory=dict)
+    #: vhosts and apps the previous poll listed that vanished in this one, with everything
+    #: under them: OME's shutdown window looks so. Nothing under them is treated as gone
+    #: until the next poll confirms it (their instances keep their state meanwhile).
+    unconfirmed: set[Target] = field(default_factory=set)
+    #: values left out as not measured, by (field, reason) (``normalize.drop_unmeasured``)
+    dropped: Counter[tuple[str, str]] = field(default_factory=Counter)
     requests: int = 0
     duration: float = 0.0
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from ..model import AlertState, PollResult, Sample, Scope, Target
+from ..model import AlertState, PollResult, Sample, Scope, Target, under
 from ..rules import API_DOWN_RULE, OnMissing, Rule, Settings
 from .alerts import AlertValue, Instance, Transition, api_down_rule, instance_labels, rule_identity
 from .history import History
@@ -281,6 +281,8 @@ class Engine:
                 continue
             if target in poll.target_errors:
                 continue  # its own request failed: unknown, keep the state
+            if poll.unconfirmed and under(target, poll.unconfirmed):
+                continue  # its vhost or app vanished whole: gone only once confirmed
             if target not in poll.gone and target in poll.listed:
                 continue  # listed but not sampled this time: nothing to conclude
             # inst.sample stays the last one seen: the resolve's templates may read it
@@ -296,6 +298,8 @@ class Engine:
             names = list(pattern.segments) + [None] * (3 - len(pattern.segments))
             target = Target(poll.server, names[0], names[1], names[2])
             missing = target not in poll.listed
+            if missing and poll.unconfirmed and under(target, poll.unconfirmed):
+                continue  # absent only once the next poll confirms it
             inst = self._instance(rule, target, create=missing)
             if inst is None:
                 continue

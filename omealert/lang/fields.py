@@ -13,7 +13,7 @@ from __future__ import annotations
 import difflib
 import enum
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..model import Scope
 
@@ -64,6 +64,15 @@ class FieldSpec:
     #: text values as OME spells them, where known; comparisons are exact, so a condition
     #: spelling one in another case (``"RTMP"`` for ``Rtmp``) could never hold
     spellings: tuple[str, ...] = ()
+    #: values outside [low, high] are not measurements (uninitialised memory): the field
+    #: has no value in that answer (``ome/unmeasured.py``; counted in /metrics)
+    plausible: tuple[float, float] | None = None
+    #: seconds after ``createdTime`` before OME has measured the field once: a younger
+    #: stream's value (0, or uninitialised garbage in OME 0.18) is no value
+    warmup_s: float = 0.0
+    #: measured over OME's last ~1 s window: the window that straddles an input gap is
+    #: partial and no value (lifetime averages and peaks are not windowed)
+    windowed: bool = False
 
 
 #: Publisher (egress) connection keys seen in any OME release (0.15.13 … 0.21).
@@ -184,7 +193,53 @@ def _build() -> dict[str, FieldSpec]:
                           f"first {kind} track: {doc}", scopes=_STREAM,
                           spellings=CODECS if name == "codec" else ())
             )  # fmt: skip
-    return {s.path: s for s in specs}
+    return {s.path: _with_limits(s) for s in specs}
+
+
+#: Beyond any physical link: 1 Tbps in bits/s, or 1 Tbps × 1 s in bytes per window.
+MAX_BITRATE = 1e12
+MAX_WINDOW_BYTES = MAX_BITRATE / 8
+#: Beyond any camera or codec: frames per second, pixels per side (AV1's limit).
+MAX_FRAMERATE = 10_000.0
+MAX_PIXELS = 65_536.0
+_HIGH = {Unit.BITRATE: MAX_BITRATE, Unit.FPS: MAX_FRAMERATE, Unit.PIXELS: MAX_PIXELS}
+#: OME measures throughput at the first input packet more than 1 s after the previous
+#: measurement (``CommonMetrics::UpdateThroughput``): 0 until then, and before 0.19.0 the
+#: first window of ``*ThroughputIn`` is garbage (``_last_total_bytes_in`` uninitialised).
+#: ``MediaTrack::OnFrameAdded``: ``bitrateLatest``/``framerateLatest`` come after the first
+#: 1 s window from the first frame (``_bitrate_last_second`` is never initialised), the
+#: measured ``bitrate``/``framerate``/``*Avg`` 1 s after the first frame (0 before). The
+#: first frame comes a little after ``createdTime``, hence 2 s for both.
+WARMUP_S = 2.0
+_MEASURED = frozenset({
+    "providers.avgThroughputIn", "providers.lastThroughputIn", "providers.maxThroughputIn",
+    "publishers.avgThroughputOut", "publishers.lastThroughputOut", "publishers.maxThroughputOut",
+    "video.bitrate", "video.bitrateAvg", "video.bitrateLatest", "video.framerate",
+    "video.framerateAvg", "video.framerateLatest",
+    "audio.bitrate", "audio.bitrateAvg", "audio.bitrateLatest",
+})  # fmt: skip
+_WINDOWED = frozenset({
+    "providers.avgThroughputIn", "providers.lastThroughputIn",
+    "publishers.avgThroughputOut", "publishers.lastThroughputOut",
+    "video.bitrateLatest", "video.framerateLatest", "audio.bitrateLatest",
+})  # fmt: skip
+
+
+def _with_limits(spec: FieldSpec) -> FieldSpec:
+    """``spec`` with its plausible range, warm-up and window. Counts are passed on as they
+    are (OME's bookkeeping bug can make them negative, ome-api.md §7), and so are unitless
+    numbers."""
+    plausible: tuple[float, float] | None = None
+    if spec.type is FieldType.NUMBER and spec.unit not in (Unit.COUNT, Unit.NONE):
+        high = MAX_WINDOW_BYTES if ".lastThroughput" in spec.path else _HIGH.get(spec.unit)
+        low = 1.0 if spec.path == "video.keyFrameIntervalLatest" else 0.0  # 0: not measured
+        plausible = (low, float("inf") if high is None else high)
+    return replace(
+        spec,
+        plausible=plausible,
+        warmup_s=WARMUP_S if spec.path in _MEASURED else 0.0,
+        windowed=spec.path in _WINDOWED,
+    )
 
 
 FIELDS: dict[str, FieldSpec] = _build()

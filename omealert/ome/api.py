@@ -56,7 +56,14 @@ class Failed(Exception):
 
 
 class Missing(Exception):
-    """OME answered 404 for a named vhost, app or stream: it does not exist (any more)."""
+    """OME answered 404 for a named vhost, app or stream: it does not exist (any more).
+
+    ``what`` is which of them OME could not find: a stream's stats can answer "Could not
+    find the virtual host" when the vhost went away, and then so did the stream's app."""
+
+    def __init__(self, message: str, what: str = "stream") -> None:
+        super().__init__(message)
+        self.what = what
 
 
 @dataclass(slots=True)
@@ -178,8 +185,8 @@ class OmeApi:
         if status in (401, 403):
             raise Failed(self._unauthorized(path, status, message), server_wide=True)
         if status == 404:
-            if _MISSING.search(message):
-                raise Missing(message)
+            if (found := _MISSING.search(message)) is not None:
+                raise Missing(message, found.group(1))
             reason = f"HTTP 404 {message or 'without an OME message'}: wrong URL or api_version?"
             raise Failed(self.error(SourceErrorKind.NOT_FOUND, path, reason), server_wide=True)
         if status >= 500:

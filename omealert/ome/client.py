@@ -42,13 +42,14 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from ..clock import Clock
 from ..errors import SourceError, SourceErrorKind
 from ..lang.fields import Source
-from ..model import PollResult, Sample, Scope, Target, Value, stream_counts
+from ..model import PollResult, Sample, Scope, Target, Value, stream_counts, under
 from ..rules import ServerSpec
 from .api import Failed, Missing, OmeApi, PollRun
 from .http import Getter
 from .normalize import NormalizeError, normalize_info, normalize_stats
 from .plan import PollPlan, Route, Routes, api_path
 from .serverclock import ServerClock, freshest_live_time
+from .unmeasured import InputGaps, drop_unmeasured
 
 if TYPE_CHECKING:
     import httpx
@@ -59,10 +60,15 @@ T = TypeVar("T")
 X = TypeVar("X")
 
 
+_LEVEL = {"virtual host": 1, "application": 2}
+
+
 @dataclass(slots=True)
 class _Fetched:
     fields: dict[str, Value] = field(default_factory=dict)
     gone: bool = False
+    #: what the 404 said is missing: the target itself, or its vhost or app
+    gone_root: Target | None = None
     error: SourceError | None = None
 
 
@@ -90,6 +96,12 @@ class OmeClient:
         self._workers = max(1, server.max_in_flight)
         self._api = OmeApi(server, transport, getter=getter)
         self._routes = Routes(server.api_version)
+        #: vhosts and apps the last successful poll listed (None before the first, or
+        #: after the plan changed): a poll missing one of them awaits confirmation
+        self._containers: set[Target] | None = None
+        self._containers_plan: PollPlan | None = None
+        #: which streams' input was stale at the last poll (the next one's window is partial)
+        self._gaps = InputGaps()
 
     async def __aenter__(self) -> OmeClient:
         return self
@@ -141,15 +153,17 @@ class OmeClient:
             lambda t: self._fetch(run, t, wanted[t]), list(wanted), self._workers
         )
         fetched = dict(zip(wanted, results, strict=True))
-        gone |= {t for t, got in fetched.items() if got.gone}
+        gone |= {got.gone_root or t for t, got in fetched.items() if got.gone}
         if gone:
             # whatever ended during the poll is not listed, and neither is anything below it
-            listed = {t for t in listed if not _under(t, gone)}
+            listed = {t for t in listed if not under(t, gone)}
+        unconfirmed = self._vanished(plan, listed)
         counted = any(r.counts_streams for r in wanted.values())
         counts = stream_counts(listed) if counted else {}
 
         result = PollResult(server=self.name, at=run.at, server_now=run.at, listed=listed)
         result.gone = gone
+        result.unconfirmed = unconfirmed
         freshest: datetime | None = None
         fields_of: dict[Target, dict[str, Value]] = {}
         for target, got in fetched.items():
@@ -158,7 +172,7 @@ class OmeClient:
             if got.error is not None:
                 result.target_errors[target] = got.error
                 continue
-            if wanted[target].counts_streams:
+            if wanted[target].counts_streams and not _above(target, unconfirmed):
                 got.fields["streams"] = counts.get(target, 0)
             fields_of[target] = got.fields
             freshest = freshest_live_time(freshest, got.fields)
@@ -166,8 +180,47 @@ class OmeClient:
             run.at, None if freshest is None else freshest.timestamp(), run.date_offset
         )
         result.server_now = server_now
+        self._drop_unmeasured(fields_of, wanted, server_now, result)
         result.samples = {t: Sample(t, f, run.at, server_now) for t, f in fields_of.items()}
         return result
+
+    def _vanished(self, plan: PollPlan, listed: set[Target]) -> set[Target]:
+        """The highest vhosts and apps the previous poll listed that this one does not.
+
+        OME's shutdown window (``/v1/vhosts`` answering ``200 []``, 404 below it) and a
+        vhost or app really removed look alike for one poll; the next one tells them apart,
+        so the engine keeps everything under these as it is until then.
+        """
+        containers = {t for t in listed if t.stream is None and t.vhost is not None}
+        previous = self._containers if plan is self._containers_plan else None
+        self._containers, self._containers_plan = containers, plan
+        if not previous:
+            return set()
+        vanished = previous - containers
+        return {t for t in vanished if t.parent() not in vanished}
+
+    def _drop_unmeasured(
+        self,
+        fields_of: dict[Target, dict[str, Value]],
+        wanted: Mapping[Target, Route],
+        server_now: float,
+        result: PollResult,
+    ) -> None:
+        """Leave out the values OME printed but has not measured (``ome.unmeasured``)."""
+        gaps = self._gaps
+        dropped = result.dropped
+        for target, fields in fields_of.items():
+            route = wanted[target]
+            found = drop_unmeasured(
+                fields,
+                server_now,
+                stats=route.stats is not None,
+                info=route.info is not None,
+                after_gap=gaps.after_gap(target, fields, server_now),
+            )
+            for key in found:
+                dropped[key] += 1
+        gaps.end_poll()
 
     async def _discover(
         self, plan: PollPlan, run: PollRun, root: Target
@@ -231,6 +284,9 @@ class OmeClient:
                 )
                 raise Failed(error, server_wide=True) from None
             got.gone = True
+            level = _LEVEL.get(missing.what, 3)
+            if level < len(target.names):  # its vhost or app went away, with all under it
+                got.gone_root = Target(target.server, *target.names[:level])
         except Failed as failed:
             if failed.server_wide or target.scope is Scope.SERVER:
                 failed.server_wide = True
@@ -313,11 +369,6 @@ def _child(parent: Target, name: str) -> Target:
     return Target(parent.server, v, a, name)
 
 
-def _under(target: Target, gone: set[Target]) -> bool:
-    """Whether ``target`` or one of its ancestors is in ``gone``."""
-    node: Target | None = target
-    while node is not None:
-        if node in gone:
-            return True
-        node = node.parent()
-    return False
+def _above(target: Target, roots: set[Target]) -> bool:
+    """Whether ``target`` is an ancestor of one of ``roots``: its stream count is short."""
+    return any(r != target and under(r, {target}) for r in roots)

@@ -141,7 +141,8 @@ def normalize_stats(payload: object) -> dict[str, Value]:
 
 
 def normalize_info(payload: object) -> dict[str, Value]:
-    """The ``response`` of stream info as ``sourceType``, ``sourceUrl``, ``video.*``, ``audio.*``.
+    """The ``response`` of stream info as ``sourceType``, ``sourceUrl``, ``video.*``, ``audio.*``
+    and ``createdTime`` (the stream's age decides which measured values are real yet).
 
     Only the input is read, and of it only the first video and the first audio track, which
     is what an ingest rule is about. Keys outside the field catalogue (``maxWidth``,
@@ -156,6 +157,8 @@ def normalize_info(payload: object) -> dict[str, Value]:
     for key in ("sourceType", "sourceUrl"):
         if key in source:
             out[key] = _convert(key, FieldType.STRING, source[key])
+    if "createdTime" in source:  # the stream's age, for rules that read stream info alone
+        out["createdTime"] = parse_time(source["createdTime"], "input.createdTime")
     tracks = source.get("tracks", [])
     if not isinstance(tracks, list):
         raise NormalizeError("input.tracks", f"expected a list, got {_kind(tracks)}")

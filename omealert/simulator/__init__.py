@@ -20,6 +20,7 @@ The modules, in the order a request meets them:
 - ``http``: the ``asyncio`` HTTP/1.1 connection and request parsing;
 - ``control``: the ``/_sim/<method>`` scripting endpoint;
 - ``faults``: scripted misbehaviour; logs each API request as it picks its fault;
+- ``quirks``: OME 0.18's wrong measurements (a new stream's first second, a stall's end);
 - ``api``: OME's endpoints: auth, routing, v1/v2 stats and stream-info bodies;
 - ``reply``: replies before they become bytes, and jsoncpp's JSON printing;
 - ``topology``: scripted vhosts, apps and streams; ``streams``: the model and its counters;
@@ -35,6 +36,7 @@ from __future__ import annotations
 from .cli import main
 from .clock import ManualClock
 from .faults import FAULT_KINDS
+from .quirks import QUIRK_KINDS
 from .server import Simulator
 from .streams import PROVIDER_KEYS, PUBLISHER_KEYS
 
@@ -42,6 +44,7 @@ __all__ = [
     "FAULT_KINDS",
     "PROVIDER_KEYS",
     "PUBLISHER_KEYS",
+    "QUIRK_KINDS",
     "ManualClock",
     "Simulator",
     "main",

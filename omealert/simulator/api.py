@@ -10,9 +10,10 @@ import base64
 import binascii
 import hmac
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
+from .quirks import QUIRK_KINDS, quirk_info, quirk_stats
 from .reply import _c_float, _error, _ok, _Reply
 from .streams import PROVIDER_KEYS, _Metrics, _NotFound, _Stream
 from .topology import _Topology
@@ -63,11 +64,23 @@ class _Api(_Topology):
     _token: str
     _enterprise: bool
     _version: str
+    _quirks: frozenset[str]
 
     def set_token(self, token: str) -> None:
         """Rotate the access token; the old one gets 401 "Invalid credential" from now on."""
         with self._lock:
             self._token = str(token)
+
+    def set_quirks(self, kinds: Iterable[str]) -> None:
+        """Print streams' measurements as OME 0.18 does (``quirks.py``): ``"first_second"``
+        (a new stream's garbage and zeros), ``"partial_window"`` (the window after a stall);
+        none: every value is right from the start (the default)."""
+        kinds = [kinds] if isinstance(kinds, str) else list(kinds)
+        unknown = sorted(set(kinds) - QUIRK_KINDS)
+        if unknown:
+            raise ValueError(f"unknown quirk(s) {unknown}; use {sorted(QUIRK_KINDS)}")
+        with self._lock:
+            self._quirks = frozenset(kinds)
 
     # ----------------------------------------------------------------- answers
 
@@ -124,7 +137,11 @@ class _Api(_Topology):
         if name == "stream_list":
             return _ok(list(self._app(g[0], g[1]).streams))
         if name == "stream_info":
-            return _ok(self._stream_info(self._stream(g[0], g[1], g[2]), now))
+            stream = self._stream(g[0], g[1], g[2])
+            info = self._stream_info(stream, now)
+            if self._quirks:
+                quirk_info(info, stream, now, self._quirks)
+            return _ok(info)
         if name == "stats_server":
             return _ok(self._v1(self._server, now))
         if name == "internals":
@@ -136,7 +153,7 @@ class _Api(_Topology):
         if name == "stats_app":
             return _ok(self._v1(self._app(g[0], g[1]).metrics, now))
         if name == "stats_stream":
-            return _ok(self._v1(self._stream(g[0], g[1], g[2]).metrics, now))
+            return _ok(self._stream_stats(self._stream(g[0], g[1], g[2]), now))
         if name == "v2_vhost":
             vhost_node = self._vhost(g[0])
             return _ok(self._v2(vhost_node.metrics, vhost_node.providers, now))
@@ -147,7 +164,7 @@ class _Api(_Topology):
             s = self._stream(g[0], g[1], g[2])
             providers = dict.fromkeys(PROVIDER_KEYS, 0)
             providers[s.source.lower()] = 1
-            return _ok(self._v2(s.metrics, providers, now))
+            return _ok(_v2_of(self._stream_stats(s, now), providers))
         raise AssertionError(name)  # pragma: no cover
 
     def _v1(self, m: _Metrics, now: float) -> dict[str, Any]:
@@ -172,34 +189,14 @@ class _Api(_Topology):
             "totalConnections": m.total,
         }
 
+    def _stream_stats(self, s: _Stream, now: float) -> dict[str, Any]:
+        body = self._v1(s.metrics, now)
+        if self._quirks:
+            quirk_stats(body, s, now, self._quirks)
+        return body
+
     def _v2(self, m: _Metrics, providers: Mapping[str, int], now: float) -> dict[str, Any]:
-        v1 = self._v1(m, now)
-        return {
-            "createdTime": v1["createdTime"],
-            "lastUpdatedTime": v1["lastUpdatedTime"],
-            "providers": {
-                "avgThroughputIn": v1["avgThroughputIn"],
-                "connections": dict(providers),
-                "lastRecvTime": v1["lastRecvTime"],
-                "lastThroughputIn": v1["lastThroughputIn"],
-                "maxThroughputIn": v1["maxThroughputIn"],
-                "totalBytesIn": v1["totalBytesIn"],
-            },
-            "publishers": {
-                key: v1[key]
-                for key in (
-                    "avgThroughputOut",
-                    "connections",
-                    "lastSentTime",
-                    "lastThroughputOut",
-                    "maxThroughputOut",
-                    "maxTotalConnectionTime",
-                    "maxTotalConnections",
-                    "totalBytesOut",
-                    "totalConnections",
-                )
-            },
-        }
+        return _v2_of(self._v1(m, now), providers)
 
     def _stream_info(self, s: _Stream, now: float) -> dict[str, Any]:
         live = not s.stalled
@@ -274,3 +271,33 @@ class _Api(_Topology):
             "name": s.name,
             "outputs": [{"name": s.name, "playlists": [playlist], "tracks": out_tracks}],
         }
+
+
+def _v2_of(v1: dict[str, Any], providers: Mapping[str, int]) -> dict[str, Any]:
+    """A v1 stats body in Enterprise's v2 shape."""
+    return {
+        "createdTime": v1["createdTime"],
+        "lastUpdatedTime": v1["lastUpdatedTime"],
+        "providers": {
+            "avgThroughputIn": v1["avgThroughputIn"],
+            "connections": dict(providers),
+            "lastRecvTime": v1["lastRecvTime"],
+            "lastThroughputIn": v1["lastThroughputIn"],
+            "maxThroughputIn": v1["maxThroughputIn"],
+            "totalBytesIn": v1["totalBytesIn"],
+        },
+        "publishers": {
+            key: v1[key]
+            for key in (
+                "avgThroughputOut",
+                "connections",
+                "lastSentTime",
+                "lastThroughputOut",
+                "maxThroughputOut",
+                "maxTotalConnectionTime",
+                "maxTotalConnections",
+                "totalBytesOut",
+                "totalConnections",
+            )
+        },
+    }

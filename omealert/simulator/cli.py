@@ -33,6 +33,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--enterprise", action="store_true", help="also serve /v2 stats")
     parser.add_argument("--date-header", action="store_true", help="send a Date header")
     parser.add_argument(
+        "--quirks",
+        default="",
+        metavar="LIST",
+        help="comma-separated OME 0.18 quirks: first_second, partial_window (default: none)",
+    )
+    parser.add_argument(
         "--manual-clock",
         type=float,
         metavar="EPOCH",
@@ -50,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         enterprise=args.enterprise,
         port=args.port,
         request_log_limit=100_000,
+        quirks=[q for q in args.quirks.split(",") if q],
     )
     sim.add_app(args.vhost, args.app)
     viewers = {"webrtc": args.viewers} if args.viewers else None

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from .api import _NOT_FOUND, _ROUTES, _V2_ROUTES, _Api
-from .reply import _dumps, _error, _Reply
+from .reply import _dumps, _error, _ok, _Reply
 from .streams import _stream_not_found
 
 #: What ``set_fault`` understands; see ``Simulator.set_fault``.
 FAULT_KINDS: Final = frozenset(
     {"slow", "500", "html", "garbage", "truncated", "wrong_shape", "wrong_types", "huge", "drop",
-     "vanish"}
+     "vanish", "shutting_down", "hang"}
 )  # fmt: skip
 
 _HUGE_BYTES: Final = 20 * 1024 * 1024
@@ -93,6 +93,12 @@ class _Faults(_Api):
         first applies.  Faults hit every method and are applied before authentication,
         except that ``slow`` delays, and ``truncated``/``wrong_types``/``huge`` reshape,
         whatever the normal answer would have been.
+
+        Two are what OME 0.18 does when stopped (SIGTERM): ``shutting_down`` is its last
+        30-200 ms, when ``/v1/vhosts`` answers ``200 []`` and everything below it 404
+        "Could not find the virtual host" (``/v1/stats/current`` still answers); ``hang``
+        accepts the request and never answers, as OME did on 1 of 4 stops (``stop()``
+        is the other ending: connection refused).
         """
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault {kind!r}; use one of {sorted(FAULT_KINDS)}")
@@ -141,6 +147,15 @@ class _Faults(_Api):
                 return _Reply(200, raw=_GARBAGE)
             if kind == "vanish":
                 return _error(404, _vanish_text(path))
+            if kind == "shutting_down" and path.startswith(
+                ("/v1/vhosts", "/v1/stats/current/", "/v2/")
+            ):
+                # OME 0.18 for 30-200 ms after SIGTERM: no vhosts, and 404 below them
+                reply = self._answer(method, path, headers)
+                if reply.status in (401, 403) or path == "/v1/vhosts":
+                    return _ok([]) if reply.status == 200 else reply
+                vhost = path.split("/vhosts/", 1)[-1].split("/", 1)[0]
+                return _error(404, f"Could not find the virtual host: [{vhost}]")
         reply = self._answer(method, path, headers)
         if fault is not None:
             self._reshape(fault.kind, reply)

@@ -136,6 +136,9 @@ class _HttpProtocol(asyncio.Protocol):
             self._send(reply, head_only=head_only, keep_alive=keep_alive, extra=extra)
             return
         fault = self._sim._receive(method, path)
+        if fault is not None and fault.kind == "hang":
+            self._busy = True  # accepted, never answered: OME hung on its way down
+            return
         if fault is not None and fault.kind == "slow":
             # Answer after the delay, computed then, without blocking other connections;
             # later requests on this connection wait their turn.

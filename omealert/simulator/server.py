@@ -15,7 +15,7 @@ import ssl
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from types import FunctionType, TracebackType
 
 from .clock import ManualClock, _parse_offset
@@ -31,7 +31,8 @@ class Simulator(_Control, _Faults):
     All public methods are thread-safe; the server runs in its own thread.  Use it as a
     context manager, or call ``start()`` and ``stop()``.  With ``tls`` (a server-side
     ``ssl.SSLContext``) it speaks HTTPS, as OME's ``<TLSPort>`` does, so tests can check
-    how a client verifies certificates.
+    how a client verifies certificates. ``quirks`` (see ``set_quirks``) makes streams'
+    measurements as wrong as OME 0.18 prints them.
     """
 
     def __init__(
@@ -47,6 +48,7 @@ class Simulator(_Control, _Faults):
         port: int = 0,
         request_log_limit: int | None = None,
         tls: ssl.SSLContext | None = None,
+        quirks: Iterable[str] = (),
     ) -> None:
         self._tls = tls
         self._manual: ManualClock | None = None
@@ -74,6 +76,8 @@ class Simulator(_Control, _Faults):
         self._requests: deque[tuple[str, str]] = deque(maxlen=request_log_limit)
         self._faults: list[_Fault] = []
         self._huge_padding: bytes | None = None
+        self._quirks: frozenset[str] = frozenset()
+        self.set_quirks(quirks)
         self._next_id = 100
         now = self._now()
         self._server = _Metrics(now)

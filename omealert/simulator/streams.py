@@ -133,6 +133,11 @@ class _Stream:
     port: int
     metrics: _Metrics
     stalled: bool = False
+    stalled_at: float = 0.0
+    #: when the encoder last resumed after a stall, and how long the gap was (the partial
+    #: window quirk, ``quirks.py``)
+    resumed_at: float | None = None
+    gap: float = 0.0
 
     def rate_in(self) -> int:
         return 0 if self.stalled else self.bitrate

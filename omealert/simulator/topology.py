@@ -227,8 +227,13 @@ class _Topology(_SimClock):
         with self._lock:
             app_node = self._app(vhost, app)
             s = self._stream(vhost, app, stream)
+            now = self._now()
+            if stalled and not s.stalled:
+                s.stalled_at = now
+            elif s.stalled and not stalled:
+                s.resumed_at, s.gap = now, now - s.stalled_at
             s.stalled = stalled
-            self._update_rates(self._now(), vhost, app_node, s)
+            self._update_rates(now, vhost, app_node, s)
 
     def set_bitrate(self, vhost: str, app: str, stream: str, bits_per_second: int) -> None:
         """Change the ingest rate; stream info's announced ``bitrate`` keeps its old value."""

@@ -199,6 +199,23 @@ class TestMissingData:
         assert got[1] == []
         assert states(engine) == {("hi", "origin/default/app/s1"): F}
 
+    def test_a_vanished_app_keeps_its_alerts_until_the_next_poll(self) -> None:
+        """An app gone whole with its streams (OME's shutdown window) is confirmed first."""
+        engine = Engine(settings(rule("hi", "webrtc publishers > 500")))
+        held = poll(T0 + 10)
+        held.unconfirmed = {Target("origin", "default", "app")}
+        got = run(engine, [viewers(T0, 600), (T0 + 10, held), viewers(T0 + 20, None)])
+        assert got[1] == []
+        assert got[2] == ["hi origin/default/app/s1 firing→resolved"]
+
+    def test_absent_waits_for_a_vanished_vhost_to_be_confirmed(self) -> None:
+        r = rule("gone", "absent", match=("default/app/s1",))
+        engine = Engine(settings(r))
+        held = poll(T0 + 10)
+        held.unconfirmed = {Target("origin", "default")}
+        got = run(engine, [(T0, poll(T0, {S1: {}})), (T0 + 10, held), (T0 + 20, poll(T0 + 20))])
+        assert got == [[], [], ["gone origin/default/app/s1 inactive→firing"]]
+
     def test_absent_fires_for_literal_names_not_listed(self) -> None:
         """`absent` fires for each literal name the server does not list, and resolves on return."""
         r = rule("gone", "absent", match=("default/app/s1", "default/app/s2"))

@@ -292,9 +292,10 @@ def test_stream_info_reads_the_first_video_and_audio_track() -> None:
     assert fields["audio.samplerate"] == 48000
     assert fields["audio.channel"] == 2
     assert "video.maxWidth" not in fields
+    assert "createdTime" in fields  # the stream's age, for rules that read info alone
     for path, value in fields.items():
         spec = FIELDS[path]
-        assert spec.source is Source.INFO
+        assert spec.source is Source.INFO or path == "createdTime"
         if spec.type is FieldType.NUMBER:
             assert isinstance(value, int | float) and not isinstance(value, bool)
 

@@ -1,0 +1,149 @@
+"""Regression inputs from a real OME 0.18.0 (tests/data/recordings/real-ome-0.18, issue 21)."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+from omealert.config.load import load_config_text
+from omealert.metrics import Metrics
+from omealert.recording.replay import replay, replay_polls
+
+DATA = Path(__file__).parent.parent / "data" / "recordings" / "real-ome-0.18"
+START = DATA / "session-start.jsonl.gz"  # stream4 connects just before the first poll
+SESSION = DATA / "session.jsonl.gz"  # stream3 stalled; its maxThroughputIn is garbage
+
+CONFIG = """
+servers:
+  - {{name: local-ome, url: "http://127.0.0.1:9", access_token: x}}
+interval: {interval}
+defaults: {{channels: [ops], on_missing: resolve}}
+channels: {{ops: {{urls: ["json://127.0.0.1:9/x"]}}}}
+ome_api_down: {{for: 0s}}
+rules:
+{rules}
+"""
+#: every rule here fired on the first-second garbage of OME 0.18 before issue 21
+FIRST_SECOND_RULES = """
+  - {name: video-low-10s, when: "min_over(video.bitrateLatest, 10s) < 100kbps"}
+  - {name: video-low, when: "video.bitrateLatest < 100kbps"}
+  - {name: audio-high, when: "audio.bitrateLatest > 1Mbps"}
+  - {name: ingest-low, when: "avgThroughputIn < 100kbps"}
+  - {name: ingest-high, when: "avgThroughputIn > 50Mbps"}
+  - {name: fps-low, when: "video.framerateLatest < 20"}
+  - {name: gop-short, when: "video.keyFrameIntervalLatest < 10"}
+  - {name: peak-high, when: "maxThroughputIn > 100Mbps"}
+"""
+PRESENCE_RULES = """
+  - {name: ingesting, when: "totalBytesIn > 0"}
+  - {name: app-absent, scope: app, match: default/app, when: absent}
+  - {name: stream1-absent, match: default/app/stream1, when: absent}
+  - {name: few-streams, scope: app, when: "streams < 10"}
+"""
+
+
+def _settings(rules: str, interval: str = "1s") -> Any:
+    return load_config_text(
+        CONFIG.format(interval=interval, rules=rules), "cfg.yaml", {}, check_urls=False
+    )
+
+
+def _replay(path: Path, rules: str, interval: str = "1s") -> list[str]:
+    out = io.StringIO()
+    asyncio.run(replay(_settings(rules, interval), path, out))
+    return [line for line in out.getvalue().splitlines()[1:-1] if "→" in line]
+
+
+def _splice(tmp: Path, name: str, change: Any, at_poll: int) -> Path:
+    """``session-start`` with the answers of poll ``at_poll`` and later passed through
+    ``change(index, record) -> record | None``."""
+    out = tmp / name
+    poll = -1
+    with gzip.open(START, "rt") as src, gzip.open(out, "wt") as dst:
+        for line in src:
+            record = json.loads(line)
+            poll += record["type"] == "tick"
+            if record["type"] == "response" and poll >= at_poll:
+                record = change(poll - at_poll, record)
+            if record is not None:
+                dst.write(json.dumps(record) + "\n")
+    return out
+
+
+def _ok(response: Any) -> str:
+    return json.dumps({"message": "OK", "response": response, "statusCode": 200})
+
+
+def _vhost_404(record: dict[str, Any]) -> dict[str, Any]:
+    text = "[HTTP] Could not find the virtual host: [default] (404)"
+    return {**record, "status": 404, "body": json.dumps({"message": text, "statusCode": 404})}
+
+
+def test_a_new_streams_first_second_is_no_value() -> None:
+    """Uninitialised bitrateLatest, 0 before the first window and the 8.7e17 avgThroughputIn
+    one poll later fire nothing; the values after the first windows are read as they are."""
+    assert _replay(START, FIRST_SECOND_RULES) == []
+
+
+def test_garbage_values_are_counted_in_metrics() -> None:
+    metrics = Metrics()
+    asyncio.run(
+        replay_polls(
+            _settings(FIRST_SECOND_RULES), START, lambda at, p: metrics.observe_tick(p, 0, [])
+        )
+    )
+    text = metrics.render()
+    assert (
+        'omealert_values_dropped_total{server="local-ome",field="video.bitrateLatest",'
+        'reason="implausible"} 1'
+    ) in text
+    assert 'field="providers.avgThroughputIn",reason="implausible"} 1' in text
+    assert 'field="providers.avgThroughputIn",reason="warming_up"} 1' in text
+
+
+def test_a_garbage_peak_is_no_value_for_the_streams_life() -> None:
+    """stream3's maxThroughputIn (3.2e17, its first window in OME < 0.19) never fires."""
+    assert _replay(SESSION, FIRST_SECOND_RULES, "2s") == []
+
+
+def test_the_shutdown_window_resolves_nothing(tmp_path: Path) -> None:
+    """``/v1/vhosts`` answering ``200 []`` and then no API: ome-api-down, nothing else."""
+
+    def shutdown(index: int, record: dict[str, Any]) -> dict[str, Any] | None:
+        if index == 0:
+            return {**record, "body": _ok([])} if record["path"] == "/v1/vhosts" else None
+        return {**record, "status": None, "error": "NoConnection", "message": "refused"}
+
+    path = _splice(tmp_path, "shutdown.jsonl.gz", shutdown, at_poll=6)
+    lines = _replay(path, PRESENCE_RULES)
+    after = [line for line in lines if not line.startswith("+0s")]
+    assert len(after) == 2 and "ome-api-down local-ome: inactive → firing" in after[0]
+
+
+def test_a_vhost_404_mid_poll_resolves_nothing(tmp_path: Path) -> None:
+    """Listings still fine, every stats request 404s "Could not find the virtual host"."""
+
+    def window(index: int, record: dict[str, Any]) -> dict[str, Any]:
+        path = record["path"]
+        if index == 0 and "/vhosts/default/" in path and not path.endswith(("/apps", "/streams")):
+            return _vhost_404(record)
+        return record
+
+    path = _splice(tmp_path, "straddle.jsonl.gz", window, at_poll=6)
+    assert [line for line in _replay(path, PRESENCE_RULES) if not line.startswith("+0s")] == []
+
+
+def test_an_app_really_removed_resolves_one_poll_later(tmp_path: Path) -> None:
+    def removed(index: int, record: dict[str, Any]) -> dict[str, Any] | None:
+        if record["path"] == "/v1/vhosts/default/apps":
+            return {**record, "body": _ok([])}
+        return None if "/apps/app" in record["path"] else record
+
+    path = _splice(tmp_path, "removed.jsonl.gz", removed, at_poll=6)
+    later = [line for line in _replay(path, PRESENCE_RULES) if not line.startswith("+0s")]
+    assert later and all(line.startswith("+7s") for line in later)  # removed at +6s
+    assert any("app-absent local-ome/default/app: inactive → firing" in line for line in later)
