@@ -397,6 +397,53 @@ async def test_a_stream_vanishing_mid_poll_resolves_by_default(rig: Rig) -> None
         assert rig.titles() == [firing("cam1"), resolved("cam1")]
 
 
+PRESENCE_RULES = """\
+  - name: watched
+    when: webrtc publishers > 0
+  - name: cam2-gone
+    match: default/live/cam2
+    when: absent
+  - name: ingest-low
+    when: avgThroughputIn < 100kbps
+  - name: peak-high
+    when: maxThroughputIn > 100Mbps
+  - name: video-low
+    when: video.bitrateLatest < 100kbps
+"""
+
+
+@run_async
+async def test_omes_shutdown_window_and_hang_resolve_nothing(rig: Rig) -> None:
+    """SIGTERM as OME 0.18 answers it: a moment of ``200 []`` vhosts (404 below), then a hang.
+    No alert resolves, nothing is absent, no message but ome-api-down; OME back after a
+    restart with 0.18's first-second garbage fires nothing either (issue 21)."""
+    watched = ["[FIRING:3] watched (3 targets)"]  # one group message, and no [RESOLVED] one
+    async with rig.running(timeout=HANG_TIMEOUT, extra=PRESENCE_RULES) as runner:
+        await rig.tick()
+        assert sorted(rig.titles()) == watched
+        rig.sim.set_fault("shutting_down")
+        report = await runner.tick()
+        assert report.transitions == []
+        assert report.polls[0].error is None and report.polls[0].unconfirmed
+        await rig.deliver()
+        rig.clock.advance(10)
+        rig.sim.clear_faults()
+        rig.sim.set_fault("hang")
+        report = await runner.tick()
+        assert report.polls[0].error is not None
+        await rig.deliver()
+        rig.clock.advance(10)
+        rig.sim.clear_faults()
+        rig.sim.set_quirks(["first_second", "partial_window"])
+        rig.sim.restart()
+        for _ in range(3):
+            report = await runner.tick()
+            assert [t.instance.rule for t in report.transitions] in ([], ["ome-api-down"])
+            await rig.deliver()
+            rig.clock.advance(1)
+        assert sorted(rig.titles()) == sorted([*watched, API_DOWN, API_UP])
+
+
 RATE_RULES = """\
   - name: throughput-collapsed
     when: rate(totalBytesIn, 30s) < 10kB

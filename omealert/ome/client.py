@@ -49,7 +49,7 @@ from .http import Getter
 from .normalize import NormalizeError, normalize_info, normalize_stats
 from .plan import PollPlan, Route, Routes, api_path
 from .serverclock import ServerClock, freshest_live_time
-from .unmeasured import InputGaps, drop_unmeasured
+from .unmeasured import Unmeasured
 
 if TYPE_CHECKING:
     import httpx
@@ -100,8 +100,8 @@ class OmeClient:
         #: after the plan changed): a poll missing one of them awaits confirmation
         self._containers: set[Target] | None = None
         self._containers_plan: PollPlan | None = None
-        #: which streams' input was stale at the last poll (the next one's window is partial)
-        self._gaps = InputGaps()
+        #: leaves out what OME has not measured; remembers whose input was stale
+        self._unmeasured = Unmeasured()
 
     async def __aenter__(self) -> OmeClient:
         return self
@@ -180,7 +180,7 @@ class OmeClient:
             run.at, None if freshest is None else freshest.timestamp(), run.date_offset
         )
         result.server_now = server_now
-        self._drop_unmeasured(fields_of, wanted, server_now, result)
+        result.dropped = self._unmeasured.drop(fields_of, lambda t: _sources(wanted[t]), server_now)
         result.samples = {t: Sample(t, f, run.at, server_now) for t, f in fields_of.items()}
         return result
 
@@ -198,29 +198,6 @@ class OmeClient:
             return set()
         vanished = previous - containers
         return {t for t in vanished if t.parent() not in vanished}
-
-    def _drop_unmeasured(
-        self,
-        fields_of: dict[Target, dict[str, Value]],
-        wanted: Mapping[Target, Route],
-        server_now: float,
-        result: PollResult,
-    ) -> None:
-        """Leave out the values OME printed but has not measured (``ome.unmeasured``)."""
-        gaps = self._gaps
-        dropped = result.dropped
-        for target, fields in fields_of.items():
-            route = wanted[target]
-            found = drop_unmeasured(
-                fields,
-                server_now,
-                stats=route.stats is not None,
-                info=route.info is not None,
-                after_gap=gaps.after_gap(target, fields, server_now),
-            )
-            for key in found:
-                dropped[key] += 1
-        gaps.end_poll()
 
     async def _discover(
         self, plan: PollPlan, run: PollRun, root: Target
@@ -367,6 +344,10 @@ def _child(parent: Target, name: str) -> Target:
     if a is None:
         return Target(parent.server, v, name)
     return Target(parent.server, v, a, name)
+
+
+def _sources(route: Route) -> tuple[bool, bool]:
+    return route.stats is not None, route.info is not None
 
 
 def _above(target: Target, roots: set[Target]) -> bool:
