@@ -19,7 +19,6 @@ stream, or the first poll after its input was seen stale walks the fields one by
 
 from __future__ import annotations
 
-import math
 import operator
 from collections import Counter
 from collections.abc import Callable, Mapping
