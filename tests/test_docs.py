@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 from omealert.cli.main import build_parser
-from omealert.lang.fields import FIELDS
+from omealert.lang.fields import FIELDS, FieldSpec
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
 
@@ -36,6 +37,35 @@ def test_every_field_is_in_the_units_table() -> None:
     assert missing == []
     assert "`publishers.connections.<p>`" in README
     assert "`providers.connections.<p>`" in README
+
+
+def no_value_note(spec: FieldSpec) -> str:
+    """The "no value when" cell of a field's row, from its catalogue entry."""
+    notes = []
+    if spec.warmup_s:
+        notes.append(f"first {spec.warmup_s:g} s")
+    if spec.windowed:
+        notes.append("1st poll after an input gap")
+    if spec.plausible is not None:
+        low, high = spec.plausible
+        text = f"< {low:g}"
+        if high != math.inf:
+            text += f" or > {_HIGHS.get(high, f'{high:g}')}"
+        notes.append(text)
+    return "; ".join(notes) or "—"
+
+
+_HIGHS = {1e12: "1 Tbps", 1.25e11: "125 GB", 10_000.0: "10000", 65_536.0: "65536"}
+
+
+def test_the_units_table_says_when_a_field_has_no_value() -> None:
+    """Each field's row says when omealert leaves its value out (warm-up, input gap, range),
+    as the catalogue decides it (issue 21)."""
+    for path, spec in FIELDS.items():
+        if ".connections." in path:
+            continue
+        row = next(line for line in README.splitlines() if line.startswith(f"| `{path}` |"))
+        assert row.split(" | ")[4] == no_value_note(spec), row
 
 
 def test_every_template_filter_is_documented() -> None:

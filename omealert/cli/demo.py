@@ -32,6 +32,7 @@ servers:
   - name: demo
     url: {sim_url}
     access_token: ome-access-token
+    timeout: 500ms
 interval: 2s
 defaults:
   channels: [webhook]
@@ -83,21 +84,38 @@ def story() -> list[Beat]:
              lambda s: s.stall(*live, "studio-a")),
         Beat(14, "a link to studio-b goes viral: 620 WebRTC viewers",
              lambda s: s.set_viewers(*live, "studio-b", "webrtc", 620)),
-        Beat(16, "studio-a's encoder comes back", lambda s: s.resume(*live, "studio-a")),
+        Beat(16, "studio-a's encoder comes back; OME's first window after the gap is partial "
+                 "(250 kbps): no value, so input-bitrate-low stays quiet",
+             lambda s: s.resume(*live, "studio-a")),
         Beat(26, "studio-b settles at 470 viewers (still above the 450 resolve line)",
              lambda s: s.set_viewers(*live, "studio-b", "webrtc", 470)),
-        Beat(30, "studio-b drops to 300 viewers",
-             lambda s: s.set_viewers(*live, "studio-b", "webrtc", 300)),
         Beat(32, "cam-2 disconnects and is gone from OME's listing",
              lambda s: s.remove_stream(*live, "cam-2")),
-        Beat(40, "OME's API starts answering 500", lambda s: s.set_fault("500")),
-        Beat(46, "OME's API answers again", lambda s: s.clear_faults()),
+        Beat(40, "OME is stopped: for a moment it lists no vhosts (200 []); omealert waits "
+                 "for the next poll before believing every stream ended (studio-b stays firing)",
+             lambda s: s.set_fault("shutting_down")),
+        Beat(42, "OME hangs on its way down: connections accepted, never answered",
+             _hang),
+        Beat(46, "OME is restarted; each stream's first second is garbage (bitrateLatest "
+                 "-1977517884): no value, nothing fires", _restart),
         Beat(48, "cam-2 reconnects",
              lambda s: s.add_stream(*live, "cam-2", viewers={"webrtc": 40})),
         Beat(50, "cam-1's uplink degrades to 300 kbps",
              lambda s: s.set_bitrate(*live, "cam-1", 300_000)),
+        Beat(52, "studio-b drops to 300 viewers",
+             lambda s: s.set_viewers(*live, "studio-b", "webrtc", 300)),
         Beat(56, "cam-1's uplink recovers", lambda s: s.set_bitrate(*live, "cam-1", 2_500_000)),
     ]  # fmt: skip
+
+
+def _hang(sim: Any) -> None:
+    sim.clear_faults()
+    sim.set_fault("hang")
+
+
+def _restart(sim: Any) -> None:
+    sim.clear_faults()
+    sim.restart()
 
 
 class _Hook(BaseHTTPRequestHandler):
@@ -135,7 +153,8 @@ async def _run(speed: float, out: TextIO) -> int:
     hook.received = []  # type: ignore[attr-defined]
     hook_thread = threading.Thread(target=hook.serve_forever, daemon=True)
     hook_thread.start()
-    sim = Simulator(clock=clock.now)
+    # OME 0.18's wrong measurements (a new stream's first second, the window after a stall)
+    sim = Simulator(clock=clock.now, quirks=["first_second", "partial_window"])
     sim.start()
     tmp = tempfile.TemporaryDirectory(prefix="omealert-demo-")
     store = StateStore(Path(tmp.name) / "demo.db")

@@ -159,8 +159,20 @@ def _build() -> dict[str, FieldSpec]:
     video = [
         ("codec", _S, Unit.NONE, "codec name (H264, H265, VP8, AV1, ...)"),
         ("width", _N, Unit.PIXELS, "frame width"),
-        ("height", _N, Unit.PIXELS, "frame height as OME sees it (352 for 640x360 H.264)"),
-        ("bitrate", _N, Unit.BITRATE, "bitrateConf if announced, else the measured average"),
+        (
+            "height",
+            _N,
+            Unit.PIXELS,
+            "frame height; can differ from the encoder's (352 for a 640x360 H.264 input, as "
+            "OME's own playlist says): avoid exact-height rules",
+        ),
+        (
+            "bitrate",
+            _N,
+            Unit.BITRATE,
+            "bitrateConf when the encoder announced one, else the measured average (so it "
+            "moves for encoders that announce nothing, such as ffmpeg)",
+        ),
         ("bitrateConf", _N, Unit.BITRATE, "configured/announced bit rate"),
         ("bitrateAvg", _N, Unit.BITRATE, "measured average bit rate"),
         ("bitrateLatest", _N, Unit.BITRATE, "measured recent bit rate"),
