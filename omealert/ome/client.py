@@ -172,7 +172,7 @@ class OmeClient:
             if got.error is not None:
                 result.target_errors[target] = got.error
                 continue
-            if wanted[target].counts_streams and not _above(target, unconfirmed):
+            if wanted[target].counts_streams and not _count_unknown(target, unconfirmed):
                 got.fields["streams"] = counts.get(target, 0)
             fields_of[target] = got.fields
             freshest = freshest_live_time(freshest, got.fields)
@@ -194,8 +194,10 @@ class OmeClient:
         containers = {t for t in listed if t.stream is None and t.vhost is not None}
         previous = self._containers if plan is self._containers_plan else None
         self._containers, self._containers_plan = containers, plan
-        if not previous:
-            return set()
+        if previous is None:
+            # Nothing to compare with (the first poll, a new plan): a server without a
+            # single vhost is OME's shutdown window far more often than its config.
+            return set() if containers else {Target(self.name)}
         vanished = previous - containers
         return {t for t in vanished if t.parent() not in vanished}
 
@@ -350,6 +352,6 @@ def _sources(route: Route) -> tuple[bool, bool]:
     return route.stats is not None, route.info is not None
 
 
-def _above(target: Target, roots: set[Target]) -> bool:
-    """Whether ``target`` is an ancestor of one of ``roots``: its stream count is short."""
-    return any(r != target and under(r, {target}) for r in roots)
+def _count_unknown(target: Target, unconfirmed: set[Target]) -> bool:
+    """Whether ``target`` is unconfirmed or above one that is: its stream count may be short."""
+    return any(under(r, {target}) for r in unconfirmed)

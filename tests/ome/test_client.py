@@ -502,6 +502,42 @@ def test_omes_shutdown_window_is_unconfirmed_until_the_next_poll(
     assert not again.unconfirmed and again.samples[Target("origin")].fields["streams"] == 0
 
 
+def test_no_vhost_at_the_first_poll_is_unconfirmed_too(sim: Simulator, clock: FakeClock) -> None:
+    """omealert (re)started during OME's shutdown window has no listing to compare with:
+    a server without a single vhost waits for the next poll, server count included."""
+
+    async def go() -> list[PollResult]:
+        plan = plan_polls([STREAM_STATS, rule("n", "streams < 1", scope="server")], "origin")
+        sim.set_fault("shutting_down")
+        async with OmeClient(spec(sim.url), clock=clock) as client:
+            return [await client.poll(plan), await client.poll(plan)]
+
+    window, again = asyncio.run(go())
+    assert window.error is None and window.unconfirmed == {Target("origin")}
+    assert "streams" not in window.samples[Target("origin")].fields
+    assert not again.unconfirmed and again.samples[Target("origin")].fields["streams"] == 0
+
+
+def test_a_vhost_404_on_a_streams_stats_unconfirms_the_vhost(
+    sim: Simulator, clock: FakeClock
+) -> None:
+    """Listings fine, then a stream's stats say "Could not find the virtual host": the
+    vhost went away with everything under it, which the next poll must confirm."""
+
+    async def go() -> PollResult:
+        plan = plan_polls([STREAM_STATS], "origin")
+        async with OmeClient(spec(sim.url), clock=clock) as client:
+            await client.poll(plan)
+            sim.set_fault("shutting_down", path="/v1/stats/current/vhosts/studio/")
+            return await client.poll(plan)
+
+    result = asyncio.run(go())
+    assert result.unconfirmed == {Target("origin", "studio")}
+    assert Target("origin", "studio") in result.gone
+    assert not any(t.vhost == "studio" for t in result.listed)
+    assert Target("origin", "default", "app", "cam1") in result.samples
+
+
 def test_mock_edges_are_classified(clock: FakeClock) -> None:
     """403 from old OME, a redirect, and a body whose statusCode disagrees are each classified."""
     cases = {
