@@ -175,10 +175,11 @@ class PollResult:
     gone: set[Target] = field(default_factory=set)
     target_errors: dict[Target, SourceError] = field(default_factory=dict)
     #: vhosts and apps the previous poll listed that vanished in this one, with everything
-    #: under them: OME's shutdown window looks so. Nothing under them is treated as gone
-    #: until the next poll confirms it (their instances keep their state meanwhile).
+    #: under them (or the server itself, when a first poll lists no vhost at all): OME's
+    #: shutdown window looks so. Nothing under them is treated as gone until the next poll
+    #: confirms it (their instances keep their state meanwhile).
     unconfirmed: set[Target] = field(default_factory=set)
-    #: values left out as not measured, by (field, reason) (``normalize.drop_unmeasured``)
+    #: values left out as not measured, by (field, reason) (``ome.unmeasured``)
     dropped: Counter[tuple[str, str]] = field(default_factory=Counter)
     requests: int = 0
     duration: float = 0.0

@@ -17,6 +17,12 @@ read: ``PollResult.error``. A failure of one target's own request goes to
 stream/application/virtual host" on a target the listing just showed means it ended in
 between: ``gone``, not an error. No message ever contains the access token.
 
+A vhost or app that vanishes with everything under it is ``unconfirmed`` for one poll: for
+30-200 ms after SIGTERM OME answers ``/v1/vhosts`` with ``200 []`` and 404 below it, which
+looks like every stream ending, so only the next poll may say they are gone. What OME
+printed but has not measured (a new stream's first seconds, garbage, the window after an
+input gap) is left out of the samples: ``ome.unmeasured``.
+
 A hanging API is the server's fault, not each stream's, so a poll is bounded twice: when
 ``max_in_flight`` requests in a row get no answer (timed out, or the connection closed
 without one) the poll stops with a server-level error, and the whole poll is abandoned

@@ -209,6 +209,7 @@ class TestMissingData:
         assert got[2] == ["hi origin/default/app/s1 firing→resolved"]
 
     def test_absent_waits_for_a_vanished_vhost_to_be_confirmed(self) -> None:
+        """`absent` does not fire under an unconfirmed vhost; the poll that confirms it does."""
         r = rule("gone", "absent", match=("default/app/s1",))
         engine = Engine(settings(r))
         held = poll(T0 + 10)

@@ -90,6 +90,7 @@ def test_a_new_streams_first_second_is_no_value() -> None:
 
 
 def test_garbage_values_are_counted_in_metrics() -> None:
+    """Each value left out is counted in /metrics by server, field and reason."""
     metrics = Metrics()
     asyncio.run(
         replay_polls(
@@ -138,6 +139,8 @@ def test_a_vhost_404_mid_poll_resolves_nothing(tmp_path: Path) -> None:
 
 
 def test_an_app_really_removed_resolves_one_poll_later(tmp_path: Path) -> None:
+    """An app that is gone for good resolves its streams and fires `absent` one poll later."""
+
     def removed(index: int, record: dict[str, Any]) -> dict[str, Any] | None:
         if record["path"] == "/v1/vhosts/default/apps":
             return {**record, "body": _ok([])}
