@@ -13,6 +13,7 @@ import signal
 import threading
 
 from .clock import ManualClock
+from .quirks import QUIRK_KINDS
 from .server import Simulator
 
 
@@ -45,6 +46,9 @@ def main(argv: list[str] | None = None) -> int:
         help="run on a manual clock starting at EPOCH (POST /_sim/advance moves it)",
     )
     args = parser.parse_args(argv)
+    quirks = [q for q in args.quirks.split(",") if q]
+    if unknown := sorted(set(quirks) - QUIRK_KINDS):
+        parser.error(f"unknown quirk(s) {unknown}; use {sorted(QUIRK_KINDS)}")
     clock: ManualClock | None = None
     if args.manual_clock is not None:
         clock = ManualClock(args.manual_clock)
@@ -56,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         enterprise=args.enterprise,
         port=args.port,
         request_log_limit=100_000,
-        quirks=[q for q in args.quirks.split(",") if q],
+        quirks=quirks,
     )
     sim.add_app(args.vhost, args.app)
     viewers = {"webrtc": args.viewers} if args.viewers else None
