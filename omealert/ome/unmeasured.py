@@ -158,7 +158,8 @@ class Unmeasured:
         whether its fields came from stats and from stream info. Returns the tally by
         (path, reason)."""
         dropped: Counter[tuple[str, str]] = Counter()
-        young_after = datetime.fromtimestamp(server_now - _LONGEST_WARMUP, UTC)
+        # a millisecond early: rounding at the edge sends a sample to the exact path
+        young_after = datetime.fromtimestamp(server_now - _LONGEST_WARMUP - 1e-3, UTC)
         stale_before = datetime.fromtimestamp(server_now - INPUT_GAP_S, UTC)
         was_stale, stale = self._stale, {}
         for target, fields in fields_of.items():
