@@ -94,7 +94,7 @@ def test_garbage_values_are_counted_in_metrics() -> None:
     metrics = Metrics()
     asyncio.run(
         replay_polls(
-            _settings(FIRST_SECOND_RULES), START, lambda at, p: metrics.observe_tick(p, 0, [])
+            _settings(FIRST_SECOND_RULES), START, lambda at, p, now: metrics.observe_tick(p, 0, [])
         )
     )
     text = metrics.render()
