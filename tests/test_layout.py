@@ -33,7 +33,6 @@ TOP_LEVEL = {
     "metrics",
     "model",
     "rules",
-    "runner",
 }
 MAX_LINES = 450
 

@@ -19,28 +19,28 @@ import asyncio
 import json
 import logging
 import time
-from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from heapq import nsmallest
 from typing import TYPE_CHECKING
 
-from .clock import Clock
-from .engine.alerts import Transition
-from .engine.engine import Engine
-from .errors import StateError
-from .metrics import Metrics
-from .model import AlertState, PollResult, Severity
-from .notify.delivery import Deliverer
-from .notify.outbox import Outbox
-from .notify.planner import Planner
-from .ome.client import OmeClient, poll_all
-from .ome.plan import PollPlan, plan_polls
-from .rules import Settings
-from .state.persist import from_record, to_record, transition_record
-from .state.records import OutboxMessage, Silence, TransitionRecord
-from .state.retention import Pruner
-from .state.store import StateStore
+from ..clock import Clock
+from ..engine.alerts import Transition
+from ..engine.engine import Engine
+from ..errors import StateError
+from ..metrics import Metrics
+from ..model import AlertState, PollResult
+from ..notify.delivery import Deliverer
+from ..notify.outbox import Outbox
+from ..notify.planner import Planner
+from ..ome.client import OmeClient, poll_all
+from ..ome.plan import PollPlan, plan_polls
+from ..rules import Settings
+from ..state.persist import from_record, to_record, transition_record
+from ..state.records import OutboxMessage, Silence, TransitionRecord
+from ..state.retention import Pruner
+from ..state.store import StateStore
+from .logbook import Logbook
 
 if TYPE_CHECKING:
     import httpx
@@ -90,9 +90,7 @@ class Runner:
         self.clients: dict[str, OmeClient] = {}
         self.plans: dict[str, PollPlan] = {}
         self._build_clients(settings)
-        self._last_errors: dict[str, str] = {}
-        #: while ticks overrun the interval: [how many so far, the longest]; else None
-        self._slow: tuple[int, float] | None = None
+        self.logbook = Logbook()
         self._store_broken = False
         self._store_retry_at = 0.0
         #: what the store has not been told yet: removed instances and transitions
@@ -163,7 +161,7 @@ class Runner:
             self.outbox.configure(settings.channels)
         messages = self._plan(transitions, now)
         self._save(transitions, messages, now)
-        self._log_transitions(transitions)
+        self.logbook.transitions(transitions)
 
     async def aclose(self) -> None:
         for client in self.clients.values():
@@ -183,8 +181,8 @@ class Runner:
         messages = self._plan(transitions, now)
         self._refresh_summaries(transitions, now)
         self._save(transitions, messages, now)
-        self._log_polls(polls)
-        self._log_transitions(transitions)
+        self.logbook.polls(polls)
+        self.logbook.transitions(transitions)
         duration = time.perf_counter() - started
         self.metrics.observe_tick(polls, duration, self.engine.instances())
         return TickReport(now, polls, transitions, messages, duration)
@@ -297,88 +295,6 @@ class Runner:
         self._store_retry_at = self.clock.now() + STORE_RETRY_S
         self.metrics.state_errors += 1
 
-    # -- logging -------------------------------------------------------------------------
-
-    def _log_polls(self, polls: Sequence[PollResult]) -> None:
-        """One line when a server's problem starts, changes kind or ends — not one per tick.
-
-        The problem is keyed by its kind(s) only: a reason with a changing number in it
-        ("timed out after 2.01s") or a count of failing targets that wobbles from tick to
-        tick is still the same problem and is not logged again.
-        """
-        for poll in polls:
-            if poll.error is not None:
-                key = f"server:{poll.error.kind.value}"
-            elif poll.target_errors:
-                kinds = sorted({e.kind.value for e in poll.target_errors.values()})
-                key = "targets:" + ",".join(kinds)
-            else:
-                key = ""
-            if key == self._last_errors.get(poll.server, ""):
-                continue
-            self._last_errors[poll.server] = key
-            if poll.error is not None:
-                log.error("server %s cannot be read: %s", poll.server, poll.error)
-            elif poll.target_errors:
-                counts = Counter(e.kind.value for e in poll.target_errors.values())
-                example = next(iter(poll.target_errors.values()))
-                detail = ", ".join(f"{k} ×{n}" for k, n in sorted(counts.items()))
-                log.warning(
-                    "server %s: %d target request(s) failed (%s); e.g. %s",
-                    poll.server,
-                    len(poll.target_errors),
-                    detail,
-                    example,
-                )
-            else:
-                log.info("server %s answers normally again", poll.server)
-
-    def _log_transitions(self, transitions: Sequence[Transition]) -> None:
-        for tr in transitions:
-            level = logging.INFO
-            # an info rule firing is news, not a problem: only warning and critical warn
-            severity = tr.instance.labels.get("severity", Severity.WARNING.value)
-            if tr.rule is not None:
-                severity = tr.rule.severity.value
-            if tr.to_state is AlertState.FIRING and severity != Severity.INFO.value:
-                level = logging.WARNING
-            log.log(
-                level,
-                "%s %s: %s → %s (value %s, %s)",
-                tr.instance.rule,
-                tr.instance.target.key,
-                tr.from_state.value,
-                tr.to_state.value,
-                _show(tr.instance.value),
-                tr.reason,
-            )
-
-    def _log_slow(self, duration: float, interval: float) -> None:
-        """Count a tick longer than the interval; log one line when ticks start being slow
-        and one when they are on time again — not one per tick while OME hangs."""
-        if duration > interval:
-            self.metrics.slow_ticks += 1
-            if self._slow is None:
-                self._slow = (1, duration)
-                log.warning(
-                    "tick took %.2fs, longer than the %.2fs interval "
-                    "(slow ticks are counted in omealert_slow_ticks_total until one is on time)",
-                    duration,
-                    interval,
-                )
-            else:
-                self._slow = (self._slow[0] + 1, max(self._slow[1], duration))
-        elif self._slow is not None:
-            count, slowest = self._slow
-            self._slow = None
-            log.info(
-                "ticks are within the %.2fs interval again after %d slow tick(s), "
-                "the slowest %.2fs",
-                interval,
-                count,
-                slowest,
-            )
-
     # -- the loop --------------------------------------------------------------------------
 
     async def watch(
@@ -404,7 +320,8 @@ class Runner:
             while not stop.is_set():
                 report = await self.tick()
                 interval = self.settings.interval_s
-                self._log_slow(report.duration, interval)
+                if self.logbook.tick_took(report.duration, interval):
+                    self.metrics.slow_ticks += 1
                 # Let go of this tick's samples now: held until the next tick's returned,
                 # two ticks of 10,000 samples would be alive at once.
                 del report
@@ -431,13 +348,6 @@ class Runner:
             if self.outbox is not None:
                 self.unfinished_sends = await self.outbox.flush(flush_timeout)
             await self.aclose()
-
-
-def _show(value: object) -> str:
-    """A value for a log line: floats to 6 significant digits (1.18799996 → 1.188)."""
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return str(value)
 
 
 async def _wait_any(
