@@ -1,195 +1,200 @@
-"""The watcher's own health in Prometheus text format, and the tiny HTTP server that serves it.
+"""The watcher's own health as Prometheus metrics, kept in a ``prometheus_client`` registry.
 
-Served on loopback by default: the numbers are harmless, but nothing here needs to be
-reachable from elsewhere unless the operator says so with ``--listen``.
+One registry per watcher (not the library's global one): two watchers in one process, or a
+test next to a watcher, never share or double-register a series. The library writes the
+exposition text (``generate_latest``, or OpenMetrics when a scraper asks for it); nothing
+here formats it. Counters and histograms get the ``_created`` series the library adds.
+
+Importing ``prometheus_client`` costs ~25 ms, a sixth of a cold ``omealert check``'s
+imports, so only the watcher imports this module: the runner takes a ``Metrics`` when given
+one and records nothing otherwise.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.process_collector import ProcessCollector
 
 from .model import AlertState, PollResult
 
 if TYPE_CHECKING:
     from .engine.alerts import Instance
 
+#: Upper bounds (seconds) of the poll and tick histograms: a healthy OME answers in
+#: milliseconds, a poll may run to its ``poll_timeout`` (60 s by default).
+DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+#: Per channel (sent, failed, dropped) counts, read from the outbox at each scrape.
+DeliveryCounts = Callable[[], tuple[dict[str, int], dict[str, int], dict[str, int]]]
+
 
 class Metrics:
-    """Counters and gauges the runner updates each tick."""
+    """The series the runner and the watcher update; ``render`` gives the exposition text."""
 
     def __init__(self) -> None:
-        self.polls: Counter[str] = Counter()
-        self.poll_errors: Counter[tuple[str, str]] = Counter()
-        self.target_errors: Counter[str] = Counter()
-        #: values left out as not measured, by (server, field, reason)
-        self.values_dropped: Counter[tuple[str, str, str]] = Counter()
-        #: vhosts and apps that vanished whole, awaiting the next poll's confirmation
-        self.unconfirmed: Counter[str] = Counter()
-        self.requests: Counter[str] = Counter()
-        self.last_poll_duration: dict[str, float] = {}
-        self.ticks = 0
-        self.slow_ticks = 0
-        self.last_tick_duration = 0.0
-        self.instances: Counter[str] = Counter()
-        self.state_errors = 0
-        self.reloads_ok = 0
-        self.reloads_failed = 0
-        self.last_reload_ok = 1
+        self.registry = CollectorRegistry()
+        reg = self.registry
+        self._polls = Counter(
+            "omealert_polls_total", "Polls per OME server.", ["server"], registry=reg
+        )
+        self._poll_errors = Counter(
+            "omealert_poll_errors_total",
+            "Polls that could not read a server.",
+            ["server", "kind"],
+            registry=reg,
+        )
+        self._target_errors = Counter(
+            "omealert_target_errors_total", "Failed per-target requests.", ["server"], registry=reg
+        )
+        self._values_dropped = Counter(
+            "omealert_values_dropped_total",
+            "Values OME printed but had not measured, left out as no value.",
+            ["server", "field", "reason"],
+            registry=reg,
+        )
+        self._unconfirmed = Counter(
+            "omealert_unconfirmed_vanishings_total",
+            "Vhosts and apps that vanished whole, held until the next poll confirms it.",
+            ["server"],
+            registry=reg,
+        )
+        self._requests = Counter(
+            "omealert_requests_total", "HTTP requests made to OME.", ["server"], registry=reg
+        )
+        self._last_poll = Gauge(
+            "omealert_poll_duration_seconds", "Duration of the last poll.", ["server"], registry=reg
+        )
+        self._poll_seconds = Histogram(
+            "omealert_poll_seconds",
+            "Durations of polls per OME server.",
+            ["server"],
+            buckets=DURATION_BUCKETS,
+            registry=reg,
+        )
+        self._ticks = Counter("omealert_ticks_total", "Evaluation ticks.", registry=reg)
+        self._slow_ticks = Counter(
+            "omealert_slow_ticks_total", "Ticks longer than the interval.", registry=reg
+        )
+        self._last_tick = Gauge(
+            "omealert_tick_duration_seconds", "Duration of the last tick.", registry=reg
+        )
+        self._tick_seconds = Histogram(
+            "omealert_tick_seconds",
+            "Durations of evaluation ticks.",
+            buckets=DURATION_BUCKETS,
+            registry=reg,
+        )
+        self._alerts = Gauge(
+            "omealert_alerts", "Alert instances per state.", ["state"], registry=reg
+        )
+        for state in AlertState:
+            self._alerts.labels(state=state.value).set(0)
+        self._state_errors = Counter(
+            "omealert_state_errors_total", "State database failures.", registry=reg
+        )
+        self._reload_ok = Gauge(
+            "omealert_config_last_reload_successful",
+            "1 if the last config reload worked.",
+            registry=reg,
+        )
+        self._reload_ok.set(1)
+        self._reloads = Counter(
+            "omealert_config_reloads_total", "Config reloads by result.", ["result"], registry=reg
+        )
+        for result in ("success", "failure"):
+            self._reloads.labels(result=result)
         #: configured channels: each gets its delivery counters at 0 before its first send,
         #: so rate() and alerting on them work from the start
         self.channels: tuple[str, ...] = ()
-        #: set by the runner: returns (sent, failed, dropped) counters per channel
-        self.delivery: (
-            Callable[[], tuple[dict[str, int], dict[str, int], dict[str, int]]] | None
-        ) = None
+        #: set by the watcher: the outbox's counters, which live as long as the outbox
+        self.delivery: DeliveryCounts | None = None
+        reg.register(_DeliveryCollector(self))
+        # process_open_fds / process_max_fds: what an idle-connection flood would exhaust
+        ProcessCollector(registry=reg)
+
+    # -- what the runner and the watcher report -------------------------------------------
 
     def observe_tick(
         self, polls: Iterable[PollResult], duration: float, instances: Iterable[Instance]
     ) -> None:
-        self.ticks += 1
-        self.last_tick_duration = duration
+        self._ticks.inc()
+        self._last_tick.set(duration)
+        self._tick_seconds.observe(duration)
         for poll in polls:
-            self.polls[poll.server] += 1
-            self.requests[poll.server] += poll.requests
-            self.last_poll_duration[poll.server] = poll.duration
+            server = poll.server
+            self._polls.labels(server=server).inc()
+            self._requests.labels(server=server).inc(poll.requests)
+            self._last_poll.labels(server=server).set(poll.duration)
+            self._poll_seconds.labels(server=server).observe(poll.duration)
             if poll.error is not None:
-                self.poll_errors[(poll.server, poll.error.kind.value)] += 1
-            self.target_errors[poll.server] += len(poll.target_errors)
+                self._poll_errors.labels(server=server, kind=poll.error.kind.value).inc()
+            self._target_errors.labels(server=server).inc(len(poll.target_errors))
             for (path, reason), n in poll.dropped.items():
-                self.values_dropped[(poll.server, path, reason)] += n
+                self._values_dropped.labels(server=server, field=path, reason=reason).inc(n)
             if poll.unconfirmed:
-                self.unconfirmed[poll.server] += len(poll.unconfirmed)
-        counts: Counter[str] = Counter({s.value: 0 for s in AlertState})
+                self._unconfirmed.labels(server=server).inc(len(poll.unconfirmed))
+        counts = dict.fromkeys((s.value for s in AlertState), 0)
         for inst in instances:
             counts[inst.state.value] += 1
-        self.instances = counts
+        for state, n in counts.items():
+            self._alerts.labels(state=state).set(n)
 
-    def render(self) -> str:
-        lines: list[str] = []
+    def slow_tick(self) -> None:
+        self._slow_ticks.inc()
 
-        def metric(name: str, kind: str, help_text: str, rows: Iterable[tuple[str, float]]) -> None:
-            lines.append(f"# HELP {name} {help_text}")
-            lines.append(f"# TYPE {name} {kind}")
-            for labels, value in rows:
-                lines.append(f"{name}{labels} {_num(value)}")
+    def state_error(self) -> None:
+        self._state_errors.inc()
 
-        metric("omealert_polls_total", "counter", "Polls per OME server.",
-               [(_l(server=s), n) for s, n in sorted(self.polls.items())])  # fmt: skip
-        metric("omealert_poll_errors_total", "counter", "Polls that could not read a server.",
-               [(_l(server=s, kind=k), n)
-                for (s, k), n in sorted(self.poll_errors.items())])  # fmt: skip
-        metric("omealert_target_errors_total", "counter", "Failed per-target requests.",
-               [(_l(server=s), n) for s, n in sorted(self.target_errors.items())])  # fmt: skip
-        metric("omealert_values_dropped_total", "counter",
-               "Values OME printed but had not measured, left out as no value.",
-               [(_l(server=s, field=f, reason=r), n)
-                for (s, f, r), n in sorted(self.values_dropped.items())])  # fmt: skip
-        metric("omealert_unconfirmed_vanishings_total", "counter",
-               "Vhosts and apps that vanished whole, held until the next poll confirms it.",
-               [(_l(server=s), n) for s, n in sorted(self.unconfirmed.items())])  # fmt: skip
-        metric("omealert_requests_total", "counter", "HTTP requests made to OME.",
-               [(_l(server=s), n) for s, n in sorted(self.requests.items())])  # fmt: skip
-        metric("omealert_poll_duration_seconds", "gauge", "Duration of the last poll.",
-               [(_l(server=s), d) for s, d in sorted(self.last_poll_duration.items())])  # fmt: skip
-        metric("omealert_ticks_total", "counter", "Evaluation ticks.", [("", self.ticks)])
-        metric("omealert_slow_ticks_total", "counter", "Ticks longer than the interval.",
-               [("", self.slow_ticks)])  # fmt: skip
-        metric("omealert_tick_duration_seconds", "gauge", "Duration of the last tick.",
-               [("", self.last_tick_duration)])  # fmt: skip
-        metric("omealert_alerts", "gauge", "Alert instances per state.",
-               [(_l(state=s), n) for s, n in sorted(self.instances.items())])  # fmt: skip
+    def reloaded(self, ok: bool) -> None:
+        self._reloads.labels(result="success" if ok else "failure").inc()
+        self._reload_ok.set(1 if ok else 0)
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def value(self, name: str, **labels: str) -> float | None:
+        """One sample's current value (None: no such series yet), as a scrape would show it."""
+        return self.registry.get_sample_value(name, labels)
+
+    @property
+    def ticks(self) -> int:
+        return int(self.value("omealert_ticks_total") or 0)
+
+    @property
+    def state_errors(self) -> int:
+        return int(self.value("omealert_state_errors_total") or 0)
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition of every series, as the library writes it."""
+        return generate_latest(self.registry)
+
+
+class _DeliveryCollector:
+    """Delivery counters per channel, read from the outbox (which owns them) at each scrape."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
         sent: dict[str, int] = {}
         failed: dict[str, int] = {}
         dropped: dict[str, int] = {}
-        if self.delivery is not None:
-            sent, failed, dropped = self.delivery()
-        for counts in (sent, failed, dropped):
-            for channel in self.channels:
-                counts.setdefault(channel, 0)
-        metric("omealert_notifications_sent_total", "counter", "Messages delivered per channel.",
-               [(_l(channel=c), n) for c, n in sorted(sent.items())])  # fmt: skip
-        metric("omealert_notifications_failed_total", "counter",
-               "Failed delivery attempts per channel.",
-               [(_l(channel=c), n) for c, n in sorted(failed.items())])  # fmt: skip
-        metric("omealert_notifications_dropped_total", "counter",
-               "Messages given up per channel.",
-               [(_l(channel=c), n) for c, n in sorted(dropped.items())])  # fmt: skip
-        metric("omealert_state_errors_total", "counter", "State database failures.",
-               [("", self.state_errors)])  # fmt: skip
-        metric("omealert_config_last_reload_successful", "gauge",
-               "1 if the last config reload worked.", [("", self.last_reload_ok)])  # fmt: skip
-        metric("omealert_config_reloads_total", "counter", "Config reloads by result.",
-               [(_l(result="success"), self.reloads_ok),
-                (_l(result="failure"), self.reloads_failed)])  # fmt: skip
-        return "\n".join(lines) + "\n"
-
-
-def _l(**labels: str) -> str:
-    inner = ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items())
-    return "{" + inner + "}"
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def _num(value: float) -> str:
-    if float(value).is_integer():
-        return str(int(value))
-    return repr(float(value))
-
-
-class MetricsServer:
-    """Serves ``/metrics`` and ``/healthz`` over plain HTTP/1.1 (one request per connection)."""
-
-    def __init__(self, metrics: Metrics, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.metrics = metrics
-        self.host = host
-        self.port = port
-        self._server: asyncio.Server | None = None
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._handle, self.host, self.port)
-        sock = self._server.sockets[0]
-        self.port = sock.getsockname()[1]
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            request = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
-            line = request.split(b"\r\n", 1)[0].decode("latin-1")
-            parts = line.split(" ")
-            path = parts[1] if len(parts) >= 2 else "/"
-            path = path.split("?", 1)[0]
-            if path == "/metrics":
-                status, body, ctype = "200 OK", self.metrics.render(), "text/plain; version=0.0.4"
-            elif path == "/healthz":
-                status, body, ctype = "200 OK", "ok\n", "text/plain"
-            else:
-                status, body, ctype = "404 Not Found", "not found\n", "text/plain"
-            data = body.encode()
-            head = (
-                f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\n"
-                f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n"
-            )
-            writer.write(head.encode() + data)
-            await writer.drain()
-        except (
-            TimeoutError,
-            asyncio.IncompleteReadError,
-            ConnectionError,
-            asyncio.LimitOverrunError,
+        if self._metrics.delivery is not None:
+            sent, failed, dropped = self._metrics.delivery()
+        for name, help_text, counts in (
+            ("omealert_notifications_sent", "Messages delivered per channel.", sent),
+            ("omealert_notifications_failed", "Failed delivery attempts per channel.", failed),
+            ("omealert_notifications_dropped", "Messages given up per channel.", dropped),
         ):
-            pass
-        finally:
-            writer.close()
-            with contextlib.suppress(ConnectionError):
-                await writer.wait_closed()
+            family = CounterMetricFamily(name, help_text, labels=["channel"])
+            for channel in sorted({*counts, *self._metrics.channels}):
+                family.add_metric([channel], counts.get(channel, 0))
+            yield family
+
+    def describe(self) -> Iterator[Metric]:
+        """The families, without reading the outbox: lets the registry refuse a name clash."""
+        for name in ("sent", "failed", "dropped"):
+            yield CounterMetricFamily(f"omealert_notifications_{name}", "", labels=["channel"])

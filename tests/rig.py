@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from omealert.clock import FakeClock
+from omealert.metrics import Metrics
 from omealert.notify.delivery import Deliverer
 from omealert.rules import Settings
 from omealert.runner import Runner
@@ -31,7 +32,11 @@ class RunnerRig:
         """A runner for ``settings`` on the rig's state file (kept across restarts)."""
         self.store = StateStore(self.tmp / "state.db")
         self.runner = Runner(
-            settings, clock=self.clock, store=self.store, deliverer=Deliverer(timeout=send_timeout)
+            settings,
+            clock=self.clock,
+            store=self.store,
+            deliverer=Deliverer(timeout=send_timeout),
+            metrics=Metrics(),
         )
         return self.runner
 

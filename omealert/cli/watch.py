@@ -52,6 +52,20 @@ def parse_listen(text: str) -> tuple[str, int] | None:
     return host or "127.0.0.1", int(port)
 
 
+def raise_open_file_limit() -> None:
+    """Soft RLIMIT_NOFILE up to the hard limit, as servers do: clients of ``--listen`` and
+    the OME pools share the descriptors, and 1024 (the usual soft default) is soon reached."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == hard:
+        return
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ValueError, OSError) as exc:  # e.g. macOS refuses an unlimited soft limit
+        log.debug("open-file limit stays at %d: %s", soft, exc)
+
+
 class StartupSignals:
     """SIGTERM, SIGINT and SIGHUP caught while ``watch`` starts, until its loop takes over.
 
@@ -128,6 +142,7 @@ def cmd_watch(args: argparse.Namespace, out: TextIO) -> int:
     from ..config.load import load_config
 
     logsetup.configure(args.log_format, args.log_level)
+    raise_open_file_limit()
     listen = None
     if args.listen:
         listen = parse_listen(args.listen)
@@ -177,7 +192,7 @@ async def _watch(
     import asyncio
 
     from ..clock import SystemClock
-    from ..metrics import Metrics, MetricsServer
+    from ..metrics import Metrics
     from ..notify.delivery import Deliverer
     from ..runner import Runner
     from ..state.db import DEFAULT_STATE_PATH
@@ -206,7 +221,9 @@ async def _watch(
         )
     server = None
     if listen is not None:
-        server = MetricsServer(metrics, listen[0], listen[1])
+        from ..web.listener import Listener
+
+        server = Listener(metrics, listen[0], listen[1])
         try:
             await server.start()
         except OSError as exc:
@@ -258,8 +275,7 @@ async def _watch(
         try:
             new = load_config(config_path)
         except ConfigError as exc:
-            metrics.reloads_failed += 1
-            metrics.last_reload_ok = 0
+            metrics.reloaded(ok=False)
             log.error(
                 "reload failed, keeping the running config: %s",
                 "; ".join(str(i) for i in exc.issues),
@@ -267,8 +283,7 @@ async def _watch(
             return
         await r.reload(new)
         metrics.channels = tuple(new.channels)
-        metrics.reloads_ok += 1
-        metrics.last_reload_ok = 1
+        metrics.reloaded(ok=True)
         log.info("config reloaded: %d rule(s), %d server(s)", len(new.rules), len(new.servers))
 
     watcher = asyncio.create_task(watch_file())

@@ -28,7 +28,6 @@ from ..clock import Clock
 from ..engine.alerts import Transition
 from ..engine.engine import Engine
 from ..errors import StateError
-from ..metrics import Metrics
 from ..model import AlertState, PollResult
 from ..notify.delivery import Deliverer
 from ..notify.outbox import Outbox
@@ -44,6 +43,8 @@ from .logbook import Logbook
 
 if TYPE_CHECKING:
     import httpx
+
+    from ..metrics import Metrics
 
 log = logging.getLogger("omealert")
 
@@ -84,7 +85,8 @@ class Runner:
         self.store = store
         self.notify = notify
         self.transport = transport
-        self.metrics = metrics or Metrics()
+        #: the watcher's metrics; None (check, demo, replay): nothing is recorded
+        self.metrics = metrics
         self.engine = Engine(settings, lenient_history=lenient_history)
         self.planner = Planner(settings)
         self.clients: dict[str, OmeClient] = {}
@@ -184,7 +186,8 @@ class Runner:
         self.logbook.polls(polls)
         self.logbook.transitions(transitions)
         duration = time.perf_counter() - started
-        self.metrics.observe_tick(polls, duration, self.engine.instances())
+        if self.metrics is not None:
+            self.metrics.observe_tick(polls, duration, self.engine.instances())
         return TickReport(now, polls, transitions, messages, duration)
 
     def _plan(self, transitions: Sequence[Transition], now: float) -> list[OutboxMessage]:
@@ -293,7 +296,8 @@ class Runner:
             )
         self._store_broken = True
         self._store_retry_at = self.clock.now() + STORE_RETRY_S
-        self.metrics.state_errors += 1
+        if self.metrics is not None:
+            self.metrics.state_error()
 
     # -- the loop --------------------------------------------------------------------------
 
@@ -320,8 +324,8 @@ class Runner:
             while not stop.is_set():
                 report = await self.tick()
                 interval = self.settings.interval_s
-                if self.logbook.tick_took(report.duration, interval):
-                    self.metrics.slow_ticks += 1
+                if self.logbook.tick_took(report.duration, interval) and self.metrics is not None:
+                    self.metrics.slow_tick()
                 # Let go of this tick's samples now: held until the next tick's returned,
                 # two ticks of 10,000 samples would be alive at once.
                 del report

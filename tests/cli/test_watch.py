@@ -138,8 +138,10 @@ def parse_metrics(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], flo
     for line in text.splitlines():
         if line.startswith("# TYPE "):
             name, kind = line.split()[2:4]
-            assert kind in ("counter", "gauge"), line
+            assert kind in ("counter", "gauge", "histogram"), line
             typed.add(name)
+            if kind == "histogram":
+                typed.update(f"{name}{suffix}" for suffix in ("_bucket", "_count", "_sum"))
             continue
         if line.startswith("# HELP ") or not line:
             continue
