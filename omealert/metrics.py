@@ -112,6 +112,8 @@ class Metrics:
         self.channels: tuple[str, ...] = ()
         #: set by the watcher: the outbox's counters, which live as long as the outbox
         self.delivery: DeliveryCounts | None = None
+        #: bumped by every write below: a cached scrape is reused only while it holds
+        self.generation = 0
         reg.register(_DeliveryCollector(self))
         # process_open_fds / process_max_fds: what an idle-connection flood would exhaust
         ProcessCollector(registry=reg)
@@ -121,6 +123,7 @@ class Metrics:
     def observe_tick(
         self, polls: Iterable[PollResult], duration: float, instances: Iterable[Instance]
     ) -> None:
+        self.generation += 1
         self._ticks.inc()
         self._last_tick.set(duration)
         self._tick_seconds.observe(duration)
@@ -144,12 +147,15 @@ class Metrics:
             self._alerts.labels(state=state).set(n)
 
     def slow_tick(self) -> None:
+        self.generation += 1
         self._slow_ticks.inc()
 
     def state_error(self) -> None:
+        self.generation += 1
         self._state_errors.inc()
 
     def reloaded(self, ok: bool) -> None:
+        self.generation += 1
         self._reloads.labels(result="success" if ok else "failure").inc()
         self._reload_ok.set(1 if ok else 0)
 
@@ -166,6 +172,11 @@ class Metrics:
     @property
     def state_errors(self) -> int:
         return int(self.value("omealert_state_errors_total") or 0)
+
+    def fingerprint(self) -> tuple[object, ...]:
+        """Changes whenever an omealert series does (the process_* ones change all the time)."""
+        delivery = self.delivery() if self.delivery is not None else None
+        return (self.generation, self.channels, delivery)
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every series, as the library writes it."""

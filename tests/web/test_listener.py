@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 from aiohttp import web
+from prometheus_client.core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
 from omealert.metrics import Metrics
@@ -97,6 +98,43 @@ def test_a_scraper_asking_for_openmetrics_gets_it() -> None:
             answer = await request(listener, get("/metrics", accept))
             assert b"Content-Type: application/openmetrics-text" in answer
             assert answer.endswith(b"# EOF\n")
+
+    run(body)
+
+
+class CountingCollector:
+    """A collector that only counts how often the registry is read."""
+
+    def __init__(self) -> None:
+        self.reads = 0
+
+    def collect(self) -> Iterator[Metric]:
+        self.reads += 1
+        return iter(())
+
+
+def test_a_scrape_is_reused_while_the_watchers_series_are_unchanged() -> None:
+    """A scrape loop costs one rendering per change: unchanged series reuse the last answer;
+    a tick, a delivery or another format renders anew, and shows the new values at once."""
+
+    async def body() -> None:
+        async with serving() as listener:
+            counting = CountingCollector()
+            listener.metrics.registry.register(counting)
+            for _ in range(5):
+                assert status(await request(listener, get("/metrics"))) == 200
+            assert counting.reads == 1
+            listener.metrics.observe_tick([], 0.1, [])
+            answer = await request(listener, get("/metrics"))
+            assert b"\nomealert_ticks_total 1.0\n" in answer
+            assert counting.reads == 2
+            listener.metrics.delivery = lambda: ({"hook": 1}, {}, {})
+            answer = await request(listener, get("/metrics"))
+            assert b'omealert_notifications_sent_total{channel="hook"} 1.0' in answer
+            assert counting.reads == 3
+            accept = "Accept: application/openmetrics-text; version=1.0.0"
+            await request(listener, get("/metrics", accept))
+            assert counting.reads == 4
 
     run(body)
 
