@@ -647,8 +647,8 @@ def test_version_and_light_start_up(tmp_path: Path) -> None:
     """--version prints the version, and importing the CLI pulls in none of the heavy libraries."""
     probe = (
         "import sys, omealert.cli.main; "
-        "print(sorted(m for m in ('apprise', 'pydantic', 'httpx', 'jinja2', 'yaml') "
-        "if m in sys.modules))"
+        "print(sorted(m for m in ('apprise', 'pydantic', 'httpx', 'jinja2', 'yaml', "
+        "'prometheus_client', 'aiohttp') if m in sys.modules))"
     )
     version = start(tmp_path, ["--version"])
     imports = subprocess.run(
@@ -666,7 +666,8 @@ def test_version_and_light_start_up(tmp_path: Path) -> None:
 
 
 def test_check_without_notify_never_imports_apprise(tmp_path: Path) -> None:
-    """A check that sends nothing does not pay for loading apprise's plugins."""
+    """A check that sends nothing does not pay for loading apprise's plugins, nor for the
+    watcher's metrics and listener (prometheus_client, aiohttp)."""
     config = tmp_path / "c.yaml"
     config.write_text(
         "servers: [{name: s, url: 'http://127.0.0.1:9'}]\n"
@@ -676,7 +677,7 @@ def test_check_without_notify_never_imports_apprise(tmp_path: Path) -> None:
     probe = (
         "import sys, io; from omealert.cli.main import main; "
         f"code = main(['check', '-c', {str(config)!r}], out=io.StringIO()); "
-        "print(code, 'apprise' in sys.modules)"
+        "print(code, [m for m in ('apprise', 'prometheus_client', 'aiohttp') if m in sys.modules])"
     )
     done = subprocess.run(
         [sys.executable, "-c", probe],
@@ -687,7 +688,7 @@ def test_check_without_notify_never_imports_apprise(tmp_path: Path) -> None:
         timeout=TIMEOUT_S,
         check=False,
     )
-    assert done.stdout == "3 False\n", done.stderr
+    assert done.stdout == "3 []\n", done.stderr
 
 
 # -- runner regressions found while writing these tests (fixed in runner.py) -----------------
