@@ -442,9 +442,16 @@ async def test_omes_shutdown_window_and_hang_resolve_nothing(rig: Rig) -> None:
             await rig.deliver()
             rig.clock.advance(1)
         assert sorted(rig.titles()) == sorted([*watched, API_DOWN, API_UP])
-        text = runner.metrics.render()
-        assert 'omealert_unconfirmed_vanishings_total{server="origin"} 1' in text
-        assert 'field="video.bitrateLatest",reason="implausible"} 3' in text  # 3 cams, once
+        metrics = runner.metrics
+        assert metrics is not None
+        assert metrics.value("omealert_unconfirmed_vanishings_total", server="origin") == 1
+        dropped = metrics.value(
+            "omealert_values_dropped_total",
+            server="origin",
+            field="video.bitrateLatest",
+            reason="implausible",
+        )
+        assert dropped == 3  # 3 cams, once each
 
 
 RATE_RULES = """\
