@@ -11,7 +11,9 @@ import enum
 import re
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import re2
 
 from .model import Scope, Severity, Target
 
@@ -33,16 +35,46 @@ class MessageFormat(enum.StrEnum):
     HTML = "html"
 
 
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # the error comes back as an exception; no C++ log line
+
+#: What RE2 leaves out of Python's syntax, said whenever a pattern is refused.
+RE2_HINT = "RE2 syntax: no backreferences, lookahead or lookbehind"
+
+
+def compile_label_regex(pattern: str) -> Any:
+    """``pattern`` compiled by RE2, which matches in time linear in the text.
+
+    Python's ``re`` backtracks: ``(a+)+$`` against a long label value would hold the loop
+    for ever. RE2 (the engine of Alertmanager's matchers) refuses the constructs that need
+    backtracking instead; ValueError says what is wrong with the pattern.
+    """
+    try:
+        return re2.compile(pattern, _RE2_OPTIONS)
+    except re2.error as exc:
+        why = exc.args[0] if exc.args else "invalid pattern"
+        if isinstance(why, bytes):
+            why = why.decode("utf-8", "replace")
+        if why.startswith(("invalid perl operator", "invalid escape sequence")):
+            why = f"{why} ({RE2_HINT})"
+        raise ValueError(why) from None
+
+
 @dataclass(frozen=True, slots=True)
 class Matcher:
     """A label matcher like Alertmanager's: ``name=value``, ``!=``, ``=~regex``, ``!~regex``.
 
-    A missing label matches as the empty string. Regexes are anchored at both ends.
+    A missing label matches as the empty string. Regexes are RE2, anchored at both ends.
     """
 
     name: str
     op: str  # "=", "!=", "=~", "!~"
     value: str
+    regex: Any = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.op in ("=~", "!~"):
+            object.__setattr__(self, "regex", compile_label_regex(self.value))
 
     def matches(self, labels: dict[str, str]) -> bool:
         actual = labels.get(self.name, "")
@@ -50,7 +82,7 @@ class Matcher:
             return actual == self.value
         if self.op == "!=":
             return actual != self.value
-        hit = re.fullmatch(self.value, actual) is not None
+        hit = self.regex.fullmatch(actual) is not None
         return hit if self.op == "=~" else not hit
 
     def __str__(self) -> str:
@@ -59,7 +91,9 @@ class Matcher:
     @classmethod
     def parse(cls, text: str) -> Matcher:
         """Parse ``stream=~test.*``; raises ValueError naming what is wrong."""
-        m = re.fullmatch(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*", text)
+        # Strip first: a lazy value followed by optional spaces would rescan a run of spaces
+        # from every position inside it.
+        m = _MATCHER.fullmatch(text.strip())
         if not m:
             raise ValueError(
                 f"invalid matcher {text!r}: expected label=value, label!=value, "
@@ -68,12 +102,13 @@ class Matcher:
         name, op, value = m.groups()
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
             value = value[1:-1]
-        if op in ("=~", "!~"):
-            try:
-                re.compile(value)
-            except (re.error, OverflowError, RecursionError) as exc:
-                raise ValueError(f"invalid regex in matcher {text!r}: {exc}") from None
-        return cls(name, op, value)
+        try:
+            return cls(name, op, value)
+        except ValueError as exc:
+            raise ValueError(f"invalid regex in matcher {text!r}: {exc}") from None
+
+
+_MATCHER = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*(.*)")
 
 
 def matches_all(matchers: tuple[Matcher, ...], labels: dict[str, str]) -> bool:

@@ -184,3 +184,24 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
             return False
         time.sleep(0.05)
     return True
+
+
+def finishes_within(seconds: float, fn: Callable[[], object]) -> bool:
+    """Whether ``fn()`` returns within ``seconds`` in a forked child (killed by pid if not).
+
+    A hang guard for work that must be linear: a test built on it asks for an input size
+    where a quadratic or exponential version would run for minutes, so a regression fails
+    the test instead of stalling the suite. It is never a speed measurement (bench/ is).
+    An exception in ``fn`` counts as not finishing.
+    """
+    import multiprocessing
+
+    child = multiprocessing.get_context("fork").Process(target=fn, daemon=True)
+    child.start()
+    child.join(seconds)
+    if child.is_alive():
+        assert child.pid is not None
+        os.kill(child.pid, 9)
+        child.join()
+        return False
+    return child.exitcode == 0

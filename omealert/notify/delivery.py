@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from ..rules import ChannelSpec
     from .render import Message
 
-__all__ = ["Deliverer", "Outcome", "check_url", "url_secrets"]
+__all__ = ["Deliverer", "Outcome", "check_url", "scrub_reason", "url_secrets"]
 
 log = logging.getLogger(__name__)
 
@@ -128,11 +128,25 @@ _PLAIN_OPTIONS = frozenset(
 )
 
 
-def _scrub(text: str, secrets: list[str]) -> str:
+# A URL in an error text, found from the start of a run of scheme characters only: a pattern
+# free to start anywhere in a long run of letters would rescan it from every position
+# (quadratic in the length of a reason a remote server wrote). The scheme proper starts at
+# the run's first letter.
+_URL_IN_TEXT = re.compile(r"(?<![A-Za-z0-9+.-])[A-Za-z0-9+.-]+://\S+")
+_SCHEME_LEAD = "0123456789+.-"
+
+
+def _cut_url(m: re.Match[str]) -> str:
+    found = m.group(0)
+    url = found.lstrip(_SCHEME_LEAD)
+    return found[: len(found) - len(url)] + safe_url(url)
+
+
+def scrub_reason(text: str, secrets: list[str]) -> str:
     """``text`` with every secret fragment masked and every URL cut to scheme and host."""
     for secret in secrets:
         text = text.replace(secret, "***")
-    text = re.sub(r"[A-Za-z][A-Za-z0-9+.-]*://\S+", lambda m: safe_url(m.group(0)), text)
+    text = _URL_IN_TEXT.sub(_cut_url, text)
     text = " ".join(text.split())
     return text if len(text) <= _MAX_REASON else text[: _MAX_REASON - 3] + "..."
 
@@ -170,7 +184,7 @@ def check_url(url: str) -> str | None:
     try:
         service = apprise.Apprise.instantiate(url, suppress_exceptions=False)
     except Exception as exc:
-        return _scrub(str(exc) or type(exc).__name__, secrets)
+        return scrub_reason(str(exc) or type(exc).__name__, secrets)
     if service is not None:
         return None
     scheme = url.split("://", 1)[0].lower() if "://" in url else ""
@@ -264,7 +278,7 @@ class Deliverer:
         try:
             service = apprise.Apprise.instantiate(url, asset=asset, suppress_exceptions=False)
         except Exception as exc:
-            reason = _scrub(str(exc) or type(exc).__name__, secrets)
+            reason = scrub_reason(str(exc) or type(exc).__name__, secrets)
             return _Slot(_describe(url, None), secrets, error=f"invalid URL: {reason}")
         if service is None:
             why = check_url(url) or "unsupported or unparseable URL"
@@ -314,7 +328,7 @@ class Deliverer:
         except TimeoutError:
             ok, error = False, f"timed out after {self._timeout:g}s"
         except Exception as exc:
-            detail = _scrub(str(exc), slot.secrets)
+            detail = scrub_reason(str(exc), slot.secrets)
             ok, error = False, f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
         return Outcome(ok, slot.describe, "" if ok else error, time.monotonic() - started)
 
@@ -350,4 +364,4 @@ class Deliverer:
         else:
             head = status
         text = head + (": " + "; ".join(lines) if lines else "")
-        return _scrub(text, slot.secrets)
+        return scrub_reason(text, slot.secrets)

@@ -28,7 +28,13 @@ __all__ = ["escape", "plain"]
 _MENTION = re.compile(r"<(?=\s*[!@#])|@(?=(?:everyone|here|channel|all)\b)", re.IGNORECASE)
 _ZWSP = "\u200b"
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-_NEWLINES = re.compile(r"\s*[\r\n]+\s*")
+# Every pattern here runs over OME's text and must stay linear in its length: a match may
+# only start where the previous one cannot have, so no pattern begins with a repeat that
+# can run over the same whitespace again and again (``\s*[\r\n]`` is quadratic on a run of
+# spaces without a line break). Runs of whitespace are found whole, then folded if they
+# hold a line break.
+_SPACE_RUN = re.compile(r"\s+")
+_LINE_BREAKS = frozenset("\r\n\x85\u2028\u2029")
 # Markdown punctuation that starts markup anywhere in a line. "_" only matters at a word
 # edge (CommonMark and Slack ignore it inside words, so stream_1 stays readable); "#", "+",
 # "-", ">" and "1." only at the start of a line, which is where an inline value can land.
@@ -45,8 +51,8 @@ def escape(value: Any, fmt: str, *, inline: bool = True) -> str:
     """
     s = value if isinstance(value, str) else plain(value)
     s = _CONTROL.sub(" ", s)
-    if inline:
-        s = _NEWLINES.sub(" ", s)
+    if inline and not _LINE_BREAKS.isdisjoint(s):
+        s = _SPACE_RUN.sub(_fold_line_break, s)
     if fmt == "markdown":
         s = _MD_ANYWHERE.sub(lambda m: "\\" + m.group(0), s)
         s = _MD_LINE_START.sub(lambda m: m.group(1) + "\\" + m.group(2), s)
@@ -55,6 +61,11 @@ def escape(value: Any, fmt: str, *, inline: bool = True) -> str:
         if not inline:
             s = s.replace("\n", "<br>\n")
     return _MENTION.sub(lambda m: m.group(0) + _ZWSP, s)
+
+
+def _fold_line_break(m: re.Match[str]) -> str:
+    run = m.group(0)
+    return run if _LINE_BREAKS.isdisjoint(run) else " "
 
 
 def plain(value: Any) -> str:

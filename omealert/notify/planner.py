@@ -21,6 +21,7 @@ one.
 from __future__ import annotations
 
 import enum
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -31,6 +32,11 @@ from ..rules import API_DOWN_RULE, InhibitSpec, Matcher, Rule, Settings, matches
 from ..state.records import OutboxMessage, Silence, service_key
 from .context import AlertView, template_sample
 from .render import render_alert_fields, render_message
+
+log = logging.getLogger(__name__)
+
+#: Ids of stored silences already reported as unreadable, so each is logged once.
+_unreadable_told: set[str] = set()
 
 
 class NotifyReason(enum.StrEnum):
@@ -51,8 +57,13 @@ def compile_silences(silences: Iterable[Silence]) -> list[tuple[Silence, tuple[M
     for s in silences:
         try:
             matchers = tuple(Matcher.parse(m) for m in s.matchers)
-        except ValueError:
-            continue  # validated when added; an unreadable one silences nothing
+        except ValueError as exc:
+            # Validated when added; one added under an older, wider regex syntax (Python's
+            # lookaround or backreferences) silences nothing now, and says so once.
+            if s.id not in _unreadable_told:
+                _unreadable_told.add(s.id)
+                log.warning("silence %s matches nothing: %s", s.id, exc)
+            continue
         out.append((s, matchers))
     return out
 
