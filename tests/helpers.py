@@ -186,22 +186,52 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
     return True
 
 
-def finishes_within(seconds: float, fn: Callable[[], object]) -> bool:
-    """Whether ``fn()`` returns within ``seconds`` in a forked child (killed by pid if not).
+def in_child(fn: Callable[[], Any], seconds: float = 30.0, memory_mb: int | None = None) -> Any:
+    """``fn()``'s result, computed in a forked child that is killed (by pid) if it hangs.
 
-    A hang guard for work that must be linear: a test built on it asks for an input size
-    where a quadratic or exponential version would run for minutes, so a regression fails
-    the test instead of stalling the suite. It is never a speed measurement (bench/ is).
-    An exception in ``fn`` counts as not finishing.
+    A hang guard for work that must be bounded: a test built on it asks for an input where
+    an unbounded version would run for minutes or allocate gigabytes, so a regression fails
+    the test instead of stalling the suite or the machine. ``memory_mb`` caps what the child
+    may allocate on top of what it inherits. Never a speed measurement (bench/ is).
     """
     import multiprocessing
+    import resource
+    import traceback
 
-    child = multiprocessing.get_context("fork").Process(target=fn, daemon=True)
-    child.start()
-    child.join(seconds)
-    if child.is_alive():
-        assert child.pid is not None
-        os.kill(child.pid, 9)
-        child.join()
+    ctx = multiprocessing.get_context("fork")
+    receive, send = ctx.Pipe(duplex=False)
+
+    def child() -> None:
+        if memory_mb is not None:
+            with open("/proc/self/statm") as statm:
+                have = int(statm.read().split()[0]) * resource.getpagesize()
+            _, hard = resource.getrlimit(resource.RLIMIT_AS)
+            resource.setrlimit(resource.RLIMIT_AS, (have + memory_mb * 2**20, hard))
+        try:
+            send.send(("returned", fn()))
+        except BaseException as exc:
+            send.send(("raised", "".join(traceback.format_exception(exc))))
+
+    proc = ctx.Process(target=child, daemon=True)
+    proc.start()
+    try:
+        if not receive.poll(seconds):
+            raise AssertionError(f"did not finish within {seconds} s")
+        how, value = receive.recv()
+        proc.join(5)
+    finally:
+        if proc.is_alive() and proc.pid is not None:
+            os.kill(proc.pid, 9)
+        proc.join()
+    if how == "raised":
+        raise AssertionError(f"raised in the child:\n{value}")
+    return value
+
+
+def finishes_within(seconds: float, fn: Callable[[], object]) -> bool:
+    """Whether ``fn()`` returns (without raising) within ``seconds``, run by ``in_child``."""
+    try:
+        in_child(fn, seconds)
+    except AssertionError:
         return False
-    return child.exitcode == 0
+    return True

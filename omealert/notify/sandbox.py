@@ -13,22 +13,43 @@ which escapes it for the channel's format (``notify.escape``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cache, lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
-from jinja2.runtime import Context
+from jinja2 import StrictUndefined, Template, TemplateSyntaxError, meta, nodes
+from jinja2.runtime import Context, LoopContext
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from .bounds import (
+    MAX_OUTPUT,
+    Budget,
+    TemplateLimit,
+    budget,
+    check_format,
+    check_int_power,
+    check_int_product,
+    check_percent_format,
+    counted,
+    need,
+    size_of,
+    within,
+)
 from .context import CONTEXT_NAMES
 from .escape import escape
-from .filters import FILTERS, as_float
+from .filters import FILTERS
+from .guards import (
+    BOUND_FILTERS,
+    UNREACHABLE_METHODS,
+    Literal,
+    bound_tree,
+    check_call,
+    check_value,
+    guard_filter,
+    template_range,
+)
 
 __all__ = ["TemplateProblem", "check_template", "render_text", "try_render"]
-
-#: Rendered templates longer than this are cut: a runaway loop must not build a 1 GB message.
-_MAX_OUTPUT = 64 * 1024
 
 
 class TemplateProblem(Exception):
@@ -36,22 +57,68 @@ class TemplateProblem(Exception):
 
 
 class _Sandbox(ImmutableSandboxedEnvironment):
-    """Jinja's immutable sandbox, plus a cap on ``*`` and ``**`` so a template cannot build a
-    billion-character string or a huge integer before the output cap applies."""
+    """Jinja's immutable sandbox, with every operator, call and method that can build a big
+    value checked *before* it does (``notify.bounds``): ``'x' * 10**9``, ``9**9**9`` and
+    ``'{:>999999999}'.format(x)`` are refused, not computed."""
 
-    intercepted_binops = frozenset({"*", "**"})
+    intercepted_binops = frozenset({"+", "*", "**", "%"})
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
-        if operator == "**":
-            r = as_float(right)
-            if r is not None and abs(r) > 1000:
-                raise OverflowError("exponent too large in template")
-        if operator == "*":
+        ints = isinstance(left, int) and isinstance(right, int)
+        if operator == "**" and ints:
+            check_int_power(left, right)
+        elif operator == "*" and ints:
+            check_int_product(left, right)
+        elif operator == "*":
             for seq, n in ((left, right), (right, left)):
-                sized = isinstance(seq, str | list | tuple) and isinstance(n, int)
-                if sized and len(seq) * n > _MAX_OUTPUT:
-                    raise OverflowError("repetition too large in template")
-        return super().call_binop(context, operator, left, right)
+                if isinstance(seq, str | list | tuple) and isinstance(n, int):
+                    need(size_of(seq) * n, "repetition")
+        elif operator == "+" and not ints:
+            need(size_of(left) + size_of(right), "joined value")
+        elif operator == "%" and isinstance(left, str):
+            check_percent_format(left)
+            check_value(right, "format argument")
+        result = super().call_binop(context, operator, left, right)
+        if isinstance(result, str):
+            budget().spend(len(result))
+        return result
+
+    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(__obj, LoopContext) and args:
+            # loop(children) in a recursive loop iterates outside the counted ``for``
+            args = (counted(args[0]), *args[1:])
+        check_call(__obj, args, kwargs)
+        result = super().call(__context, __obj, *args, **kwargs)
+        if isinstance(result, str | list | tuple | dict):
+            budget().spend(check_value(result, "call result"))
+        return result
+
+    def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
+        for kind, names in UNREACHABLE_METHODS.items():
+            if isinstance(obj, kind) and attr in names:
+                return False
+        if isinstance(obj, bytes | bytearray):
+            return False
+        return super().is_safe_attribute(obj, attr, value)
+
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        formatter = super().wrap_str_format(value)
+        if formatter is None:
+            return None
+        check_format(value.__self__)
+        return formatter
+
+
+def _finalize(fmt: str) -> Callable[[Any], str]:
+    def finalize(value: Any) -> str:
+        if type(value) is Literal:
+            return value  # text the operator wrote; already paid for
+        check_value(value, "printed value")
+        out = escape(value, fmt)
+        budget().spend(len(out))
+        return out
+
+    return finalize
 
 
 @cache
@@ -59,18 +126,24 @@ def _environment(fmt: str) -> _Sandbox:
     env = _Sandbox(
         undefined=StrictUndefined,
         autoescape=False,  # escaping is per channel format, done by finalize below
-        finalize=lambda v: escape(v, fmt),
+        finalize=_finalize(fmt),
         keep_trailing_newline=False,
     )
     env.filters.update(FILTERS)
+    env.filters = {name: guard_filter(name, f) for name, f in env.filters.items()}
+    env.filters.update(BOUND_FILTERS)
+    env.globals["range"] = template_range
     # lipsum only burns CPU; nothing in an alert needs it.
     env.globals.pop("lipsum", None)
     return env
 
 
 @lru_cache(maxsize=1024)
-def _compiled(fmt: str, source: str) -> Any:
-    return _environment(fmt).from_string(source)
+def _compiled(fmt: str, source: str) -> Template:
+    """``source`` compiled with its loops, joins and literal text counted (``guards``)."""
+    env = _environment(fmt)
+    tree = bound_tree(env.parse(source))
+    return env.template_class.from_code(env, env.compile(tree), env.make_globals(None), None)
 
 
 def check_template(source: str) -> None:
@@ -120,14 +193,23 @@ def _describe_error(exc: BaseException) -> str:
 
 
 def try_render(source: str, context: Mapping[str, Any], fmt: str) -> tuple[str, str | None]:
-    """``(output, None)``, or ``("", why)`` when the template failed for any reason."""
+    """``(output, None)``, or ``("", why)`` when the template failed for any reason.
+
+    The output is counted as it streams: past ``MAX_OUTPUT`` characters the render stops
+    and fails, like any other failure, so the caller sends its default text instead.
+    """
+    parts: list[str] = []
+    size = 0
     try:
-        out: str = _compiled(fmt, source).render(dict(context))
+        with within(Budget()):
+            for part in _compiled(fmt, source).generate(dict(context)):
+                size += len(part)
+                if size > MAX_OUTPUT:
+                    raise TemplateLimit(f"output over {MAX_OUTPUT} characters")
+                parts.append(part)
     except Exception as exc:  # the template is operator code: any failure is a render failure
         return "", _describe_error(exc)
-    if len(out) > _MAX_OUTPUT:
-        out = out[:_MAX_OUTPUT] + " [cut]"
-    return out, None
+    return "".join(parts), None
 
 
 def render_text(source: str, context: Mapping[str, Any], *, fmt: str = "text") -> str:

@@ -530,7 +530,7 @@ class TestSandbox:
     def test_huge_repetition_is_refused(self) -> None:
         """String repetition cannot allocate gigabytes before the output cap."""
         out = render_text("{{ 'x' * 1000000000 }}", {})
-        assert out == "[template failed: repetition too large in template]"
+        assert out == "[template failed: repetition over 65536 characters in template]"
 
     def test_huge_power_is_refused(self) -> None:
         """Huge integer powers are refused."""
