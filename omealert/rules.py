@@ -91,15 +91,15 @@ class Matcher:
     @classmethod
     def parse(cls, text: str) -> Matcher:
         """Parse ``stream=~test.*``; raises ValueError naming what is wrong."""
-        # Strip first: a lazy value followed by optional spaces would rescan a run of spaces
-        # from every position inside it.
+        # The value is everything after the operator, stripped afterwards: a pattern that
+        # trimmed it itself would rescan runs of spaces from each position inside them.
         m = _MATCHER.fullmatch(text.strip())
-        if not m:
+        if not m or "\n" in m.group(3).strip():
             raise ValueError(
                 f"invalid matcher {text!r}: expected label=value, label!=value, "
                 "label=~regex or label!~regex"
             )
-        name, op, value = m.groups()
+        name, op, value = m.group(1), m.group(2), m.group(3).strip()
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
             value = value[1:-1]
         try:
@@ -108,7 +108,7 @@ class Matcher:
             raise ValueError(f"invalid regex in matcher {text!r}: {exc}") from None
 
 
-_MATCHER = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*(.*)")
+_MATCHER = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)(.*)", re.DOTALL)
 
 
 def matches_all(matchers: tuple[Matcher, ...], labels: dict[str, str]) -> bool:

@@ -41,9 +41,14 @@ MAX_NODES = 100_000
 
 _TAG = "tag:yaml.org,2002:"
 _MERGE = _TAG + "merge"
+#: ``${...}`` problems reported one by one in a value; the rest are counted in one line.
+_ISSUES_PER_VALUE = 10
+
+# A default stops at the next "${" (references do not nest): were it free to run to the
+# end of the text, each of many unclosed "${a:-" would rescan the rest (quadratic).
 _REF = re.compile(
     r"\$\$\{"  # escaped: a literal ${
-    r"|\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}"
+    r"|\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>(?:[^$}]|\$(?!\{))*))?\}"
     r"|\$\{"  # anything else after ${ is a mistake
 )
 
@@ -293,14 +298,24 @@ class _Builder:
             return str(node.value)
 
     def _interpolate(self, text: str, path: KeyPath) -> str:
+        # Placing an issue walks the value up to it, so a value with thousands of bad
+        # references would take quadratic time to report; past a few, they are counted.
+        told = [0]
+        first_untold = [0]
+
+        def issue(offset: int, message: str) -> None:
+            told[0] += 1
+            if told[0] <= _ISSUES_PER_VALUE:
+                self._issue_at(path, text, offset, message)
+            elif told[0] == _ISSUES_PER_VALUE + 1:
+                first_untold[0] = offset
+
         def substitute(m: re.Match[str]) -> str:
             if m.group(0) == "$${":
                 return "${"
             name = m.group("name")
             if name is None:
-                self._issue_at(
-                    path, text, m.start(), "malformed ${...}: write ${NAME} or ${NAME:-default}"
-                )
+                issue(m.start(), "malformed ${...}: write ${NAME} or ${NAME:-default}")
                 return m.group(0)
             value = self.env.get(name)
             if value:
@@ -312,16 +327,19 @@ class _Builder:
                 span = self.src._values[path]
                 start = (span.line + 1, span.col + 1)
                 self.src.tainted.append((start, self.src._at(span, span.end - span.index)))
-                self._issue_at(
-                    path,
-                    text,
+                issue(
                     m.start(),
                     f"environment variable '{name}' is not set "
                     f"(write ${{{name}:-default}} to give a default)",
                 )
             return ""
 
-        return _REF.sub(substitute, text)
+        out = _REF.sub(substitute, text)
+        if told[0] > _ISSUES_PER_VALUE:
+            more = told[0] - _ISSUES_PER_VALUE
+            message = f"and {more} more ${{...}} problems in this value"
+            self._issue_at(path, text, first_untold[0], message)
+        return out
 
     def _check_tag(self, node: yaml.Node, kind: str, path: KeyPath) -> None:
         if node.tag != _TAG + kind:

@@ -9,7 +9,7 @@ import pytest
 from omealert.notify.planner import compile_silences
 from omealert.rules import Matcher
 from omealert.state.records import Silence
-from tests.helpers import finishes_within
+from tests.helpers import finishes_within, in_child
 
 #: Long enough that a backtracking engine needs minutes (``(a+)+$`` doubles its work with
 #: every extra character), short enough that a linear one takes well under a millisecond.
@@ -59,11 +59,21 @@ def test_backtracking_syntax_is_refused_with_the_reason(text: str, why: str) -> 
 
 
 def test_spaces_around_the_parts_are_trimmed() -> None:
-    """Spaces around name, operator and value are not part of them, however many."""
+    """Spaces around name, operator and value are trimmed in one pass, however many."""
     matcher = Matcher.parse("  app =~ " + " " * 20_000 + "live  ")
+    assert Matcher.parse("app=" + " " * 50_000 + "\n  live").value == "live"
     assert (matcher.name, matcher.op, matcher.value) == ("app", "=~", "live")
     with pytest.raises(ValueError, match="invalid matcher"):
         Matcher.parse("app=live\nstream=x")
+
+    def spaces_then_a_line_break() -> str:
+        try:
+            Matcher.parse("app=" + " " * 50_000 + "x\ny")
+        except ValueError as exc:
+            return str(exc)[-12:]
+        return "parsed"
+
+    assert in_child(spaces_then_a_line_break, 30) == "label!~regex"
 
 
 def test_stored_silence_in_old_syntax_is_reported_once(caplog: pytest.LogCaptureFixture) -> None:
