@@ -18,10 +18,11 @@ from __future__ import annotations
 import functools
 import inspect
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from jinja2 import nodes, pass_context
+from jinja2 import nodes
+from jinja2.ext import Extension
 from jinja2.visitor import NodeTransformer
 
 from .bounds import (
@@ -35,8 +36,8 @@ from .bounds import (
 )
 
 __all__ = [
-    "BOUND_FILTERS",
     "UNREACHABLE_METHODS",
+    "BoundCalls",
     "Literal",
     "bound_tree",
     "check_call",
@@ -231,47 +232,40 @@ class Literal(str):
     __slots__ = ()
 
 
-@pass_context
-def _count_steps(_context: Any, items: Any) -> Any:
-    return counted(items)
+class BoundCalls(Extension):
+    """The calls the rewritten tree makes. A template cannot name them: they are reachable
+    only through ``ExtensionAttribute`` nodes, which only this module's rewrite creates (a
+    filter, by contrast, could be reached by name through ``map('...')``)."""
+
+    identifier = "omealert.bounds"
+
+    def steps(self, items: Any) -> Iterator[Any]:
+        return counted(items)
+
+    def literal(self, text: str) -> Literal:
+        budget().spend(len(text))
+        return Literal(text)
+
+    def checked(self, value: Any) -> Any:
+        budget().spend(check_value(value, "joined text"))
+        return value
 
 
-@pass_context
-def _literal(_context: Any, text: str) -> Literal:
-    budget().spend(len(text))
-    return Literal(text)
-
-
-@pass_context
-def _checked(_context: Any, value: Any) -> Any:
-    budget().spend(check_value(value, "joined text"))
-    return value
-
-
-# Names a template cannot write (they hold spaces), so only the rewritten tree uses them;
-# ``pass_context`` keeps Jinja from running them at compile time.
-_STEPS, _LITERAL, _CHECKED = "omealert steps", "omealert literal", "omealert checked"
-BOUND_FILTERS: dict[str, Callable[..., Any]] = {
-    _STEPS: _count_steps,
-    _LITERAL: _literal,
-    _CHECKED: _checked,
-}
-
-
-def _filter(name: str, node: nodes.Node) -> nodes.Filter:
-    return nodes.Filter(node, name, [], [], None, None, lineno=node.lineno)
+def _call(method: str, node: nodes.Node) -> nodes.Call:
+    attr = nodes.ExtensionAttribute(BoundCalls.identifier, method, lineno=node.lineno)
+    return nodes.Call(attr, [node], [], None, None, lineno=node.lineno)
 
 
 class _Bound(NodeTransformer):
     def visit_For(self, node: nodes.For) -> nodes.Node:
         self.generic_visit(node)
-        node.iter = _filter(_STEPS, node.iter)
+        node.iter = _call("steps", node.iter)
         return node
 
     def visit_Output(self, node: nodes.Output) -> nodes.Node:
         self.generic_visit(node)
         node.nodes = [
-            _filter(_LITERAL, nodes.Const(n.data, lineno=n.lineno))
+            _call("literal", nodes.Const(n.data, lineno=n.lineno))
             if isinstance(n, nodes.TemplateData)
             else n
             for n in node.nodes
@@ -280,8 +274,8 @@ class _Bound(NodeTransformer):
 
     def visit_Concat(self, node: nodes.Concat) -> nodes.Node:
         self.generic_visit(node)
-        node.nodes = [_filter(_CHECKED, n) for n in node.nodes]
-        return _filter(_CHECKED, node)
+        node.nodes = [_call("checked", n) for n in node.nodes]
+        return _call("checked", node)
 
 
 def bound_tree(tree: nodes.Template) -> nodes.Template:

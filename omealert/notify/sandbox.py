@@ -39,8 +39,8 @@ from .context import CONTEXT_NAMES
 from .escape import escape
 from .filters import FILTERS
 from .guards import (
-    BOUND_FILTERS,
     UNREACHABLE_METHODS,
+    BoundCalls,
     Literal,
     bound_tree,
     check_call,
@@ -84,6 +84,8 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         return result
 
     def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(getattr(__obj, "__self__", None), BoundCalls):
+            return __obj(*args)  # the rewritten tree's own meters: not a template's call
         if isinstance(__obj, LoopContext) and args:
             # loop(children) in a recursive loop iterates outside the counted ``for``
             args = (counted(args[0]), *args[1:])
@@ -128,10 +130,10 @@ def _environment(fmt: str) -> _Sandbox:
         autoescape=False,  # escaping is per channel format, done by finalize below
         finalize=_finalize(fmt),
         keep_trailing_newline=False,
+        extensions=[BoundCalls],
     )
     env.filters.update(FILTERS)
     env.filters = {name: guard_filter(name, f) for name, f in env.filters.items()}
-    env.filters.update(BOUND_FILTERS)
     env.globals["range"] = template_range
     # lipsum only burns CPU; nothing in an alert needs it.
     env.globals.pop("lipsum", None)

@@ -216,3 +216,19 @@ def test_over_the_cap_the_summary_is_the_default() -> None:
 def test_ordinary_templates_are_untouched(source: str, expected: str) -> None:
     """Everyday formatting, loops, joins and arithmetic render as before."""
     assert render_text(source, CONTEXT) == expected
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ [s]|map('omealert literal')|first }}",
+        "{{ [s]|map('literal')|first }}",
+        "{{ s|literal }}",
+        "{{ environment.extensions }}",
+        "{{ s|attr('literal') }}",
+    ],
+)
+def test_the_meters_cannot_unescape_data(source: str) -> None:
+    """What passes literal text unescaped is out of a template's reach, by any name."""
+    out = render_text(source, {"s": "<!channel> *x*"}, fmt="markdown")
+    assert "<!channel>" not in out and "*x*" not in out
