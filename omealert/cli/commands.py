@@ -203,7 +203,8 @@ def _store(args: argparse.Namespace) -> StateStore:
 
 
 def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
-    from ..rules import Matcher, matches_all
+    from ..notify.planner import compile_silences
+    from ..rules import matches_all
     from ..state.store import StateStore
 
     store = _store(args)
@@ -213,7 +214,8 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
         records = [r for r in store.load_alerts() if r.state in ("pending", "firing")]
         silences = store.active_silences(now)
         no_value = _no_value_lines(store.get_meta("no_value"))
-    compiled = [tuple(Matcher.parse(m) for m in s.matchers) for s in silences]
+    # a silence stored under an older regex syntax is reported, not a traceback
+    compiled = [m for _, m in compile_silences(silences)]
     rows = []
     for r in sorted(records, key=lambda r: (r.state != "firing", r.rule, r.target)):
         silenced = any(matches_all(m, r.labels) for m in compiled)

@@ -87,11 +87,15 @@ _current: ContextVar[Budget | None] = ContextVar("omealert_template_budget", def
 
 
 def budget() -> Budget:
-    """The running render's budget (one is started if a render forgot to)."""
+    """The running render's budget.
+
+    Outside a render there is none, and whatever asked fails: a render that forgot its
+    budget must not run unmetered. (Jinja folding constants at compile time asks too; it
+    takes the failure as "not a constant" and leaves the work to the metered render.)
+    """
     b = _current.get()
     if b is None:
-        b = Budget()
-        _current.set(b)
+        raise RuntimeError("template work outside a metered render")
     return b
 
 
