@@ -11,9 +11,8 @@ import enum
 import re
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
+from functools import cache
 from typing import TYPE_CHECKING, Any
-
-import re2
 
 from .model import Scope, Severity, Target
 
@@ -35,8 +34,15 @@ class MessageFormat(enum.StrEnum):
     HTML = "html"
 
 
-_RE2_OPTIONS = re2.Options()
-_RE2_OPTIONS.log_errors = False  # the error comes back as an exception; no C++ log line
+@cache
+def _re2() -> tuple[Any, Any]:
+    """RE2 and its options, loaded on first use (a command without regexes never pays)."""
+    import re2
+
+    options = re2.Options()
+    options.log_errors = False  # the error comes back as an exception; no C++ log line
+    return re2, options
+
 
 #: What RE2 leaves out of Python's syntax, said whenever a pattern is refused.
 RE2_HINT = "RE2 syntax: no backreferences, lookahead or lookbehind"
@@ -49,8 +55,9 @@ def compile_label_regex(pattern: str) -> Any:
     for ever. RE2 (the engine of Alertmanager's matchers) refuses the constructs that need
     backtracking instead; ValueError says what is wrong with the pattern.
     """
+    re2, options = _re2()
     try:
-        return re2.compile(pattern, _RE2_OPTIONS)
+        return re2.compile(pattern, options)
     except re2.error as exc:
         why = exc.args[0] if exc.args else "invalid pattern"
         if isinstance(why, bytes):
