@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from omealert.notify.bounds import MAX_OUTPUT
+from omealert.notify.bounds import MAX_OUTPUT, TemplateLimit, budget, check_percent_format
 from omealert.notify.context import AlertView
 from omealert.notify.render import render_alert_fields, render_message
 from omealert.notify.sandbox import render_text
@@ -232,3 +232,30 @@ def test_the_meters_cannot_unescape_data(source: str) -> None:
     """What passes literal text unescaped is out of a template's reach, by any name."""
     out = render_text(source, {"s": "<!channel> *x*"}, fmt="markdown")
     assert "<!channel>" not in out and "*x*" not in out
+
+
+@pytest.mark.parametrize(
+    ("fmt", "ok"),
+    [
+        ("%5s%%%(a)10s %-8.3f", True),
+        ("%(a(b))40000s %(c)25000s", True),
+        ("%(a(b))40000s %(c)26000s", False),
+        ("%.70000f", False),
+        ("%" * 50_000 + "s", True),
+        ("%(" * 20_000, True),
+    ],
+)
+def test_percent_formats_are_sized_in_one_pass(fmt: str, ok: bool) -> None:
+    """``%`` widths and precisions add up across a format string, nested keys and all."""
+    if ok:
+        check_percent_format(fmt)
+    else:
+        with pytest.raises(TemplateLimit, match="formatted text over 65536"):
+            check_percent_format(fmt)
+
+
+def test_no_work_outside_a_metered_render() -> None:
+    """Outside ``try_render`` there is no budget, so nothing can run unmetered."""
+
+    with pytest.raises(RuntimeError, match="outside a metered render"):
+        budget()
