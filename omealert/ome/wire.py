@@ -22,6 +22,7 @@ import asyncio
 import ssl
 from urllib.parse import quote, urlsplit
 
+from .framing import Reader
 from .http import (
     MAX_BODY_BYTES,
     Answer,
@@ -34,10 +35,8 @@ from .http import (
 
 __all__ = ["WireGetter"]
 
-#: Longest response head (status line and headers) read before calling it garbage.
-MAX_HEAD_BYTES = 64 * 1024
-_STATUS_WITHOUT_BODY = frozenset({204, 304})
-_HEX = frozenset(b"0123456789abcdefABCDEF")
+#: How long an IPv6 attempt gets before IPv4 is tried too (RFC 8305's recommended 250 ms)
+HAPPY_EYEBALLS_DELAY = 0.25
 
 
 class _Closed(Exception):
@@ -45,15 +44,19 @@ class _Closed(Exception):
 
 
 class _Connection(asyncio.Protocol):
-    """One keep-alive connection: what arrived, and a way to wait for more.
+    """One keep-alive connection: the answer being read, and a way to wait for it.
 
-    A trimmed ``asyncio.StreamReader``: reads return at once while the buffer holds what they
-    need, so a whole small answer arriving in one segment costs one wake-up.
+    Bytes are parsed as they arrive (``framing.Reader``), so nothing is buffered beyond the
+    answer's own body. Between requests the connection reads on, so a close by the server
+    is noticed at once, but any byte that comes then (a 408 before an idle close, or a
+    peer that floods) closes it: nothing unasked-for is ever kept or read as an answer.
     """
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
-        self.buffer = bytearray()
+        self.reader = Reader()
+        #: a request is in flight and its answer not yet complete
+        self.busy = False
         self.ended = False
         #: whatever ended the connection, for the error message
         self.reason = ""
@@ -62,6 +65,8 @@ class _Connection(asyncio.Protocol):
         #: bytes arrived since the current request was sent
         self.answered = False
         self.expired = False
+        #: why the answer was refused (not HTTP, too large)
+        self.failure: Garbled | TooLarge | None = None
         self._waiter: asyncio.Future[None] | None = None
 
     # -- asyncio.Protocol --------------------------------------------------------------------
@@ -71,9 +76,19 @@ class _Connection(asyncio.Protocol):
         self.transport = transport
 
     def data_received(self, data: bytes) -> None:
-        self.buffer += data
+        if not self.busy:  # idle: nobody asked for these bytes
+            self.abort()
+            return
         self.answered = True
-        self._wake()
+        try:
+            self.reader.feed(data)
+        except (Garbled, TooLarge) as exc:
+            self.failure = exc
+            self.abort()
+            return
+        if self.reader.done:
+            self.busy = False
+            self._wake()
 
     def eof_received(self) -> bool:
         self._end("the server closed the connection", clean=True)
@@ -88,9 +103,14 @@ class _Connection(asyncio.Protocol):
     # -- used by WireGetter ------------------------------------------------------------------
 
     def idle_and_open(self) -> bool:
-        """Fit to carry a request: open, and nothing unasked-for waiting in it (a server may
-        send a 408 before it closes an idle connection)."""
-        return not self.ended and not self.buffer
+        """Fit to carry a request: open, and not reading an answer."""
+        return not self.ended and not self.busy
+
+    def send(self, request: bytes, max_body: int) -> None:
+        assert self.transport is not None
+        self.reader.start(max_body)
+        self.busy, self.answered = True, False
+        self.transport.write(request)
 
     def expire(self) -> None:
         """The request's deadline passed: stop waiting, and drop the connection."""
@@ -102,66 +122,24 @@ class _Connection(asyncio.Protocol):
         if self.transport is not None:
             self.transport.abort()
 
-    async def read_until(self, separator: bytes, limit: int) -> bytes:
-        start = 0
-        while True:
-            found = self.buffer.find(separator, start)
-            if found >= 0:
-                end = found + len(separator)
-                data = bytes(self.buffer[:end])
-                del self.buffer[:end]
-                return data
-            if len(self.buffer) > limit:
-                raise Garbled(f"no end of line within {limit} bytes")
-            start = max(0, len(self.buffer) - len(separator) + 1)
-            await self._more()
-
-    async def read_head(self, limit: int) -> bytes:
-        """Through the blank line that ends a response head (CRLF, or a bare LF, which
-        RFC 9112 lets a client accept)."""
-        start = 0
-        while True:
-            end = _head_end(self.buffer, start)
-            if end >= 0:
-                data = bytes(self.buffer[:end])
-                del self.buffer[:end]
-                return data
-            if len(self.buffer) > limit:
-                raise Garbled(f"no end of the response head within {limit} bytes")
-            start = max(0, len(self.buffer) - 3)
-            await self._more()
-
-    async def read_exactly(self, count: int) -> bytes:
-        while len(self.buffer) < count:
-            await self._more()
-        data = bytes(self.buffer[:count])
-        del self.buffer[:count]
-        return data
-
-    async def read_to_end(self, limit: int) -> bytes:
-        """Everything until the server closes the connection: the framing of last resort.
-        A reset or the deadline cuts such a body off just as it would any other."""
-        while not self.ended:
-            if len(self.buffer) > limit:
-                raise TooLarge
-            await self._more()
-        if not self.clean_end:
-            raise _Closed(self.reason)
-        if len(self.buffer) > limit:
-            raise TooLarge
-        data = bytes(self.buffer)
-        self.buffer.clear()
-        return data
-
-    async def _more(self) -> None:
-        if self.ended:
-            raise _Closed(self.reason)
-        waiter = asyncio.get_running_loop().create_future()
-        self._waiter = waiter
-        try:
-            await waiter
-        finally:
-            self._waiter = None
+    async def exchange(self) -> tuple[Answer, bool]:
+        """The answer to the request sent; also whether the connection may carry another."""
+        reader = self.reader
+        while not reader.done:
+            if self.failure is not None:
+                raise self.failure
+            if self.ended:
+                if self.clean_end and reader.end():
+                    break  # a body framed by the close
+                raise _Closed(self.reason)
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiter = waiter
+            try:
+                await waiter
+            finally:
+                self._waiter = None
+        self.busy = False
+        return reader.answer(), reader.keep and not reader.extra
 
     def _wake(self) -> None:
         waiter = self._waiter
@@ -225,10 +203,8 @@ class WireGetter:
                 conn = await self._connect(deadline)
             timer = loop.call_at(deadline, conn.expire)
             try:
-                conn.answered = False
-                assert conn.transport is not None
-                conn.transport.write(request)
-                answer, keep = await _exchange(conn)
+                conn.send(request, MAX_BODY_BYTES)
+                answer, keep = await conn.exchange()
             except _Closed:
                 conn.abort()
                 if conn.expired:
@@ -276,7 +252,9 @@ class WireGetter:
                     self._port,
                     ssl=context,
                     server_hostname=self._host if context is not None else None,
-                )  # no happy_eyeballs_delay: Python 3.11's leaks a socket when cancelled
+                    # a name with a dead IPv6 route still connects over IPv4 (RFC 8305)
+                    happy_eyeballs_delay=HAPPY_EYEBALLS_DELAY,
+                )
         except ssl.SSLCertVerificationError as exc:
             raise NoConnection(str(exc), exc) from None
         except ssl.SSLError as exc:
@@ -293,99 +271,6 @@ class WireGetter:
         return self._context
 
 
-async def _exchange(conn: _Connection) -> tuple[Answer, bool]:
-    """Read one answer; also whether the connection may carry another request."""
-    while True:
-        head = await conn.read_head(MAX_HEAD_BYTES)
-        status, http11, headers = _parse_head(head)
-        if not 100 <= status < 200:
-            break  # an interim answer (100 Continue) is followed by the real one
-    connection = headers.get("connection", "").lower()
-    keep = "close" not in connection if http11 else "keep-alive" in connection
-    if status in _STATUS_WITHOUT_BODY:
-        body = b""
-    elif "transfer-encoding" in headers:
-        if headers["transfer-encoding"].lower().rsplit(",", 1)[-1].strip() == "chunked":
-            body = await _read_chunked(conn)
-        else:
-            body, keep = await conn.read_to_end(MAX_BODY_BYTES), False
-    elif "content-length" in headers:
-        length = _content_length(headers["content-length"])
-        if length > MAX_BODY_BYTES:
-            raise TooLarge
-        body = await conn.read_exactly(length)
-    else:
-        body, keep = await conn.read_to_end(MAX_BODY_BYTES), False
-    return Answer(status, headers, body), keep
-
-
-def _parse_head(head: bytes) -> tuple[int, bool, dict[str, str]]:
-    """``HTTP/1.x NNN reason`` and the header lines: (status, HTTP/1.1 or later, headers)."""
-    lines = [line.rstrip(b"\r") for line in head.rstrip(b"\r\n").split(b"\n")]
-    version, _, rest = lines[0].partition(b" ")
-    code = rest[:3]
-    if (
-        not version.startswith(b"HTTP/1.")
-        or len(code) != 3
-        or not code.isdigit()
-        or rest[3:4] not in (b"", b" ")
-    ):
-        raise Garbled(f"not an HTTP/1 status line: {_show(lines[0])}")
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        name, colon, value = line.partition(b":")
-        if not colon or not name or name[-1:] in (b" ", b"\t") or line[:1] in (b" ", b"\t"):
-            raise Garbled(f"not a header line: {_show(line)}")
-        key = name.decode("latin-1").lower()
-        text = value.strip(b" \t").decode("latin-1")
-        headers[key] = f"{headers[key]}, {text}" if key in headers else text
-    return int(code), version != b"HTTP/1.0", headers
-
-
-def _content_length(text: str) -> int:
-    # the same length repeated ("12, 12") is allowed; different ones are an attack or a bug
-    values = {v.strip() for v in text.split(",")}
-    if len(values) != 1 or not (value := values.pop()).isdigit() or not value.isascii():
-        raise Garbled(f"invalid Content-Length: {text[:40]!r}")
-    value = value.lstrip("0") or "0"
-    if len(value) > len(str(MAX_BODY_BYTES)):  # int() refuses 4,300 digits and more
-        raise TooLarge
-    return int(value)
-
-
-async def _read_chunked(conn: _Connection) -> bytes:
-    parts: list[bytes] = []
-    total = 0
-    while True:
-        line = await conn.read_until(b"\n", 1024)
-        size_text = line.rstrip(b"\r\n").split(b";", 1)[0].strip(b" \t")
-        if not size_text or not _HEX.issuperset(size_text):
-            raise Garbled(f"invalid chunk size: {_show(line)}")
-        size = int(size_text, 16)
-        if size == 0:
-            trailer = 0
-            while (line := await conn.read_until(b"\n", MAX_HEAD_BYTES)).rstrip(b"\r\n"):
-                trailer += len(line)
-                if trailer > MAX_HEAD_BYTES:
-                    raise Garbled("chunked trailer too long")
-            return b"".join(parts)
-        total += size
-        if total > MAX_BODY_BYTES:
-            raise TooLarge
-        parts.append(await conn.read_exactly(size))
-        if await conn.read_until(b"\n", 2) not in (b"\r\n", b"\n"):
-            raise Garbled("a chunk is not followed by a line break")
-
-
-def _head_end(buffer: bytearray, start: int) -> int:
-    """Where the head in ``buffer`` ends (after its blank line), or -1 if it has not yet."""
-    crlf = buffer.find(b"\r\n\r\n", start)
-    bare = buffer.find(b"\n\n", start)
-    if bare < 0:
-        return crlf + 4 if crlf >= 0 else -1
-    return bare + 2 if crlf < 0 or bare + 2 < crlf + 4 else crlf + 4
-
-
 def _ascii_host(host: str) -> str:
     """The host as the ``Host`` header spells it: IDNA for international names (a name IDNA
     refuses is %-escaped; connecting to it fails and says so), brackets around IPv6."""
@@ -395,7 +280,3 @@ def _ascii_host(host: str) -> str:
         except UnicodeError:
             host = quote(host, safe="")
     return f"[{host}]" if ":" in host else host
-
-
-def _show(line: bytes) -> str:
-    return repr(line[:60].decode("latin-1"))
