@@ -13,7 +13,19 @@ The CLI catches ``OmealertError`` and turns it into an exit code; anything else 
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
+
+#: Characters that must not reach a terminal, a log line or a message from outside text:
+#: C0 and C1 controls (ESC starts terminal escapes, CR rewrites a log line, NUL cuts it),
+#: DEL, the Unicode line and paragraph separators, and the bidirectional overrides.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """``text`` (from OME, or anyone on its path) with every control and escape character
+    replaced by U+FFFD, so that it shows as what it is wherever it is logged or sent."""
+    return _UNPRINTABLE.sub("\ufffd", text)
 
 
 class OmealertError(Exception):
@@ -68,8 +80,8 @@ class SourceError(OmealertError):
         self.server = server
         self.kind = kind
         self.path = path
-        self.reason = reason
-        super().__init__(f"{server}: {kind.value} on GET {path}: {reason}")
+        self.reason = printable(reason)  # it quotes what OME said
+        super().__init__(f"{server}: {kind.value} on GET {path}: {self.reason}")
 
 
 class DeliveryError(OmealertError):

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from ..engine.alerts import Instance, Transition
 from ..engine.engine import Engine
+from ..errors import printable
 from ..model import AlertState
 from ..rules import API_DOWN_RULE, InhibitSpec, Matcher, Rule, Settings, matches_all
 from ..state.records import OutboxMessage, Silence, service_key
@@ -229,8 +230,8 @@ class Planner:
             status=status,
             value=inst.value,
             unit=rule.when.value_unit if rule is not None else None,
-            target=inst.target.key,
-            labels=dict(inst.labels),
+            target=printable(inst.target.key),  # stream and app names come from OME
+            labels={name: printable(value) for name, value in inst.labels.items()},
             since=inst.active_since,
             fired_at=inst.fired_at,
             resolved_at=inst.resolved_at,
@@ -247,7 +248,7 @@ class Planner:
             view.summary, view.description = summary, description
             inst.summary = summary
         elif not view.summary:
-            view.summary = f"{inst.target.key}: rule {inst.rule} no longer exists"
+            view.summary = f"{view.target}: rule {inst.rule} no longer exists"
         return view
 
 
