@@ -1,15 +1,17 @@
 """HTTP/1.1 GETs to one OME server over plain asyncio: the client's default HTTP stack.
 
-Why by hand: a poll is thousands of small GETs to one host, and the HTTP library's own CPU
-per request was most of a tick. ``bench/bench_poll.py`` measured aiohttp at about 270 µs of
-CPU per stats request and this module at about 90 µs, JSON decoding included, which is what
-brought a 10,000-stream tick under the benchmark's bar (issue 8).
+Why its own connections: a poll is thousands of small GETs to one host, and the HTTP
+library's own CPU per request was most of a tick. ``bench/bench_poll.py`` measured aiohttp
+at about 270 µs of CPU per stats request and this module at about 90 µs, JSON decoding
+included, which is what brought a 10,000-stream tick under the benchmark's bar (issue 8).
+The bytes are parsed by llhttp (``framing``), not here.
 
 It does what OME's API needs and nothing else: GET with fixed headers, keep-alive
 connections up to the request limit, bodies framed by ``Content-Length``, chunked, or the
-connection closing, TLS with SNI and host name checks, and one deadline for the whole
-exchange. A connection the server closed while it sat idle between polls is noticed when it
-is taken; if it closes in a race, as the GET is sent, without a byte of answer, the GET is
+connection closing, TLS with SNI and host name checks, Happy Eyeballs between IPv6 and
+IPv4, and one deadline for the whole exchange. A connection the server closes while it sits
+idle between polls is let go as it happens, as is one on which any unasked-for byte
+arrives; if it closes in a race, as the GET is sent, without a byte of answer, the GET is
 sent again once on a fresh connection, as browsers do (GETs are idempotent). It never
 follows redirects (a 3xx is an unexpected answer for ``ome.api`` to report), asks for no
 compression, keeps no cookies and uses no proxy, none of which OME's API uses. Header
