@@ -151,8 +151,12 @@ class Reader:
         """llhttp's reason, and the head line it stopped at if the error is in a head."""
         if not self._head:
             return reason
-        line = _failing_line(b"".join([*self._head_pieces, self._piece]))
-        return f"{reason} in {line[:80].decode('latin-1')!r}" if line is not None else reason
+        found = _failing_line(b"".join([*self._head_pieces, self._piece]))
+        if found is None:
+            return reason
+        line, first = found
+        shown = repr(line[:80].decode("latin-1"))
+        return f"not an HTTP/1 status line: {shown}" if first else f"{reason} in {shown}"
 
     def _fail(self, failure: Exception) -> None:
         self._failure = failure
@@ -263,16 +267,18 @@ class Reader:
         return max(0, end)
 
 
-def _failing_line(head: bytes) -> bytes | None:
-    """The line of ``head`` a fresh parser fed line by line stops at (the error path only)."""
+def _failing_line(head: bytes) -> tuple[bytes, bool] | None:
+    """The line of ``head`` a fresh parser fed line by line stops at, and whether it is a
+    status line (the first of a head). For the error message only."""
     parser = HttpResponseParser(object())
     parser.set_dangerous_leniencies(lenient_optional_cr_before_lf=True)
-    start = 0
+    start, first = 0, True
     while start < len(head):
         end = head.find(b"\n", start) + 1 or len(head)
+        line = head[start:end].rstrip(b"\r\n")
         try:
             parser.feed_data(head[start:end])
         except (HttpParserError, HttpParserUpgrade):
-            return head[start:end].rstrip(b"\r\n")
-        start = end
+            return line, first
+        start, first = end, not line
     return None

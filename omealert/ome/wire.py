@@ -24,6 +24,7 @@ import asyncio
 import ssl
 from urllib.parse import quote, urlsplit
 
+from .connect import open_socket
 from .framing import Reader
 from .http import (
     MAX_BODY_BYTES,
@@ -248,15 +249,17 @@ class WireGetter:
         context = self._tls_context() if self._https else None
         try:
             async with asyncio.timeout_at(deadline):
-                _, conn = await loop.create_connection(
-                    _Connection,
-                    self._host,
-                    self._port,
-                    ssl=context,
-                    server_hostname=self._host if context is not None else None,
-                    # a name with a dead IPv6 route still connects over IPv4 (RFC 8305)
-                    happy_eyeballs_delay=HAPPY_EYEBALLS_DELAY,
-                )
+                sock = await open_socket(self._host, self._port, HAPPY_EYEBALLS_DELAY)
+                try:
+                    _, conn = await loop.create_connection(
+                        _Connection,
+                        sock=sock,
+                        ssl=context,
+                        server_hostname=self._host if context is not None else None,
+                    )
+                except BaseException:
+                    sock.close()
+                    raise
         except ssl.SSLCertVerificationError as exc:
             raise NoConnection(str(exc), exc) from None
         except ssl.SSLError as exc:

@@ -175,20 +175,20 @@ def ipv6_loopback() -> bool:
 
 
 @contextlib.contextmanager
-def blackhole_v6() -> Iterator[int]:
-    """A port on ::1 that takes no connection: a listener whose accept queue is full and who
-    never accepts, so the kernel drops every further SYN, as a dead route does."""
-    listener = socket.socket(socket.AF_INET6)
-    listener.bind(("::1", 0))
+def blackhole(family: socket.AddressFamily, host: str) -> Iterator[int]:
+    """A loopback port that takes no connection: a listener whose accept queue is full and
+    who never accepts, so the kernel drops every further SYN, as a dead route does."""
+    listener = socket.socket(family)
+    listener.bind((host, 0))
     listener.listen(0)
     port = listener.getsockname()[1]
     fillers = []
     try:
         for _ in range(3):
-            filler = socket.socket(socket.AF_INET6)
+            filler = socket.socket(family)
             filler.setblocking(False)
             with contextlib.suppress(BlockingIOError):
-                filler.connect(("::1", port))
+                filler.connect((host, port))
             fillers.append(filler)
         time.sleep(0.05)
         yield port
@@ -196,6 +196,14 @@ def blackhole_v6() -> Iterator[int]:
         for filler in fillers:
             filler.close()
         listener.close()
+
+
+def blackhole_v6() -> contextlib.AbstractContextManager[int]:
+    return blackhole(socket.AF_INET6, "::1")
+
+
+def blackhole_v4() -> contextlib.AbstractContextManager[int]:
+    return blackhole(socket.AF_INET, "127.0.0.1")
 
 
 @pytest.mark.skipif(not ipv6_loopback(), reason="this machine has no IPv6 loopback (::1)")
@@ -259,3 +267,40 @@ def test_printable_keeps_text_and_replaces_only_controls() -> None:
         printable("a\tb\nc\x7fd\x85e\u2028f\u202eg")
         == "a\ufffdb\ufffdc\ufffdd\ufffde\ufffdf\ufffdg"
     )
+
+
+@pytest.mark.skipif(not ipv6_loopback(), reason="this machine has no IPv6 loopback (::1)")
+@run_async
+async def test_a_name_whose_every_address_is_dead_times_out_closing_its_sockets(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """When both the IPv6 and the IPv4 attempt hang, the GET ends at its deadline and the
+    sockets of both attempts are closed (none is left for the garbage collector to find)."""
+    loop = asyncio.get_running_loop()
+    opened: list[socket.socket] = []
+    real_socket = socket.socket
+
+    def tracked(*args: Any, **kwargs: Any) -> socket.socket:
+        sock = real_socket(*args, **kwargs)
+        opened.append(sock)
+        return sock
+
+    with blackhole_v6() as dead6, blackhole_v4() as dead4:
+        answers: list[Any] = [
+            (socket.AF_INET6, socket.SOCK_STREAM, 6, "", ("::1", dead6, 0, 0)),
+            (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", dead4)),
+        ]
+
+        async def resolve(host: str, port: int, **_: Any) -> list[Any]:
+            return answers
+
+        monkeypatch.setattr(loop, "getaddrinfo", resolve)
+        monkeypatch.setattr(socket, "socket", tracked)
+        async with getter(f"http://ome.test:{dead4}", 1, 0.6) as wire:
+            with pytest.raises(TimeoutError):
+                await wire.get("/v1/vhosts")
+        monkeypatch.setattr(socket, "socket", real_socket)
+        for _ in range(3):
+            await asyncio.sleep(0)
+    assert len(opened) == 2
+    assert all(sock.fileno() == -1 for sock in opened)
