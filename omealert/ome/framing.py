@@ -131,9 +131,8 @@ class Reader:
         self._piece, self._cursor = piece, 0
         try:
             self._parser.feed_data(piece)
-        except HttpParserCallbackError:
-            assert self._failure is not None
-            raise self._failure from None
+        except HttpParserCallbackError as exc:
+            raise self._failure or Garbled(str(exc)) from None
         except HttpParserUpgrade:
             raise Garbled("the server switched protocols, which was not asked for") from None
         except HttpParserError as exc:
