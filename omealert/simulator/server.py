@@ -94,7 +94,9 @@ class Simulator(_Control, _Faults):
         """Bind 127.0.0.1 and serve from a background thread until ``stop()``."""
         if self._thread is not None:
             raise RuntimeError("simulator already started")
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP named, not 0: asyncio sets TCP_NODELAY only on sockets whose proto says
+        # TCP, and without it a second pipelined answer waits ~40 ms for the client's ACK.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind(("127.0.0.1", self._want_port))

@@ -823,6 +823,17 @@ def test_keep_alive_serves_pipelined_requests_on_one_connection(sim: Simulator) 
         assert conn.reply().body == b'{"message":"OK","response":["default"],"statusCode":200}'
 
 
+def test_accepted_connections_send_without_nagle_delay(sim: Simulator) -> None:
+    """Every accepted socket has TCP_NODELAY, so a second pipelined answer is not held ~40 ms."""
+    with RawConnection(sim.port) as conn:
+        conn.send(get("/v1/vhosts"))
+        conn.reply()
+        (proto,) = sim._protocols
+        assert proto._transport is not None
+        accepted = proto._transport.get_extra_info("socket")
+        assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+
+
 def test_connection_header_policy(sim: Simulator) -> None:
     """Exact "Keep-Alive" is echoed with its parameters; "Close" and HTTP/1.0 close."""
     with RawConnection(sim.port) as conn:
