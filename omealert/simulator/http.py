@@ -2,15 +2,19 @@
 
 ``http.server`` with a thread per connection is far too slow for 10,000 streams polled
 over keep-alive connections, so every connection is a protocol on the simulator's own
-event loop.  Requests are parsed here and answered by the ``Simulator``: ``/_sim/`` paths
-by its control endpoint, everything else as OME's API.
+event loop.  Requests are parsed by httptools (llhttp) and answered by the ``Simulator``:
+``/_sim/`` paths by its control endpoint, everything else as OME's API. Answers are
+written here, byte by byte, since OME's exact bytes and quirks are what the simulator is for.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Mapping
-from typing import Final, Protocol
+from typing import Final, NamedTuple, Protocol
+
+import httptools
 
 from .faults import _Fault
 from .reply import _dumps, _error, _Reply
@@ -48,15 +52,46 @@ class _Host(Protocol):
     def _date_header(self) -> str: ...
 
 
+class _Request(NamedTuple):
+    """One request as parsed, waiting for its turn to be answered."""
+
+    method: str
+    target: str
+    version: str
+    headers: dict[str, str]
+    body: bytes
+
+
+class _Refused(Exception):
+    """Raised from a parser callback to stop parsing a request the simulator will not take."""
+
+
 class _HttpProtocol(asyncio.Protocol):
-    """A minimal HTTP/1.1 server connection: keep-alive, Content-Length bodies, no chunking."""
+    """A minimal HTTP/1.1 server connection: keep-alive, Content-Length bodies, no chunking.
+
+    httptools calls the ``on_*`` methods while it parses; finished requests queue in
+    ``_pending`` and are answered in order. While an answer is held back (a "slow" or
+    "hang" fault) the connection keeps reading, so it sees the client go away, but stops
+    once a request's worth of bytes has piled up behind it.
+    """
 
     def __init__(self, sim: _Host) -> None:
         self._sim = sim
-        self._buf = bytearray()
+        self._parser: httptools.HttpRequestParser | None = httptools.HttpRequestParser(self)
         self._transport: asyncio.Transport | None = None
         self._busy = False  # a slow reply is pending; later requests wait their turn
+        self._held = 0  # bytes received while busy
         self._timer: asyncio.TimerHandle | None = None
+        self._pending: deque[_Request] = deque()
+        self._refusal: str | None = None  # answered with a 400 once the pending are answered
+        self._upgraded = False  # CONNECT or Upgrade: answer it, then close
+        # The request being parsed.
+        self._url = bytearray()
+        self._headers: dict[str, str] = {}
+        self._body = bytearray()
+        self._head_open = False
+        self._head_bytes = 0  # bytes of the open head, counted whole reads after its first
+        self._began = False  # a request began in the read being parsed
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -74,52 +109,96 @@ class _HttpProtocol(asyncio.Protocol):
             self._transport.abort()
 
     def data_received(self, data: bytes) -> None:
-        self._buf += data
+        parser = self._parser
+        if parser is None:
+            return  # refused or upgraded: nothing after that is read
+        self._began = False
+        try:
+            parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._parser, self._upgraded = None, True
+        except httptools.HttpParserCallbackError:
+            self._parser = None
+            if self._refusal is None:
+                raise  # a simulator bug in a callback: asyncio logs it and drops the connection
+        except httptools.HttpParserError as exc:
+            self._parser, self._refusal = None, _reason(exc)
+        else:
+            # llhttp sets no limit on a head and says nowhere where in a read one began, so
+            # the reads that follow the one it began in are counted whole: never more than
+            # the head, and at most one read (256 KiB) short of it.
+            if self._head_open and not self._began:
+                self._head_bytes += len(data)
+                if self._head_bytes > _MAX_HEAD:
+                    self._parser, self._refusal = None, "request head too large"
+        if self._busy and self._transport is not None:
+            self._held += len(data)
+            if self._held > _MAX_HEAD + _MAX_BODY:
+                self._transport.pause_reading()
         self._process()
+
+    # ----------------------------------------------------------- httptools callbacks
+
+    def on_message_begin(self) -> None:
+        self._url.clear()
+        self._headers = {}
+        self._body.clear()
+        self._head_open, self._head_bytes, self._began = True, 0, True
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        # The last one wins, as in OME.
+        self._headers[name.decode("latin-1").lower()] = value.decode("latin-1").strip()
+
+    def on_headers_complete(self) -> None:
+        self._head_open, self._head_bytes = False, 0
+        assert self._parser is not None
+        if not self._parser.get_http_version().startswith("1."):
+            self._refuse("malformed request line")
+        if "transfer-encoding" in self._headers:
+            self._refuse("chunked request bodies are not supported")
+        # llhttp has checked that Content-Length is one run of digits, given once.
+        if int(self._headers.get("content-length", "0")) > _MAX_BODY:
+            self._refuse("bad Content-Length")
+
+    def on_body(self, body: bytes) -> None:
+        self._body += body
+
+    def on_message_complete(self) -> None:
+        assert self._parser is not None
+        method = self._parser.get_method().decode("ascii")
+        version = "HTTP/" + self._parser.get_http_version()
+        target = self._url.decode("latin-1")
+        self._pending.append(_Request(method, target, version, self._headers, bytes(self._body)))
+
+    def _refuse(self, text: str) -> None:
+        self._refusal = text
+        raise _Refused(text)
+
+    # ----------------------------------------------------------- answering
 
     def _process(self) -> None:
         while not self._busy and self._transport is not None:
-            while self._buf[:2] == b"\r\n":  # tolerate stray CRLFs between requests
-                del self._buf[:2]
-            end = self._buf.find(b"\r\n\r\n")
-            if end < 0:
-                if len(self._buf) > _MAX_HEAD:
-                    self._fail("request head too large")
+            if self._pending:
+                request = self._pending.popleft()
+                try:
+                    self._dispatch(*request)
+                except Exception as exc:  # a simulator bug: say so instead of hanging the client
+                    reply = _error(500, f"simulator bug: {type(exc).__name__}: {exc}")
+                    self._send(reply, head_only=False, keep_alive=False, extra=[])
+                    raise
+            elif self._refusal is not None:
+                self._fail(self._refusal)
+            elif self._upgraded:
+                self._transport.close()
+                self._transport = None
+            else:
+                self._held = 0
+                if not self._transport.is_reading():
+                    self._transport.resume_reading()
                 return
-            lines = bytes(self._buf[:end]).decode("latin-1").split("\r\n")
-            parts = lines[0].split(" ")
-            if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
-                self._fail("malformed request line")
-                return
-            method, target, version = parts
-            headers: dict[str, str] = {}
-            for line in lines[1:]:
-                name, sep, value = line.partition(":")
-                if not sep:
-                    self._fail("malformed header")
-                    return
-                headers[name.strip().lower()] = value.strip()  # the last one wins, as in OME
-            if "chunked" in headers.get("transfer-encoding", "").lower():
-                self._fail("chunked request bodies are not supported")
-                return
-            try:
-                length = int(headers.get("content-length", "0") or "0")
-            except ValueError:
-                self._fail("bad Content-Length")
-                return
-            if length < 0 or length > _MAX_BODY:
-                self._fail("bad Content-Length")
-                return
-            if len(self._buf) < end + 4 + length:
-                return
-            body = bytes(self._buf[end + 4 : end + 4 + length])
-            del self._buf[: end + 4 + length]
-            try:
-                self._dispatch(method, target, version, headers, body)
-            except Exception as exc:  # a simulator bug: say so instead of hanging the client
-                reply = _error(500, f"simulator bug: {type(exc).__name__}: {exc}")
-                self._send(reply, head_only=False, keep_alive=False, extra=[])
-                raise
 
     def _fail(self, text: str) -> None:
         reply = _Reply(400, raw=_dumps({"error": text, "ok": False}))
@@ -212,3 +291,12 @@ def _connection_policy(version: str, connection: str | None) -> tuple[bool, list
     if connection is not None and "close" in connection.lower():
         return False, []  # OME would ignore a lower-case "close"; the client closes anyway
     return version == "HTTP/1.1", []
+
+
+def _reason(exc: httptools.HttpParserError) -> str:
+    """A 400's text for what llhttp refused (its reasons are fixed strings, not the request)."""
+    if isinstance(
+        exc, httptools.HttpParserInvalidMethodError | httptools.HttpParserInvalidURLError
+    ):
+        return "malformed request line"
+    return f"malformed request: {exc}"
