@@ -177,7 +177,10 @@ class OmeApi:
         envelope: Any = None
         try:
             envelope = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, RecursionError):
+            # ValueError: not JSON, not UTF-8, or an integer past Python's 4,300 digits;
+            # RecursionError: nested deeper than the decoder goes (``[[[[...``), which
+            # would otherwise escape the poll and stop the watcher.
             envelope = None
         message = ""
         if isinstance(envelope, dict) and isinstance(envelope.get("message"), str):
