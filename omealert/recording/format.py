@@ -59,7 +59,7 @@ from pathlib import Path
 from typing import IO, Any, TextIO
 
 from ..errors import OmealertError
-from ..ome.http import Broken, Garbled, NoConnection, TooLarge
+from ..ome.http import MAX_BODY_BYTES, Broken, Garbled, NoConnection, TooLarge
 
 __all__ = [
     "FORMAT",
@@ -82,6 +82,10 @@ VERSION = 1
 IDENTITY = "identity"
 #: what httpx, which recorded the files that have no ``accept_encoding``, asked for
 _HTTPX_ACCEPT_ENCODING = "gzip, deflate"
+#: the longest line read: a response's body (at most MAX_BODY_BYTES, each byte at most
+#: six characters once JSON-escaped) and room for the rest; no recording writes a longer
+#: one, and without a limit one endless line of a small gzip file would fill the memory
+_MAX_LINE_CHARS = 6 * MAX_BODY_BYTES + 1024 * 1024
 
 
 class RecordingError(OmealertError):
@@ -293,16 +297,20 @@ class RecordingReader:
 
     def _next(self) -> dict[str, Any] | None:
         try:
-            text = self._file.readline()
+            text = self._file.readline(_MAX_LINE_CHARS)
         except (OSError, EOFError, UnicodeDecodeError, zlib.error) as exc:
             reason = "the file ends early (truncated)" if isinstance(exc, EOFError) else str(exc)
             raise RecordingError(self.path, self._line + 1, f"unreadable: {reason}") from None
         if not text:
             return None
         self._line += 1
+        if len(text) == _MAX_LINE_CHARS and not text.endswith("\n"):
+            limit = _MAX_LINE_CHARS // (1024 * 1024)
+            reason = f"a line longer than {limit} MiB: not one omealert writes"
+            raise RecordingError(self.path, self._line, reason)
         try:
             obj = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise RecordingError(self.path, self._line, "not a JSON line") from None
         if not isinstance(obj, dict):
             raise RecordingError(self.path, self._line, "expected a JSON object")

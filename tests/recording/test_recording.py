@@ -36,10 +36,15 @@ from omealert.recording.replay import replay, replay_polls
 from omealert.rules import ServerSpec, Settings
 from omealert.simulator import Simulator
 
+from ..helpers import in_child
 from ..wireserver import CLOSE, READ, WireServer
 
 REAL_OME = Path(__file__).parent.parent / "data" / "recordings" / "real-ome-0.18"
 TOKEN = "sim-secret-token"
+_HEADER_LINE = (
+    b'{"type":"header","format":"omealert-recording","version":1,"created":0,'
+    b'"interval":10,"servers":[{"name":"origin-1"}]}\n'
+)
 TOKEN_B64 = base64.b64encode(TOKEN.encode()).decode()
 CONFIG = """\
 servers:
@@ -626,6 +631,35 @@ class TestReplay:
             list(reader.ticks())
         assert str(info.value).startswith(f"{path}:")
         assert "truncated" in str(info.value)
+
+    def test_an_endless_line_is_refused_without_reading_it_whole(self, tmp_path: Path) -> None:
+        """A 400 MiB line (a gzip file of 0.4 MiB) is an error naming it, read within 300 MiB."""
+        path = tmp_path / "bomb.jsonl.gz"
+        packer = zlib.compressobj(1, zlib.DEFLATED, 31)  # 31: a gzip stream
+        with path.open("wb") as out:
+            out.write(packer.compress(_HEADER_LINE + b'{"type":"tick","at":0,"x":"'))
+            block = b"a" * 2**20
+            for _ in range(400):
+                out.write(packer.compress(block))
+            out.write(packer.flush())
+
+        def read() -> str:
+            with pytest.raises(RecordingError) as info, RecordingReader(path) as reader:
+                list(reader.ticks())
+            return str(info.value)
+
+        message = in_child(read, memory_mb=300)
+        assert message.startswith(f"{path}:2:1: a line longer than 97 MiB")
+
+    def test_a_line_nested_too_deep_is_not_json(self, tmp_path: Path) -> None:
+        """A line of 100,000 nested lists is "not a JSON line", not a RecursionError."""
+        path = tmp_path / "deep.jsonl.gz"
+        path.write_bytes(gzip.compress(_HEADER_LINE + b"[" * 100_000 + b"]" * 100_000 + b"\n"))
+        with (
+            pytest.raises(RecordingError, match=r":2:1: not a JSON line"),
+            RecordingReader(path) as reader,
+        ):
+            list(reader.ticks())
 
     def test_not_a_recording(self, tmp_path: Path) -> None:
         """A gzip file of something else is refused at its first line."""
