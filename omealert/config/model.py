@@ -51,6 +51,8 @@ def _duration(value: object) -> float:
     if isinstance(value, int | float):
         if value == 0:
             return 0.0
+        if isinstance(value, int) and value.bit_length() > 64:  # float() or str() would raise
+            raise ValueError("a bare number is not a duration: write it with a unit, e.g. 30s")
         shown = int(value) if float(value).is_integer() else value
         raise ValueError(f"duration {shown} has no unit: write {shown}s, {shown}m or {shown}h")
     seconds = parse_duration(value)

@@ -7,6 +7,7 @@ parser can tell a size compared with a bit-rate field from a comparison that mak
 
 from __future__ import annotations
 
+import math
 import operator
 import re
 from collections.abc import Callable, Iterator
@@ -109,9 +110,20 @@ def _string(text: str, start: int) -> Tok:
     raise ExprError(f"unclosed string; add the closing {quote}", start)
 
 
+#: the longest number literal read; a longer one is a slip, and past 4,300 digits Python's
+#: int() refuses it with a ValueError that no config error would catch
+_MAX_DIGITS = 40
+
+
 def _number(digits: str, suffix: str | None, start: int, end: int) -> Tok:
     word = digits + (suffix or "")
+    if len(digits) > _MAX_DIGITS:
+        raise ExprError(f"a number of more than {_MAX_DIGITS} characters", start)
     is_int = digits.isdigit()
+    duration = suffix is not None and (suffix not in UNITS or UNITS[suffix][2] == SEC)
+    if not is_int and not duration and not math.isfinite(float(digits)):
+        # inf would make `x < 1e999` always hold; durations say "too long" where they are used
+        raise ExprError(f"{digits!r} is too large a number", start)
     if suffix is None:
         return Tok("num", word, start, end, int(digits) if is_int else float(digits))
     if suffix in UNITS:
