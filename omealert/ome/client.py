@@ -67,6 +67,12 @@ X = TypeVar("X")
 
 
 _LEVEL = {"virtual host": 1, "application": 2}
+#: the most vhosts, apps and streams one server's listings may name (omealert is built for
+#: 10,000 streams): past it a poll would run for minutes and memory grow with what OME says
+MAX_TARGETS = 100_000
+#: the longest name read; OME's are short, and one name is carried into every alert, log
+#: line and message about its target
+MAX_NAME_CHARS = 1024
 
 
 @dataclass(slots=True)
@@ -230,6 +236,11 @@ class OmeClient:
                 kids = [_child(parent, n) for n in names]
                 listed.update(kids)
                 level.extend(kids)
+                if len(listed) > MAX_TARGETS:
+                    path = api_path("/v1", parent)
+                    reason = f"the listings name more than {MAX_TARGETS:,} vhosts, apps and streams"
+                    error = self._api.error(SourceErrorKind.BAD_RESPONSE, path, reason)
+                    raise Failed(error, server_wide=True)
         return listed, gone
 
     async def _list(self, run: PollRun, target: Target) -> list[str] | None:
@@ -245,6 +256,12 @@ class OmeClient:
             raise Failed(
                 self._api.error(SourceErrorKind.BAD_RESPONSE, path, "expected a list of names"),
                 server_wide=True,
+            )
+        longest = max(map(len, payload), default=0)
+        if longest > MAX_NAME_CHARS:
+            reason = f"a name of {longest:,} characters (at most {MAX_NAME_CHARS:,} are read)"
+            raise Failed(
+                self._api.error(SourceErrorKind.BAD_RESPONSE, path, reason), server_wide=True
             )
         return list(dict.fromkeys(payload))
 
