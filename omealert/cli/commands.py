@@ -295,6 +295,10 @@ def cmd_history(args: argparse.Namespace, out: TextIO) -> int:
     return ExitCode.OK
 
 
+#: the longest silence: the end stays a date every platform's time_t and datetime can hold
+_MAX_SILENCE_S = 100 * 365 * 86400
+
+
 def cmd_silence(args: argparse.Namespace, out: TextIO) -> int:
     from ..rules import Matcher
     from ..state.db import DEFAULT_STATE_PATH
@@ -314,6 +318,9 @@ def cmd_silence(args: argparse.Namespace, out: TextIO) -> int:
             return ExitCode.USAGE
         if duration <= 0:
             print("omealert silence add: --for must be longer than 0s", file=sys.stderr)
+            return ExitCode.USAGE
+        if not duration <= _MAX_SILENCE_S:  # also NaN and inf: 9…9s past float's range
+            print("omealert silence add: --for must be at most 100 years", file=sys.stderr)
             return ExitCode.USAGE
         author = args.author or os.environ.get("USER", "")
         with StateStore(path) as store:
