@@ -102,6 +102,8 @@ def _label_value(value: object) -> object:
     """Label values are text, but ``priority: 1`` is what people write."""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, int) and value.bit_length() > 64:  # str() past 4,300 digits raises
+        raise ValueError("a number this large as a label value: put it in quotes")
     if isinstance(value, int | float):
         return str(value)
     return value

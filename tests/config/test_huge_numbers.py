@@ -51,3 +51,10 @@ def test_a_bare_number_too_large_for_a_float_as_a_duration_is_an_error() -> None
     assert issues(text) == [
         "t.yaml:7:10: a bare number is not a duration: write it with a unit, e.g. 30s"
     ]
+
+
+def test_a_huge_number_as_a_label_value_says_to_quote_it() -> None:
+    """``team: 0xfff…`` is refused with a hint, not int()'s own max-str-digits message."""
+    text = SERVER + "rules:\n  - name: r\n    when: viewers > 1\n    labels: {team: 0x"
+    text += "f" * 5_000 + "}\n"
+    assert issues(text) == ["t.yaml:7:20: a number this large as a label value: put it in quotes"]
