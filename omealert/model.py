@@ -14,36 +14,60 @@ if TYPE_CHECKING:
 
 
 class Scope(enum.StrEnum):
-    """The four levels OME reports stats for; ``depth`` is how many name segments a target has."""
+    """What a rule looks at: the four levels OME reports stats for, and the outputs of a
+    stream (a push to another server, a recording). ``depth`` is how many name segments a
+    target's ``match`` glob has: a push or a record is matched by its stream's names."""
 
     SERVER = "server"
     VHOST = "vhost"
     APP = "app"
     STREAM = "stream"
+    PUSH = "push"
+    RECORD = "record"
 
     @property
     def depth(self) -> int:
         return _DEPTH[self]
 
+    @property
+    def is_output(self) -> bool:
+        """A push or a record: read from its app's ``:pushes``/``:records`` list, not stats."""
+        return self in OUTPUT_SCOPES
 
-_DEPTH = {Scope.SERVER: 0, Scope.VHOST: 1, Scope.APP: 2, Scope.STREAM: 3}
+
+_DEPTH = {
+    Scope.SERVER: 0, Scope.VHOST: 1, Scope.APP: 2, Scope.STREAM: 3, Scope.PUSH: 3, Scope.RECORD: 3,
+}  # fmt: skip
+#: The scopes OME lists per app rather than reporting stats for.
+OUTPUT_SCOPES = frozenset({Scope.PUSH, Scope.RECORD})
+#: What separates a stream's key from the output below it: a stream name is one path
+#: segment of OME's API, so it never holds a ``/``.
+_OUTPUT_MARK = {Scope.PUSH: "/:push/", Scope.RECORD: "/:record/"}
 
 
 class Target(NamedTuple):
-    """One thing OME reports on: a server, or a vhost/app/stream on it.
+    """One thing OME reports on: a server, or a vhost/app/stream on it, or a push or a
+    record of a stream.
 
     Levels below the target's scope are ``None``. A named tuple rather than a dataclass
     because targets key every per-target map and are hashed millions of times per tick:
-    tuple hashing and equality run in C.
+    tuple hashing and equality run in C. An output (``output`` is ``push`` or ``record``)
+    is named by ``leaf``, which never holds a secret (``ome.outputs``): OME's own ``id``
+    is not used, since StreamMap outputs get a new random one each time their stream
+    returns.
     """
 
     server: str
     vhost: str | None = None
     app: str | None = None
     stream: str | None = None
+    output: str | None = None
+    leaf: str | None = None
 
     @property
     def scope(self) -> Scope:
+        if self.output is not None:
+            return Scope(self.output)
         if self.stream is not None:
             return Scope.STREAM
         if self.app is not None:
@@ -59,8 +83,14 @@ class Target(NamedTuple):
 
     @property
     def key(self) -> str:
-        """Stable identity such as ``origin-1/default/app/stream1``; state and messages use it."""
-        return "/".join((self.server, *self.names))
+        """Stable identity such as ``origin-1/default/app/stream1``; state and messages use it.
+
+        An output adds its kind and leaf: ``origin-1/default/app/s1/:push/rtmp://h/live#3fa9``.
+        """
+        base = "/".join((self.server, *self.names))
+        if self.output is None:
+            return base
+        return f"{base}{_OUTPUT_MARK[Scope(self.output)]}{self.leaf}"
 
     def labels(self) -> dict[str, str]:
         out = {"server": self.server}
@@ -70,9 +100,17 @@ class Target(NamedTuple):
             out["app"] = self.app
         if self.stream is not None:
             out["stream"] = self.stream
+        if self.leaf is not None:
+            # a push's leaf is ``destination#digest``: the digest only tells apart pushes
+            # to one destination with different keys
+            name = "destination" if self.output == Scope.PUSH else "record"
+            out[name] = self.leaf.partition("#")[0] if name == "destination" else self.leaf
         return out
 
     def parent(self) -> Target | None:
+        """The level above; an output's is its app, since it outlives its stream."""
+        if self.output is not None:
+            return Target(self.server, self.vhost, self.app)
         if self.stream is not None:
             return Target(self.server, self.vhost, self.app)
         if self.app is not None:
@@ -83,6 +121,11 @@ class Target(NamedTuple):
 
     @classmethod
     def from_key(cls, key: str) -> Target:
+        for scope, mark in _OUTPUT_MARK.items():
+            base, found, leaf = key.partition(mark)
+            if found:
+                stream = cls.from_key(base)
+                return stream._replace(output=scope.value, leaf=leaf)
         parts = key.split("/", 3)
         names: list[str | None] = [*parts, None, None, None]
         return cls(parts[0], names[1], names[2], names[3])
@@ -131,6 +174,9 @@ class Sample:
     fields: dict[str, Value]
     at: float
     server_now: float
+    #: labels that describe the target but are not part of its identity (a push's OME
+    #: ``push_id``, which StreamMap pushes get anew): alerts carry the latest ones
+    labels: dict[str, str] | None = None
 
     def nested(self) -> dict[str, Any]:
         """The fields as nested dicts, for templates: ``sample.publishers.connections.webrtc``."""

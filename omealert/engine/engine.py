@@ -253,6 +253,8 @@ class Engine:
             inst = self._instance(rule, sample.target, create=True)
             assert inst is not None
             inst.sample = sample
+            if sample.labels:
+                inst.labels.update(sample.labels)  # a push's latest OME id
             self._advance(inst, rule, True, value, now, out, "condition")
         if unknown:
             self.no_value.setdefault(rule.name, []).extend(s.target for s in unknown)
@@ -275,6 +277,8 @@ class Engine:
                         sample.fields, sample.server_now, history
                     )[0]
                 inst.sample = sample
+                if sample.labels:
+                    inst.labels.update(sample.labels)
                 self._advance(inst, rule, holds, value, now, out, "condition", resolve_holds)
                 continue
             if inst.state not in (PENDING, FIRING):

@@ -45,9 +45,12 @@ class Source(enum.StrEnum):
     STATS = "stats"
     INFO = "info"
     LISTING = "listing"
+    #: an app's ``:pushes`` or ``:records`` list (which one follows from the rule's scope)
+    OUTPUTS = "outputs"
 
 
-ALL_SCOPES = frozenset(Scope)
+#: The levels OME reports stats for; pushes and records have fields of their own.
+ALL_SCOPES = frozenset({Scope.SERVER, Scope.VHOST, Scope.APP, Scope.STREAM})
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,13 +101,21 @@ SOURCE_TYPES = (
 CODECS = ("H264", "H265", "VP8", "VP9", "AV1", "AAC", "OPUS", "MP3")
 
 _STREAM = frozenset({Scope.STREAM})
+_PUSH = frozenset({Scope.PUSH})
+_RECORD = frozenset({Scope.RECORD})
+_OUTPUTS = _PUSH | _RECORD
+#: ``state`` of a push (``base/info/push.cpp``) and of a record (``base/info/record.cpp``).
+PUSH_STATES = ("ready", "connecting", "pushing", "stopping", "stopped", "error")
+RECORD_STATES = ("ready", "recording", "stopping", "stopped", "error")
+PUSH_PROTOCOLS = ("rtmp", "srt", "mpegts")
 _N, _T, _S, _B = FieldType.NUMBER, FieldType.TIME, FieldType.STRING, FieldType.BOOL
 
 
 def _build() -> dict[str, FieldSpec]:
     specs: list[FieldSpec] = [
         FieldSpec("createdTime", _T, Unit.NONE, Source.STATS,
-                  "when OME created this object; a new value means the stream or OME restarted"),
+                  "when OME created this object; a new value means the stream or OME restarted",
+                  scopes=ALL_SCOPES | _OUTPUTS),
         FieldSpec("lastUpdatedTime", _T, Unit.NONE, Source.STATS,
                   "last event of any kind (bytes in or out, viewer joined or left)"),
         FieldSpec("providers.lastRecvTime", _T, Unit.NONE, Source.STATS,
@@ -205,7 +216,52 @@ def _build() -> dict[str, FieldSpec]:
                           f"first {kind} track: {doc}", scopes=_STREAM,
                           spellings=CODECS if name == "codec" else ())
             )  # fmt: skip
+    specs.extend(_output_specs())
     return {s.path: _with_limits(s) for s in specs}
+
+
+def _output_specs() -> list[FieldSpec]:
+    """Pushes (``:pushes``) and records (``:records``): ``ome-beyond-stats.md`` §1.2, §2.2.
+    OME's times in ms arrive here in seconds, so ``recordTime > 1m`` means what it says."""
+    o, both = Source.OUTPUTS, _OUTPUTS
+    return [
+        FieldSpec("state", _S, Unit.NONE, o,
+                  "push: ready connecting pushing stopping stopped error; record: ready "
+                  "recording stopping stopped error", scopes=both,
+                  spellings=tuple(dict.fromkeys(PUSH_STATES + RECORD_STATES))),
+        FieldSpec("sequence", _N, Unit.COUNT, o,
+                  "push: sessions stopped so far; record: segments completed "
+                  "(no value while OME leaves it out: a record's 0)", scopes=both),
+        FieldSpec("startTime", _T, Unit.NONE, o,
+                  "push: the latest connect attempt; record: start of the current segment "
+                  "(no value while unset)", scopes=both),
+        FieldSpec("stream_live", _B, Unit.NONE, o,
+                  "the stream it reads is listed right now (computed by omealert)", scopes=both),
+        FieldSpec("protocol", _S, Unit.NONE, o, "rtmp, srt or mpegts", scopes=_PUSH,
+                  spellings=PUSH_PROTOCOLS),
+        FieldSpec("sentBytes", _N, Unit.BYTES, o,
+                  "bytes sent in the current sequence; stops growing when nothing is sent",
+                  scopes=_PUSH, counter=True),
+        FieldSpec("totalsentBytes", _N, Unit.BYTES, o,
+                  "bytes sent in every sequence (OME's spelling; totalSentBytes is read too)",
+                  scopes=_PUSH, counter=True),
+        FieldSpec("sentTime", _N, Unit.SECONDS, o,
+                  "time the current session has sent for (OME: ms); restarts on a reconnect",
+                  scopes=_PUSH),
+        FieldSpec("isConfig", _B, Unit.NONE, o,
+                  "created by <Push><StreamMap> (true) or by the API (false)", scopes=both),
+        FieldSpec("recordBytes", _N, Unit.BYTES, o,
+                  "bytes of the current segment (no value outside a segment)",
+                  scopes=_RECORD, counter=True),
+        FieldSpec("recordTime", _N, Unit.SECONDS, o,
+                  "length of the current segment (OME: ms)", scopes=_RECORD),
+        FieldSpec("totalRecordBytes", _N, Unit.BYTES, o, "bytes of every segment",
+                  scopes=_RECORD, counter=True),
+        FieldSpec("totalRecordTime", _N, Unit.SECONDS, o,
+                  "length of every segment (OME: ms)", scopes=_RECORD),
+        FieldSpec("finishTime", _T, Unit.NONE, o,
+                  "end of the last finalized segment (stopped or error only)", scopes=_RECORD),
+    ]  # fmt: skip
 
 
 #: Beyond any physical link: 1 Tbps in bits/s, or 1 Tbps × 1 s in bytes per window.

@@ -166,8 +166,11 @@ class OmeApi:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def get(self, run: PollRun, path: str) -> Any:
-        """GET ``path`` and return the ``response`` of OME's envelope, or raise."""
+    async def get(self, run: PollRun, path: str, *, absent_ok: bool = False) -> Any:
+        """GET ``path`` and return the ``response`` of OME's envelope, or raise.
+
+        With ``absent_ok`` any 404 is ``Missing`` ("publisher"): an app's ``:records``
+        answers so when the app has no File publisher, which is none, not an error."""
         async with self._limit:
             run.requests += 1
             run.last_path = path
@@ -188,6 +191,8 @@ class OmeApi:
         if status in (401, 403):
             raise Failed(self._unauthorized(path, status, message), server_wide=True)
         if status == 404:
+            if absent_ok:
+                raise Missing(message, "publisher")
             if (found := _MISSING.search(message)) is not None:
                 raise Missing(message, found.group(1))
             reason = f"HTTP 404 {message or 'without an OME message'}: wrong URL or api_version?"

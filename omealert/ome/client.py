@@ -53,7 +53,8 @@ from ..rules import ServerSpec
 from .api import Failed, Missing, OmeApi, PollRun
 from .http import Getter
 from .normalize import NormalizeError, normalize_info, normalize_stats
-from .plan import PollPlan, Route, Routes, api_path
+from .outputs import Output, normalize_outputs
+from .plan import PollPlan, Route, Routes, api_path, output_path
 from .serverclock import ServerClock, freshest_live_time
 from .unmeasured import Unmeasured
 
@@ -114,6 +115,9 @@ class OmeClient:
         self._containers_plan: PollPlan | None = None
         #: leaves out what OME has not measured; remembers whose input was stale
         self._unmeasured = Unmeasured()
+        #: the pushes/records each app's list showed last: kept, not resolved, when the
+        #: list cannot be read
+        self._outputs_seen: dict[tuple[Target, Scope], set[Target]] = {}
 
     async def __aenter__(self) -> OmeClient:
         return self
@@ -194,7 +198,61 @@ class OmeClient:
         result.server_now = server_now
         result.dropped = self._unmeasured.drop(fields_of, lambda t: _sources(wanted[t]), server_now)
         result.samples = {t: Sample(t, f, run.at, server_now) for t, f in fields_of.items()}
+        await self._read_outputs(plan, run, result)
         return result
+
+    async def _read_outputs(self, plan: PollPlan, run: PollRun, result: PollResult) -> None:
+        """Each listed app's ``:pushes``/``:records``, once per poll, where a rule reads them.
+
+        Their targets join ``listed`` and ``samples``; a 404 (no Push or File publisher)
+        is an app without any; a list that fails keeps the outputs it showed last."""
+        live: dict[Target, set[str]] = {}
+        for t in result.listed:
+            if t.scope is Scope.STREAM and t.stream is not None:
+                live.setdefault(Target(t.server, t.vhost, t.app), set()).add(t.stream)
+        jobs = [
+            (app, scope)
+            for app in result.listed
+            if app.scope is Scope.APP
+            for scope in sorted(plan.outputs(app))
+        ]
+        if not jobs:
+            return
+
+        async def read(job: tuple[Target, Scope]) -> list[Output] | SourceError:
+            app, scope = job
+            path = output_path(app, scope)
+            try:
+                payload = await self._api.get(run, path, absent_ok=True)
+                return normalize_outputs(scope, payload, live.get(app, set()))
+            except Missing:
+                return []
+            except NormalizeError as exc:
+                reason = f"a field of the wrong type or shape: {exc}"
+                return self._api.error(SourceErrorKind.BAD_RESPONSE, path, reason)
+            except Failed as failed:
+                if failed.server_wide:
+                    raise
+                return failed.error
+
+        answers = await _map_bounded(read, jobs, self._workers)
+        seen: dict[tuple[Target, Scope], set[Target]] = {}
+        for (app, scope), got in zip(jobs, answers, strict=True):
+            if isinstance(got, SourceError):
+                for target in self._outputs_seen.get((app, scope), ()):
+                    result.listed.add(target)
+                    result.target_errors[target] = got
+                seen[(app, scope)] = self._outputs_seen.get((app, scope), set())
+                continue
+            targets = seen[(app, scope)] = set()
+            for item in got:
+                target = Target(app.server, app.vhost, app.app, item.stream, scope.value, item.leaf)
+                targets.add(target)
+                result.listed.add(target)
+                result.samples[target] = Sample(
+                    target, item.fields, run.at, result.server_now, item.labels
+                )
+        self._outputs_seen = seen
 
     def _vanished(self, plan: PollPlan, listed: set[Target]) -> set[Target]:
         """The highest vhosts and apps the previous poll listed that this one does not.

@@ -19,7 +19,7 @@ from ..lang.fields import FIELDS, Source
 from ..model import Scope, Target
 from ..rules import Rule, TargetPattern
 
-__all__ = ["Need", "PollPlan", "Route", "Routes", "api_path", "plan_polls"]
+__all__ = ["Need", "PollPlan", "Route", "Routes", "api_path", "output_path", "plan_polls"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,9 +69,21 @@ class PollPlan:
         names = target.names
         found: set[Source] | None = None
         for need in self.needs:
+            if need.scope.is_output:
+                continue  # read from the app's list, not per stream
             if need.selects(names) and (need.sources or not need.absent):
                 found = (found or set()) | need.sources
         return None if found is None else frozenset(found)
+
+    def outputs(self, app: Target) -> frozenset[Scope]:
+        """Which of ``:pushes`` and ``:records`` a poll reads of ``app``: those a rule of
+        that scope can select a stream of ``app`` for."""
+        names = app.names
+        return frozenset(
+            n.scope
+            for n in self.needs
+            if n.scope.is_output and (not n.patterns or any(p.matches(names) for p in n.patterns))
+        )
 
     @property
     def stats_scopes(self) -> frozenset[Scope]:
@@ -151,6 +163,15 @@ class Routes:
         if target.scope is Scope.SERVER:
             version = "v1"  # Enterprise documents no server-wide /v2 stats
         return api_path(f"/{version}/stats/current", target)
+
+
+def output_path(app: Target, scope: Scope) -> str:
+    """``/v1/vhosts/{v}/apps/{a}:pushes`` or ``…:records``.
+
+    OME serves these lists on POST and, marked "will be deprecated" but present from 0.15
+    through 0.21, on GET; omealert only GETs, so ``record`` and ``replay`` keep working.
+    """
+    return api_path("/v1", app) + (":pushes" if scope is Scope.PUSH else ":records")
 
 
 #: Characters left as they are in a path segment; OME names needing escapes are unreachable.

@@ -25,6 +25,7 @@ from ..model import PollResult, Scope
 from ..ome.api import default_getter, server_secrets
 from ..ome.client import OmeClient, poll_all
 from ..ome.http import Answer, Getter
+from ..ome.outputs import scrub_pushes
 from ..ome.plan import Need, PollPlan, plan_polls
 from ..rules import ServerSpec, Settings
 from .format import (
@@ -79,8 +80,10 @@ class CapturingGetter:
         headers = {
             k.lower(): v for k, v in answer.headers.items() if k.lower() not in _DROP_HEADERS
         }
+        # a push's stream key is a secret OME hands out in the clear: never stored
+        body = scrub_pushes(answer.body) if path.endswith(":pushes") else answer.body
         self.responses.append(
-            RecordedResponse(self.clock.now(), path, answer.status, headers, answer.body)
+            RecordedResponse(self.clock.now(), path, answer.status, headers, body)
         )
         return answer
 
@@ -99,13 +102,16 @@ def capture_for(server: ServerSpec, clock: Clock) -> CapturingGetter:
 
 
 def record_plan(server: str) -> PollPlan:
-    """Fetch everything: every listing, stats at every level and every stream's info."""
+    """Fetch everything: every listing, stats at every level, every stream's info, and every
+    app's pushes and records."""
     listing_and_stats = frozenset({Source.STATS, Source.LISTING})
     needs = (
         Need(Scope.SERVER, (), listing_and_stats),
         Need(Scope.VHOST, (), listing_and_stats),
         Need(Scope.APP, (), listing_and_stats),
         Need(Scope.STREAM, (), frozenset({Source.STATS, Source.INFO})),
+        Need(Scope.PUSH, (), frozenset({Source.OUTPUTS})),
+        Need(Scope.RECORD, (), frozenset({Source.OUTPUTS})),
     )
     return PollPlan(server, needs)
 

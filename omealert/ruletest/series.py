@@ -42,7 +42,7 @@ from datetime import UTC, datetime
 from ..durations import parse_duration
 from ..errors import SourceError, SourceErrorKind
 from ..lang.fields import VIEWER_PROTOCOLS, FieldSpec, FieldType, Unit
-from ..model import PollResult, Sample, Scope, Target, Value, stream_counts
+from ..model import PollResult, Sample, Target, Value, stream_counts
 
 __all__ = [
     "SERVER_KEY",
@@ -315,6 +315,11 @@ def parse_target(server: str, key: str) -> Target:
     """``default/app/s1`` (or ``/`` for the server itself) as a target of ``server``."""
     if key == SERVER_KEY:
         return Target(server)
+    if "/:push/" in key or "/:record/" in key:  # default/app/s1/:push/rtmp://host/live2
+        output = Target.from_key(f"{server}/{key}")
+        if output.stream is None or not output.leaf:
+            raise ValueError(f"'{key}' is not a target: write vhost/app/stream/:push/DESTINATION")
+        return output
     parts = key.split("/")
     if len(parts) > 3 or any(not p for p in parts):
         raise ValueError(
@@ -374,12 +379,12 @@ class SeriesInput:
         counts = stream_counts(listed)
         at, server_now = poll.at, poll.server_now
         for target in listed:
-            if target.scope is Scope.STREAM and target not in values:
-                continue
+            if target.stream is not None and target not in values:
+                continue  # a stream, push or record without values is not listed
             old = poll.samples.get(target)
             fields: dict[str, Value] = dict(old.fields) if old is not None else {}
             fields.update(values.get(target, {}))
-            if target.scope is not Scope.STREAM and "streams" not in values.get(target, {}):
+            if target.stream is None and "streams" not in values.get(target, {}):
                 fields["streams"] = counts.get(target, 0)
             _add_viewers(fields, values.get(target, {}))
             poll.samples[target] = Sample(target, fields, at, server_now)

@@ -13,10 +13,10 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
+from .outputs import _Outputs
 from .quirks import QUIRK_KINDS, quirk_info, quirk_stats
 from .reply import _c_float, _error, _ok, _Reply
 from .streams import PROVIDER_KEYS, _Metrics, _NotFound, _Stream
-from .topology import _Topology
 
 _B64_PREFIX: Final = re.compile(r"[A-Za-z0-9+/]*")
 
@@ -42,6 +42,8 @@ _ROUTES: Final[tuple[tuple[re.Pattern[str], str], ...]] = (
     (_R(r"/v1/vhosts/([^/]*)"), "vhost_info"),
     (_R(r"/v1/vhosts/([^/]*)/apps"), "app_list"),
     (_R(r"/v1/vhosts/([^/]*)/apps/([^/:]*)"), "app_info"),
+    (_R(r"/v1/vhosts/([^/]*)/apps/([^/:]*):pushes"), "pushes"),
+    (_R(r"/v1/vhosts/([^/]*)/apps/([^/:]*):records"), "records"),
     (_R(r"/v1/vhosts/([^/]*)/apps/([^/:]*)/streams"), "stream_list"),
     (_R(r"/v1/vhosts/([^/]*)/apps/([^/:]*)/streams/([^/]*)"), "stream_info"),
     (_R(r"/v1/stats/current"), "stats_server"),
@@ -58,7 +60,11 @@ _V2_ROUTES: Final[tuple[tuple[re.Pattern[str], str], ...]] = (
 )
 
 
-class _Api(_Topology):
+#: What OME answers on POST too (and documents as POST; GET "will be deprecated").
+_POST_ROUTES: Final = frozenset({"pushes", "records"})
+
+
+class _Api(_Outputs):
     """``Simulator``'s answers to OME API requests (see ``_SimClock``)."""
 
     _token: str
@@ -92,12 +98,14 @@ class _Api(_Topology):
             reply = _error(401, denied)
             reply.headers.append(("WWW-Authenticate", 'Basic realm="OvenMediaEngine"'))
             return reply
-        if method not in ("GET", "HEAD"):
+        if method not in ("GET", "HEAD", "POST"):
             return _error(404, _NOT_FOUND)
         routes = _ROUTES + _V2_ROUTES if self._enterprise else _ROUTES
         for pattern, name in routes:
             match = pattern.fullmatch(path)
             if match is not None:
+                if method == "POST" and name not in _POST_ROUTES:
+                    return _error(404, _NOT_FOUND)
                 with self._lock:
                     try:
                         return self._route(name, match.groups())
@@ -134,6 +142,10 @@ class _Api(_Topology):
         if name == "app_info":
             app_node = self._app(g[0], g[1])
             return _ok({"name": app_node.name, "dynamic": False, "type": "live"})
+        if name == "pushes":
+            return self._pushes_reply(g[0], g[1])
+        if name == "records":
+            return self._records_reply(g[0], g[1])
         if name == "stream_list":
             return _ok(list(self._app(g[0], g[1]).streams))
         if name == "stream_info":

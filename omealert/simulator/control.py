@@ -19,7 +19,8 @@ _CONTROL_METHODS: Final = frozenset(
     {"add_vhost", "add_app", "add_stream", "add_streams", "remove_stream", "remove_app",
      "remove_vhost", "set_viewers", "stall", "resume", "set_bitrate", "set_framerate", "restart",
      "set_token", "set_fault", "clear_faults", "reset_requests", "request_count",
-     "set_clock_skew", "server_time", "set_quirks"}
+     "set_clock_skew", "server_time", "set_quirks", "set_publishers", "start_push",
+     "set_push_destination", "stop_push", "start_record", "fail_record", "stop_record"}
 )  # fmt: skip
 _MANUAL_CLOCK_METHODS: Final = frozenset({"advance", "set_time"})
 

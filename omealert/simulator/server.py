@@ -22,6 +22,7 @@ from .clock import ManualClock, _parse_offset
 from .control import _Control
 from .faults import _Fault, _Faults
 from .http import _HttpProtocol
+from .outputs import _AppOutputs
 from .streams import _Metrics, _VHost
 
 
@@ -82,6 +83,7 @@ class Simulator(_Control, _Faults):
         now = self._now()
         self._server = _Metrics(now)
         self._vhosts: dict[str, _VHost] = {}
+        self._outputs: dict[tuple[str, str], _AppOutputs] = {}
 
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None

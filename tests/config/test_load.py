@@ -267,7 +267,10 @@ def test_example_file_loads_with_empty_environment() -> None:
     """rules.example.yaml is valid as shipped, with every variable at its default."""
     s = load_config(EXAMPLE, env={})
     rules = {r.name: r for r in s.rules}
-    assert len(rules) == len(s.rules) == 10
+    assert len(rules) == len(s.rules) == 14
+    push = rules["push-not-pushing"]
+    assert (push.scope, push.when.fields) == (Scope.PUSH, frozenset({"state", "stream_live"}))
+    assert rules["record-not-growing"].scope is Scope.RECORD
     (server,) = s.servers
     assert (server.name, server.url, server.access_token) == (
         "origin-1",

@@ -260,7 +260,7 @@ class TestCapture:
             for r in lines(out)
             if r["type"] == "response"
         ]
-        assert len(recorded) == 10
+        assert len(recorded) == 12  # with the app's :pushes and :records
         assert sorted(recorded) == sorted(seen)
         (replayed_poll,) = replayed_polls(settings, out)
         assert replayed_poll.error is None and live_poll.error is None
@@ -300,7 +300,7 @@ class TestCapture:
             timeout=60,
         )
         assert done.returncode == 0, done.stderr
-        assert done.stdout.split() == ["8", "1", "False"]
+        assert done.stdout.split() == ["10", "1", "False"]
 
     def test_raw_bytes_and_relative_paths_round_trip(self, tmp_path: Path) -> None:
         """A compressed answer behind a path prefix is kept raw, without its cookie, under
@@ -749,7 +749,7 @@ class TestRecordCommand:
             out = io.StringIO()
             argv = ["record", "-c", str(cfg), "--out", str(out_path), "--duration", "1ms"]
             assert main(argv, out=out) == 0
-        assert out.getvalue() == f"recorded 1 round(s), 8 answer(s) to {out_path}\n"
+        assert out.getvalue() == f"recorded 1 round(s), 10 answer(s) to {out_path}\n"
         assert capsys.readouterr().err == ""  # no progress line when stderr is not a terminal
         assert [line["type"] for line in lines(out_path)][:3] == ["header", "tick", "poll"]
 
