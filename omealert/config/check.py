@@ -247,6 +247,13 @@ class _Checker:
         return tuple(out)
 
     def absent(self, path: KeyPath, r: RuleModel, patterns: tuple[TargetPattern, ...]) -> None:
+        if r.scope.is_output:
+            self.add(
+                (*path, "when"),
+                f"absent is for streams, apps and vhosts; a {r.scope} is named by its "
+                "destination, not by match: write a stream rule with absent instead",
+            )
+            return
         if not r.match:
             self.add(
                 (*path, "when"),

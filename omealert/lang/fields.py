@@ -298,7 +298,9 @@ def _with_limits(spec: FieldSpec) -> FieldSpec:
     are (OME's bookkeeping bug can make them negative, ome-api.md §7), and so are unitless
     numbers."""
     plausible: tuple[float, float] | None = None
-    if spec.type is FieldType.NUMBER and spec.unit not in (Unit.COUNT, Unit.NONE):
+    if spec.source is Source.OUTPUTS:
+        pass  # what OME leaves out is no value already; nothing else is checked
+    elif spec.type is FieldType.NUMBER and spec.unit not in (Unit.COUNT, Unit.NONE):
         high = MAX_WINDOW_BYTES if ".lastThroughput" in spec.path else _HIGH.get(spec.unit)
         low = 1.0 if spec.path == "video.keyFrameIntervalLatest" else 0.0  # 0: not measured
         plausible = (low, float("inf") if high is None else high)

@@ -639,3 +639,36 @@ def mutated_example(draw: st.DrawFn) -> str:
 def test_mutated_example_never_raises_anything_else(text: str) -> None:
     """Small edits to a realistic file yield Settings or ConfigError, never a traceback."""
     outcome(text)
+
+
+PUSH_RULES = """\
+servers:
+  - {name: o, url: "http://127.0.0.1:1"}
+rules:
+  - name: a
+    scope: push
+    match: [default/app/*]
+    when: state != "pushing" and stream_live and rate(totalsentBytes, 30s) == 0
+  - name: b
+    scope: record
+    when: recordTime > 1m and state == "recording"
+"""
+
+
+def test_push_and_record_rules_load_and_read_only_their_fields() -> None:
+    """Push and record rules load with stream-shaped globs; a stats field, a field of the
+    other output, absent and a two-segment glob are refused with the reason."""
+    s = load(PUSH_RULES)
+    assert [r.scope for r in s.rules] == [Scope.PUSH, Scope.RECORD]
+    assert s.rules[0].patterns == (TargetPattern(("default", "app", "*")),)
+    bad = PUSH_RULES + (
+        "  - {name: c, scope: push, when: totalBytesIn > 0}\n"
+        "  - {name: d, scope: push, when: recordBytes > 0}\n"
+        "  - {name: e, scope: record, match: [default/app/x], when: absent}\n"
+        "  - {name: f, scope: push, match: [default/app], when: sequence > 3}\n"
+    )
+    errors = "\n".join(errors_of(bad))
+    assert "totalBytesIn is not reported at push scope" in errors
+    assert "recordBytes is not reported at push scope" in errors
+    assert "absent is for streams, apps and vhosts" in errors
+    assert "match 'default/app' has 2 segments; scope push wants 3" in errors
