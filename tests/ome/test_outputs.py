@@ -3,6 +3,7 @@ client reading ``:pushes``/``:records`` from the simulator over HTTP as planned.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import datetime
 from pathlib import Path
@@ -12,8 +13,10 @@ import pytest
 
 from omealert.clock import FakeClock
 from omealert.model import Scope, Target
+from omealert.ome.client import OmeClient
 from omealert.ome.normalize import NormalizeError
 from omealert.ome.outputs import destination, normalize_outputs, scrub_pushes
+from omealert.ome.plan import plan_polls
 from omealert.rules import ServerSpec
 from omealert.simulator import Simulator
 
@@ -218,3 +221,30 @@ def test_an_app_without_a_file_publisher_has_no_records_not_an_error(sim: Any) -
     records = [t for t in result.samples if t.scope is Scope.RECORD]
     assert [t.labels()["record"] for t in records] == ["rec1"]
     assert result.samples[records[0]].fields["state"] == "recording"
+
+
+def test_a_failing_push_list_keeps_the_pushes_it_showed_last(sim: Any) -> None:
+    """A 500 on :pushes is an error of the pushes seen before (kept, not resolved), never
+    of the server; a list of the wrong shape is a bad_response the same way."""
+    s, clock = sim
+    rules = [rule("p", 'state != "pushing"', scope=Scope.PUSH)]
+
+    async def go() -> list[Any]:
+        plan = plan_polls(rules, "origin")
+        async with OmeClient(server(s), clock=clock) as client:
+            first = await client.poll(plan)
+            s.set_fault("500", path="/app:pushes", times=1)
+            failed = await client.poll(plan)
+            s.set_fault("wrong_types", path="/app:pushes", times=1)
+            garbled = await client.poll(plan)
+            return [first, failed, garbled]
+
+    first, failed, garbled = asyncio.run(go())
+    known = {t for t in first.samples if t.scope is Scope.PUSH}
+    assert len(known) == 2
+    assert failed.error is None
+    assert set(failed.target_errors) == known and known <= failed.listed
+    assert not {t for t in failed.samples if t.scope is Scope.PUSH}
+    assert {e.kind.value for e in failed.target_errors.values()} == {"server_error"}
+    assert set(garbled.target_errors) == known
+    assert {e.kind.value for e in garbled.target_errors.values()} == {"bad_response"}
