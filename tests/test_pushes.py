@@ -103,7 +103,11 @@ async def test_example_push_and_record_rules_fire_on_the_simulator_without_a_key
     assert title in rig.titles()
     bodies = [json.dumps(b) for b in rig.hook.json_bodies()]
     assert any("to rtmp://a.rtmp.youtube.com/live2 is error" in b for b in bodies)
+    assert rig.runner is not None and rig.runner.metrics is not None
+    metrics = rig.runner.metrics.render().decode()
+    assert "omealert_polls_total" in metrics
     await rig.stop()
+    no_key("/metrics", metrics)
     no_key("webhook bodies", "\n".join(bodies))
     no_key("mail", "\n".join(str(m) for m in rig.smtp.messages))  # type: ignore[attr-defined]
     no_key("logs", caplog.text)

@@ -11,7 +11,9 @@ server's zone. The state machines are OME's, played from the clock at read time:
   stream, that app's other pushes that have not started yet stay ``ready`` (OME's one
   control thread per app is stuck in the blackholed connect);
 * a push whose stream ends goes ``ready`` with ``sequence`` + 1 and its bytes moved into
-  the totals; when the stream returns it is ``ready`` for a second, then pushes again;
+  the totals; when the stream returns it is ``ready`` for a second, then pushes again; a
+  ``<StreamMap>`` push (``is_config``) leaves the list with its stream instead, and comes
+  back under a new random 6-character id;
 * a record records while its stream is live; when the stream ends it is ``stopped``
   (``finishTime`` set, no ``recordBytes``); a record in ``error`` stays there until its
   stream is created anew.
@@ -24,6 +26,8 @@ noticed when read (every API answer and control call), which is all a poller can
 from __future__ import annotations
 
 import math
+import random
+import string
 import time
 from dataclasses import dataclass
 from typing import Any, Final
@@ -209,7 +213,10 @@ class _Outputs(_Topology):
         if not node.push_publisher:
             return _ok([])  # 0.18 answered so for an app without <Push>
         self._settle_outputs(vhost, app)
-        return _ok([self._push_body(vhost, app, p) for p in self._pushes_of(vhost, app).values()])
+        # <StreamMap> pushes are deleted with their stream and made anew when it returns
+        pushes = self._pushes_of(vhost, app).values()
+        listed = [p for p in pushes if p.session is not None or not p.is_config]
+        return _ok([self._push_body(vhost, app, p) for p in listed])
 
     def _records_reply(self, vhost: str, app: str) -> _Reply:
         self._app(vhost, app)
@@ -270,9 +277,12 @@ class _Outputs(_Topology):
         streams = self._app(vhost, app).streams
         pushes = self._pushes_of(vhost, app)
         blackholed = any(p.dest == "blackhole" and p.stream in streams for p in pushes.values())
-        for push in pushes.values():
+        for ident, push in list(pushes.items()):
             s = streams.get(push.stream)
             self._settle_push(push, None if s is None else s.metrics, now, blackholed)
+            if push.id != ident:  # a StreamMap push re-created under a new random id
+                del pushes[ident]
+                pushes[push.id] = push
         for record in self._records_of(vhost, app).values():
             s = streams.get(record.stream)
             _settle_record(record, None if s is None else s.metrics, now)
@@ -289,6 +299,10 @@ class _Outputs(_Topology):
             return
         m.settle(now)
         if p.session is None:
+            if p.is_config and p.start_time:  # OME deleted it with its stream: a new one
+                p.id = "".join(random.choices(string.ascii_letters + string.digits, k=6))
+                p.created, p.sequence, p.total_bytes, p.total_ms = now, 0, 0.0, 0
+                p.start_time = 0.0
             p.session, p.session_since = m, now
             p.last_in, p.last_t = m.bytes_in, now
         if held and p.dest != "blackhole" and p.pushing_since is None:

@@ -8,7 +8,7 @@ import pytest
 
 from omealert.engine.engine import Engine, Instance, Transition
 from omealert.errors import SourceErrorKind
-from omealert.model import AlertState, PollResult, Target
+from omealert.model import AlertState, PollResult, Sample, Scope, Target
 from omealert.rules import API_DOWN_RULE
 
 from ..helpers import poll, rule, settings, ts
@@ -392,3 +392,19 @@ class TestRestartAndReload:
         assert run(engine, [viewers(T0 + 60, 600)]) == [
             ["keep origin/default/app/s1 pending→firing"]
         ]
+
+
+def test_a_push_alert_carries_the_latest_push_id_on_one_instance() -> None:
+    """A push's OME id is a label, not its identity: a new id keeps the one instance and
+    updates its push_id label."""
+    engine = Engine(settings(rule("down", 'state != "pushing"', scope=Scope.PUSH)))
+    target = Target("origin", "default", "app", "s1", "push", "rtmp://h/live#0a1b2c3d")
+    for at, ident in ((0.0, "a1b2c3"), (10.0, "zz9y8x")):
+        result = PollResult("origin", at, at)
+        result.listed |= {Target("origin"), target}
+        result.samples[target] = Sample(target, {"state": "error"}, at, at, {"push_id": ident})
+        engine.step([result], at)
+    [inst] = list(engine.instances())
+    assert inst.target == target and inst.state is AlertState.FIRING
+    assert inst.labels["push_id"] == "zz9y8x"
+    assert inst.labels["destination"] == "rtmp://h/live"

@@ -248,3 +248,31 @@ def test_a_failing_push_list_keeps_the_pushes_it_showed_last(sim: Any) -> None:
     assert {e.kind.value for e in failed.target_errors.values()} == {"server_error"}
     assert set(garbled.target_errors) == known
     assert {e.kind.value for e in garbled.target_errors.values()} == {"bad_response"}
+
+
+def test_a_streammap_push_keeps_its_target_when_ome_gives_it_a_new_id(sim: Any) -> None:
+    """OME re-creates a <StreamMap> push under a new random id when its stream returns:
+    the target (stream and destination) stays the same, only push_id changes."""
+    s, clock = sim
+    s.start_push("default", "app", "map1", "stream1", "rtmp://map.example.com/live",
+                 stream_key=KEY, is_config=True)  # fmt: skip
+    rules = [rule("p", 'state != "pushing"', scope=Scope.PUSH)]
+
+    def streammap_push() -> tuple[Target, str] | None:
+        result = poll_once(server(s), clock, rules)
+        found = [(t, smp.labels or {}) for t, smp in result.samples.items()
+                 if t.scope is Scope.PUSH and "map.example.com" in t.key]  # fmt: skip
+        return None if not found else (found[0][0], found[0][1]["push_id"])
+
+    clock.advance(2)
+    before = streammap_push()
+    assert before is not None and before[1] == "map1"
+    s.remove_stream("default", "app", "stream1")
+    clock.advance(1)
+    assert streammap_push() is None  # deleted with its stream
+    s.add_stream("default", "app", "stream1")
+    clock.advance(2)
+    after = streammap_push()
+    assert after is not None
+    assert after[0] == before[0]
+    assert after[1] != "map1" and len(after[1]) == 6
