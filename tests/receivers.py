@@ -96,11 +96,12 @@ class SmtpSink:
     it would against a relay that rejects mail.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self._messages = _Recorder()
         self._envelopes = _Recorder()
         self._refusing = False
         self._controller: Controller | None = None
+        self._fixed = port  # a port something else held before (0: pick a free one)
         self.port = 0
 
     def start(self) -> None:
@@ -109,8 +110,8 @@ class SmtpSink:
         last: Exception | None = None
         # free_port() releases its probe socket, so another process may take the port before
         # the controller binds it; a couple of fresh picks make that race harmless.
-        for _ in range(5):
-            port = free_port()
+        for _ in range(5 if self._fixed == 0 else 1):
+            port = self._fixed or free_port()
             ctl = Controller(_SmtpHandler(self), hostname=LOOPBACK, port=port, ready_timeout=10)
             try:
                 ctl.start()
@@ -156,6 +157,86 @@ class SmtpSink:
     def wait_for(self, n: int, timeout: float = 10.0) -> bool:
         """True once ``n`` messages have arrived; False if ``timeout`` passes first."""
         return self._messages.wait_for(n, timeout)
+
+
+class TrickleSmtp:
+    """A raw TCP server on 127.0.0.1 that sends its SMTP greeting one byte every ``pace`` s.
+
+    The line never ends, and each byte resets the client's socket read timeout, so a client
+    stays inside its read until ``stop()`` closes every connection (it then sees EOF).
+    """
+
+    def __init__(self, pace: float = 0.3) -> None:
+        self._pace = pace
+        self._stopping = threading.Event()
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind((LOOPBACK, 0))
+        self.port: int = self._listener.getsockname()[1]
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self._connections: list[socket.socket] = []
+        self.accepted = 0
+
+    def start(self) -> None:
+        self._listener.listen(32)
+        self._spawn(self._accept)
+
+    def _spawn(self, target: Any, *args: Any) -> None:
+        thread = threading.Thread(target=target, args=args, daemon=True)
+        with self._lock:
+            self._threads.append(thread)
+        thread.start()
+
+    def _accept(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return  # the listener was closed by stop()
+            with self._lock:
+                self._connections.append(conn)
+                self.accepted += 1
+            self._spawn(self._trickle, conn)
+
+    def _trickle(self, conn: socket.socket) -> None:
+        greeting = b"220 slow.example.com ESMTP " + b"." * 100_000
+        for byte in greeting:
+            if self._stopping.wait(self._pace):
+                return
+            try:
+                conn.sendall(bytes([byte]))
+            except OSError:
+                return
+
+    def stop(self) -> None:
+        self._stopping.set()
+        # shutdown() wakes a thread blocked in accept(); close() alone does not on Linux
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
+        self._listener.close()
+        with self._lock:
+            threads = list(self._threads)
+        for thread in threads:  # the acceptor first: after it, no connection is added
+            thread.join(10)
+        with self._lock:
+            connections = list(self._connections)
+        for conn in connections:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+            conn.close()
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
 
 
 # --------------------------------------------------------------------------- HTTP

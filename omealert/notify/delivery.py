@@ -7,13 +7,20 @@ the service that failed, and a channel that is down cost only its own attempt.
 
 Why it looks the way it does:
 
-* apprise is synchronous underneath. ``async_notify`` runs each plugin's blocking ``send``
-  in apprise's shared thread pool, so the event loop (and polling) never waits on a slow
-  channel. Every attempt has a deadline (``timeout``), and connect/read socket timeouts are
-  set on every service whose URL does not choose its own ``cto``/``rto``, so a hung relay
-  also releases its worker thread soon after apprise stops waiting for it.
-* That pool is process-wide and small (``cpu + 4`` threads). A semaphore keeps our sends
-  within it, and a lock per service keeps sends to one endpoint in order.
+* apprise is synchronous underneath, and its own ``async_notify`` runs every plugin in one
+  process-wide pool of ``cpu + 4`` threads: a relay that trickles its greeting a byte at a
+  time (so no socket timeout ever fires) held a worker per send, and eight such mail
+  channels took every worker from every other channel. So each send runs apprise
+  synchronously (``async_mode`` off, no apprise deadline) on a daemon thread of ours, with
+  our own deadline, and:
+
+  - a service has at most one thread: while its last send is still running (past its
+    deadline, "stuck"), it gets no new send and ``can_start`` says so; the outbox keeps
+    its messages queued (deferred) and is told through ``on_free`` when the thread ends;
+  - at most ``max_threads`` sends run at once, and once ``max_stuck`` threads are stuck,
+    only services whose last send succeeded may start one, so proven healthy services
+    keep ``max_threads - max_stuck`` threads whatever the others do;
+  - the threads are daemons, so a relay that never lets go cannot hold up the exit.
 * Secrets: apprise's own log lines can carry a URL in full (``Unparseable URL json://...``)
   and its DEBUG output carries request URLs and payloads, so the ``apprise`` logger is cut
   off from the application's handlers. What a send logged is captured per call from the
@@ -28,16 +35,19 @@ Why it looks the way it does:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import os
 import re
+import threading
 import time
 import warnings
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
-from ..rules import safe_url, scheme_and_host
+from ..rules import scheme_and_host
+from .scrub import _looks_like_host, scrub_reason, url_secrets
 
 if TYPE_CHECKING:
     from ..rules import ChannelSpec
@@ -47,10 +57,10 @@ __all__ = ["Deliverer", "Outcome", "check_url", "scrub_reason", "url_secrets"]
 
 log = logging.getLogger(__name__)
 
-#: Longest reason an Outcome carries; apprise can log a lot for one failure.
-_MAX_REASON = 300
-#: Extra time the outer guard gives apprise to report its own timeout before giving up.
-_GRACE = 2.0
+#: Sends running at once, stuck ones included, and how many of them may be stuck before
+#: only services whose last send succeeded may start another.
+MAX_THREADS = 16
+MAX_STUCK = 8
 #: apprise's generic throttle (``NotifyBase.request_rate_per_sec``). Plugins that keep it
 #: (e-mail, PagerDuty, Opsgenie...) did not ask for a pause; plugins that set their own
 #: (Slack 1.2 s) follow a documented service limit, and that one is kept.
@@ -82,83 +92,6 @@ def _apprise() -> Any:
         plugins.NotificationManager().load_modules()
     _loaded = True
     return apprise
-
-
-# --------------------------------------------------------------------------- secrets
-
-
-def url_secrets(url: str) -> list[str]:
-    """Every part of ``url`` that could be secret: user, password, path segments, query.
-
-    Both raw and percent-decoded forms, longest first so a token is replaced before a
-    shorter fragment of it. Fragments under three characters are left alone: they carry no
-    secret and would shred the message.
-    """
-    found: set[str] = set()
-    m = re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*)(.*)$", url, re.DOTALL)
-    if m is None:
-        found.add(url)
-        rest = url
-    else:
-        netloc, rest = m.groups()
-        if "@" in netloc:
-            userinfo = netloc.rsplit("@", 1)[0]
-            found.add(userinfo)
-            found.update(userinfo.split(":", 1))
-        if not _looks_like_host(netloc.rsplit("@", 1)[-1].split(":", 1)[0]):
-            found.add(netloc.rsplit("@", 1)[-1])  # a token in the host position
-    parts = urlsplit("x://h" + rest) if m is not None else urlsplit(url)
-    found.update(s for s in parts.path.split("/") if s)
-    found.add(parts.path)
-    for key, value in parse_qsl(parts.query, keep_blank_values=True):
-        if key.lower() not in _PLAIN_OPTIONS:
-            found.add(value)
-    found.add(parts.query)
-    found.add(parts.fragment)
-    for item in list(found):
-        found.add(unquote(item))
-        found.update(item.split(","))
-    return sorted((s for s in found if len(s) >= 3), key=len, reverse=True)
-
-
-#: apprise's generic URL options: their values are settings, not secrets, and masking words
-#: like "yes" or "text" would only garble the reason. Every other query value is masked.
-_PLAIN_OPTIONS = frozenset(
-    {"format", "overflow", "retry", "wait", "optional", "cto", "rto", "verify", "method", "mode"}
-)
-
-
-# A URL in an error text, found from the start of a run of scheme characters only: a pattern
-# free to start anywhere in a long run of letters would rescan it from every position
-# (quadratic in the length of a reason a remote server wrote). The scheme proper starts at
-# the run's first letter.
-_URL_IN_TEXT = re.compile(r"(?<![A-Za-z0-9+.-])[A-Za-z0-9+.-]+://\S+")
-_SCHEME_LEAD = "0123456789+.-"
-
-
-def _cut_url(m: re.Match[str]) -> str:
-    found = m.group(0)
-    url = found.lstrip(_SCHEME_LEAD)
-    return found[: len(found) - len(url)] + safe_url(url)
-
-
-def scrub_reason(text: str, secrets: list[str]) -> str:
-    """``text`` with every secret fragment masked and every URL cut to scheme and host."""
-    for secret in secrets:
-        text = text.replace(secret, "***")
-    text = _URL_IN_TEXT.sub(_cut_url, text)
-    text = " ".join(text.split())
-    return text if len(text) <= _MAX_REASON else text[: _MAX_REASON - 3] + "..."
-
-
-_HOSTLIKE = re.compile(
-    r"^(?:localhost|\d{1,3}(?:\.\d{1,3}){3}|\[[0-9A-Fa-f:.]+\]|"
-    r"(?:[A-Za-z0-9-]+\.)+[A-Za-z0-9-]+)$"
-)
-
-
-def _looks_like_host(host: str) -> bool:
-    return bool(_HOSTLIKE.match(host))
 
 
 def _describe(url: str, plugin: Any | None) -> str:
@@ -208,6 +141,8 @@ class Outcome:
     service: str
     error: str
     elapsed: float
+    #: not tried: the service's last send is still running, or no thread was free
+    busy: bool = False
 
 
 @dataclass(slots=True)
@@ -219,7 +154,12 @@ class _Slot:
     service: Any | None = None
     apprise: Any | None = None
     error: str = ""
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    #: the send in flight on this service's thread, until that thread ends
+    running: asyncio.Future[tuple[bool, str]] | None = None
+    #: nobody waits for ``running`` any more (its deadline passed): the thread is stuck
+    stuck: bool = False
+    #: the last send that ended succeeded
+    proven: bool = False
 
 
 @dataclass(slots=True)
@@ -235,18 +175,31 @@ class Deliverer:
     timeouts default to a share of it.
     """
 
-    def __init__(self, *, app_id: str = "omealert", timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        *,
+        app_id: str = "omealert",
+        timeout: float = 30.0,
+        max_threads: int = MAX_THREADS,
+        max_stuck: int = MAX_STUCK,
+    ) -> None:
         if timeout <= 0:
             raise ValueError("timeout must be positive")
+        if not 0 < max_stuck < max_threads:
+            raise ValueError("need 0 < max_stuck < max_threads")
         self._app_id = app_id
         self._timeout = timeout
         self._connect_timeout = min(10.0, timeout / 2)
         self._read_timeout = max(0.5, timeout - self._connect_timeout)
         self._asset: Any | None = None
         self._channels: dict[str, _Prepared] = {}
-        # Stay within apprise's shared pool (ThreadPoolExecutor's default size), so a send
-        # never waits in its queue while its deadline runs.
-        self._slots_free = asyncio.Semaphore(min(32, (os.cpu_count() or 1) + 4))
+        self._max_threads = max_threads
+        self._max_stuck = max_stuck
+        #: threads of ours sending right now, and how many of them are past their deadline
+        self.threads = 0
+        self.stuck = 0
+        #: called (on the event loop) whenever a send thread ends, so a waiting queue can go on
+        self.on_free: Callable[[], None] | None = None
 
     def _get_asset(self) -> Any:
         if self._asset is None:
@@ -254,11 +207,14 @@ class Deliverer:
             self._asset = apprise.AppriseAsset(
                 app_id=self._app_id,
                 app_desc="omealert: alerts for OvenMediaEngine",
-                service_timeout=self._timeout,
                 # keep per-call logs in memory: no temp files to clean up
                 result_log_disk_size=0,
                 # nothing apprise keeps between sends needs to survive a restart
                 storage_mode="memory",
+                # run the plugin inline on our thread, not in apprise's shared pool; the
+                # deadline is ours (see the module docstring)
+                async_mode=False,
+                service_timeout=0,
             )
         return self._asset
 
@@ -305,46 +261,99 @@ class Deliverer:
             raise AttributeError(f"{type(slot.service).__name__} has no attribute {attribute!r}")
         setattr(slot.service, attribute, value)
 
+    def _slot(self, channel: ChannelSpec, url_index: int) -> _Slot:
+        self.prepare(channel)
+        return self._channels[channel.name].slots[url_index]
+
+    def can_start(self, channel: ChannelSpec, url_index: int) -> bool:
+        """Whether a send to URL ``url_index`` of ``channel`` would start now (not busy)."""
+        try:
+            slot = self._slot(channel, url_index)
+        except Exception:
+            return True  # ``send`` reports what is wrong with it
+        return self._admits(slot)
+
+    def _admits(self, slot: _Slot) -> bool:
+        if slot.apprise is None:
+            return True  # no thread needed to say why it cannot send
+        if slot.running is not None or self.threads >= self._max_threads:
+            return False
+        return self.stuck < self._max_stuck or slot.proven
+
     async def send(self, channel: ChannelSpec, url_index: int, message: Message) -> Outcome:
-        """Deliver ``message`` to URL ``url_index`` of ``channel``; never raises for delivery."""
+        """Deliver ``message`` to URL ``url_index`` of ``channel``; never raises for delivery.
+
+        A busy service (see ``can_start``) is not tried: the outcome says ``busy``.
+        """
         started = time.monotonic()
         try:
-            self.prepare(channel)
-            slot = self._channels[channel.name].slots[url_index]
+            slot = self._slot(channel, url_index)
         except IndexError:
             return Outcome(False, f"{channel.name}#{url_index}", "no such URL", 0.0)
         except Exception as exc:  # a plugin that breaks while being built is a failed send
             return Outcome(False, "<url>", f"could not build service: {type(exc).__name__}", 0.0)
         if slot.apprise is None:
             return Outcome(False, slot.describe, slot.error, time.monotonic() - started)
-        deadline = started + self._timeout
+        if not self._admits(slot):
+            why = "its last send is still running" if slot.running else "no send thread free"
+            return Outcome(False, slot.describe, f"busy: {why}", 0.0, busy=True)
+        running = self._start(slot, message, f"omealert-send {channel.name}#{url_index}")
         try:
-            # The deadline covers waiting for a free worker too; the guard only fires if
-            # apprise itself overran its own deadline.
-            async with asyncio.timeout(self._timeout + _GRACE):
-                async with self._slots_free, slot.lock:
-                    budget = max(0.1, deadline - time.monotonic())
-                    ok, error = await self._notify(slot, message, budget)
+            ok, error = await asyncio.wait_for(asyncio.shield(running), self._timeout)
         except TimeoutError:
             ok, error = False, f"timed out after {self._timeout:g}s"
-        except Exception as exc:
-            detail = scrub_reason(str(exc), slot.secrets)
-            ok, error = False, f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+        finally:
+            if not running.done():  # timed out or cancelled: the thread goes on alone
+                slot.stuck = True
+                self.stuck += 1
         return Outcome(ok, slot.describe, "" if ok else error, time.monotonic() - started)
 
-    async def _notify(self, slot: _Slot, message: Message, budget: float) -> tuple[bool, str]:
+    def _start(self, slot: _Slot, message: Message, name: str) -> asyncio.Future[tuple[bool, str]]:
+        """Run the send on a daemon thread of its own; the future settles when it ends."""
+        loop = asyncio.get_running_loop()
+        running: asyncio.Future[tuple[bool, str]] = loop.create_future()
+        slot.running = running
+        self.threads += 1
+        running.add_done_callback(lambda _: self._ended(slot, running))
+
+        def work() -> None:
+            try:
+                result = self._notify(slot, message)
+            except Exception as exc:
+                detail = scrub_reason(str(exc), slot.secrets)
+                kind = type(exc).__name__
+                result = (False, f"{kind}: {detail}" if detail else kind)
+            # RuntimeError: the loop is gone (the process is shutting down): nobody waits
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_settle, running, result)
+
+        threading.Thread(target=work, name=name, daemon=True).start()
+        return running
+
+    def _ended(self, slot: _Slot, running: asyncio.Future[tuple[bool, str]]) -> None:
+        self.threads -= 1
+        if slot.stuck:
+            slot.stuck = False
+            self.stuck -= 1
+        if slot.running is running:
+            slot.running = None
+        slot.proven = not running.cancelled() and running.result()[0]
+        if self.on_free is not None:
+            self.on_free()
+
+    def _notify(self, slot: _Slot, message: Message) -> tuple[bool, str]:
+        """On the send thread: one synchronous apprise call to this one service."""
         assert slot.apprise is not None
-        result = await slot.apprise.async_notify(
+        result = slot.apprise.notify(
             body=message.body or message.title or "(no text)",
             title=message.title,
             notify_type=message.notify_type,
             body_format=message.format,
-            timeout=budget,
         )
         with result:  # releases the captured logs
             if result:
                 return True, ""
-            return False, self._reason(result, slot, budget)
+            return False, self._reason(result, slot, self._timeout)
 
     def _reason(self, result: Any, slot: _Slot, budget: float) -> str:
         lines: list[str] = []
@@ -365,3 +374,8 @@ class Deliverer:
             head = status
         text = head + (": " + "; ".join(lines) if lines else "")
         return scrub_reason(text, slot.secrets)
+
+
+def _settle(running: asyncio.Future[tuple[bool, str]], result: tuple[bool, str]) -> None:
+    if not running.done():
+        running.set_result(result)

@@ -14,6 +14,11 @@ of its channel that has that key now, wherever it stands in the list: a reload t
 reorders the URLs changes nothing, and one that removes (or edits) a URL drops the messages
 queued for it, logged, counted and recorded as dropped, instead of sending them elsewhere.
 
+A service whose last send is still running past its deadline (a relay that hangs or trickles)
+is busy: the deliverer starts no new send to it, and its messages wait here, counted once as
+deferred (no attempt is spent), until that send's thread ends; those older than
+``delivery_max_age`` are dropped meanwhile, as they would be when retried.
+
 Retry policy: first retry 5 s after a failure, doubling up to 5 minutes, until the
 message is older than ``delivery_max_age`` (default 24 h); then it is dropped, logged and
 recorded with the reason.
@@ -25,7 +30,7 @@ import asyncio
 import functools
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..clock import Clock
 from ..errors import StateError
@@ -49,6 +54,8 @@ class DeliveryCounters:
     sent: dict[str, int]
     failed: dict[str, int]
     dropped: dict[str, int]
+    #: messages that were due while their service was busy, each counted once per wait
+    deferred: dict[str, int] = field(default_factory=dict)
 
 
 class Outbox:
@@ -80,6 +87,9 @@ class Outbox:
         self._where: dict[str, dict[str, int]] = {}
         self._index(channels)
         self.counters = DeliveryCounters({}, {}, {})
+        #: ids of messages already counted as deferred in their current wait
+        self._deferred: set[int] = set()
+        deliverer.on_free = self._wake.set  # a busy service may take its queue again
         #: who hears of a store failure; the runner, so that one problem is one log line
         self._on_store_error = on_store_error
         self._store_broken = False
@@ -196,9 +206,30 @@ class Outbox:
         for key, queue in self._queues().items():
             if self._busy(key) or queue[0].next_attempt_at > now:
                 continue
+            if not self._can_start(queue[0]):
+                self._defer(queue, now)
+                continue
             task = asyncio.create_task(self._deliver_service(queue))
             self._inflight[key] = task
             task.add_done_callback(functools.partial(self._finished, key))
+
+    def _can_start(self, msg: OutboxMessage) -> bool:
+        """False while the deliverer would not start a send to this message's service now."""
+        if self._gone(msg) is not None:
+            return True  # the worker drops it
+        index = self._where[msg.channel][msg.service_key]
+        return self.deliverer.can_start(self.channels[msg.channel], index)
+
+    def _defer(self, queue: list[OutboxMessage], now: float) -> None:
+        """A busy service's due messages wait (counted once); those too old are dropped."""
+        for msg in queue:
+            assert msg.id is not None
+            if now - msg.created_at > self.max_age_s:
+                self._deferred.discard(msg.id)
+                self._drop(msg, now, "gave up: older than delivery_max_age", self._describe(msg))
+            elif msg.next_attempt_at <= now and msg.id not in self._deferred:
+                self._deferred.add(msg.id)
+                self._count(self.counters.deferred, msg.channel)
 
     def _busy(self, key: tuple[str, str]) -> bool:
         task = self._inflight.get(key)
@@ -251,6 +282,9 @@ class Outbox:
             Message(msg.title, msg.body, msg.format, msg.notify_type),
         )
         now = self.clock.now()
+        if outcome.busy:  # not tried: it waits, and ``_start_due`` counts it as deferred
+            return False
+        self._deferred.discard(msg.id)
         if outcome.ok:
             self._pending.pop(msg.id, None)
             self._count(self.counters.sent, msg.channel)
