@@ -182,7 +182,12 @@ class Outbox:
     def next_due(self) -> float | None:
         """When the head of the queue of a service that is not busy sending becomes due."""
         return min(
-            (q[0].next_attempt_at for key, q in self._queues().items() if not self._busy(key)),
+            (
+                q[0].next_attempt_at
+                for key, q in self._queues().items()
+                # a service the deliverer holds busy is due when its thread ends (``on_free``)
+                if not self._busy(key) and self._can_start(q[0])
+            ),
             default=None,
         )
 

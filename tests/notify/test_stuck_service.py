@@ -11,6 +11,7 @@ from collections.abc import Callable
 from omealert.clock import FakeClock
 from omealert.notify.delivery import Deliverer
 from omealert.notify.outbox import Outbox
+from omealert.notify.render import Message
 from omealert.rules import ChannelSpec
 from omealert.state.records import OutboxMessage, service_key
 from tests.helpers import run_async
@@ -143,3 +144,30 @@ async def test_a_stuck_services_messages_are_dropped_at_delivery_max_age() -> No
         assert outbox.counters.dropped == {"mail0": 1}
         assert len(outbox) == 1 and send_threads() == Counter({"mail0": 1})
     await until(lambda: outbox.deliverer.threads == 0)
+
+
+@run_async
+async def test_past_max_stuck_only_services_that_delivered_may_start_a_send() -> None:
+    """Once max_stuck sends are stuck, a service whose last send failed or never ran is not
+    started (busy), while one that delivered last time still gets its thread."""
+    async with asyncio.timeout(HANG_GUARD):
+        with TrickleSmtp() as trickle, HttpReceiver() as hook:
+            deliverer = Deliverer(timeout=1.0, max_threads=4, max_stuck=2)
+            good = ChannelSpec("hook", (f"json://127.0.0.1:{hook.port}/hook",))
+            mail = [ChannelSpec(f"mail{i}", (mail_url(trickle.port, i),)) for i in range(3)]
+            msg = Message("t", "b", "text", "failure")
+            assert (await deliverer.send(good, 0, msg)).ok
+            stuck = await asyncio.gather(*(deliverer.send(ch, 0, msg) for ch in mail[:2]))
+            assert [o.error for o in stuck] == ["timed out after 1s"] * 2
+            assert deliverer.stuck == 2 and not any(o.busy for o in stuck)
+
+            again = await deliverer.send(mail[0], 0, msg)  # its own thread is still stuck
+            third = await deliverer.send(mail[2], 0, msg)  # unproven, and the cap is reached
+            assert again.busy and "still running" in again.error
+            assert third.busy and "no send thread free" in third.error
+            assert not deliverer.can_start(mail[2], 0) and deliverer.can_start(good, 0)
+            assert (await deliverer.send(good, 0, msg)).ok
+            assert len(hook.requests) == 2
+            assert trickle.accepted == 2  # the busy services were never connected again
+        await until(lambda: deliverer.threads == 0)
+        assert deliverer.can_start(mail[2], 0) and deliverer.stuck == 0
