@@ -18,9 +18,13 @@ Why it looks the way it does:
     deadline, "stuck"), it gets no new send and ``can_start`` says so; the outbox keeps
     its messages queued (deferred) and is told through ``on_free`` when the thread ends;
   - at most ``max_threads`` sends run at once, and once ``max_stuck`` threads are stuck,
-    only services whose last send succeeded may start one, so proven healthy services
-    keep ``max_threads - max_stuck`` threads whatever the others do;
+    only services whose last send succeeded may start one: services that fail or hang
+    can never take the last ``max_threads - max_stuck`` threads from those that deliver;
   - the threads are daemons, so a relay that never lets go cannot hold up the exit.
+
+  Connect/read socket timeouts are still set to a share of the deadline on every service
+  whose URL does not choose its own ``cto``/``rto``, so a relay that merely stops answering
+  frees its thread soon after the deadline.
 * Secrets: apprise's own log lines can carry a URL in full (``Unparseable URL json://...``)
   and its DEBUG output carries request URLs and payloads, so the ``apprise`` logger is cut
   off from the application's handlers. What a send logged is captured per call from the

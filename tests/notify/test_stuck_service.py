@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -171,3 +173,36 @@ async def test_past_max_stuck_only_services_that_delivered_may_start_a_send() ->
             assert trickle.accepted == 2  # the busy services were never connected again
         await until(lambda: deliverer.threads == 0)
         assert deliverer.can_start(mail[2], 0) and deliverer.stuck == 0
+
+
+EXIT_WHILE_STUCK = """
+import asyncio, sys
+from omealert.notify.delivery import Deliverer
+from omealert.notify.render import Message
+from omealert.rules import ChannelSpec
+
+url = "mailto://127.0.0.1:%s?from=alerts@example.com&to=oncall@example.com" % sys.argv[1]
+outcome = asyncio.run(
+    Deliverer(timeout=1.0).send(ChannelSpec("mail", (url,)), 0, Message("t", "b", "text", "info"))
+)
+print(outcome.error, flush=True)
+"""
+
+
+def test_a_process_exits_while_a_send_is_still_stuck() -> None:
+    """A send thread a trickling relay never lets go does not hold up the interpreter's exit."""
+    with TrickleSmtp() as trickle:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", EXIT_WHILE_STUCK, str(trickle.port)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            out, _ = proc.communicate(timeout=HANG_GUARD)
+        finally:
+            if proc.poll() is None:
+                proc.kill()  # by its pid: the hang guard fired
+                proc.wait()
+        assert out.strip() == "timed out after 1s"
+        assert proc.returncode == 0
+        assert trickle.accepted == 1
