@@ -141,6 +141,7 @@ async def test_a_stuck_services_messages_are_dropped_at_delivery_max_age() -> No
         outbox.add([message(chan, "second", clock.now())])
         await deliver(outbox)
         assert len(outbox) == 2 and outbox.counters.deferred == {"mail0": 2}
+        assert outbox.next_due() is None  # the background loop waits for the thread, no spin
         clock.advance(1801)  # "first" is past delivery_max_age, "second" is not
         await deliver(outbox)
         assert outbox.counters.dropped == {"mail0": 1}
