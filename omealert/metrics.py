@@ -28,6 +28,17 @@ if TYPE_CHECKING:
 #: milliseconds, a poll may run to its ``poll_timeout`` (60 s by default).
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
+#: Why an OME Alert request was not taken (``web/ome_alert.py``), each counted from 0.
+OME_EVENT_REJECTIONS = (
+    "unknown_server",
+    "unsigned",
+    "bad_signature",
+    "too_large",
+    "slow_body",
+    "malformed",
+    "duplicate",
+)
+
 #: Per channel (sent, failed, dropped) counts, read from the outbox at each scrape.
 DeliveryCounts = Callable[[], tuple[dict[str, int], dict[str, int], dict[str, int]]]
 
@@ -107,6 +118,20 @@ class Metrics:
         )
         for result in ("success", "failure"):
             self._reloads.labels(result=result)
+        self._ome_events = Counter(
+            "omealert_ome_events_total",
+            "Signed OME Alert events accepted, per server and event type.",
+            ["server", "type"],
+            registry=reg,
+        )
+        self._ome_rejected = Counter(
+            "omealert_ome_events_rejected_total",
+            "OME Alert requests refused or ignored, by reason.",
+            ["reason"],
+            registry=reg,
+        )
+        for reason in OME_EVENT_REJECTIONS:
+            self._ome_rejected.labels(reason=reason)
         #: configured channels: each gets its delivery counters at 0 before its first send,
         #: so rate() and alerting on them work from the start
         self.channels: tuple[str, ...] = ()
@@ -158,6 +183,16 @@ class Metrics:
         self.generation += 1
         self._reloads.labels(result="success" if ok else "failure").inc()
         self._reload_ok.set(1 if ok else 0)
+
+    def ome_event(self, server: str, kind: str) -> None:
+        """An accepted event; a type OME does not send is counted as ``other`` (bounded labels)."""
+        self.generation += 1
+        shown = kind if kind in ("INGRESS", "EGRESS", "INTERNAL_QUEUE") else "other"
+        self._ome_events.labels(server=server, type=shown).inc()
+
+    def ome_event_rejected(self, reason: str) -> None:
+        self.generation += 1
+        self._ome_rejected.labels(reason=reason).inc()
 
     # -- reading -----------------------------------------------------------------------------
 

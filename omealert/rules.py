@@ -198,6 +198,8 @@ class ServerSpec:
     #: "builtin" (omewire), or "httpx": the escape hatch if the built-in client ever
     #: misreads a server or a proxy in front of it
     http_client: str = "builtin"
+    #: the Alert ``<SecretKey>`` this server's event POSTs are signed with (None: not heard)
+    ome_events_key: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

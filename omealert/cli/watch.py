@@ -25,7 +25,10 @@ if TYPE_CHECKING:
     import asyncio
     from types import FrameType
 
+    from ..metrics import Metrics
     from ..rules import Settings
+    from ..web.listener import Listener
+    from ..web.ome_alert import AlertReceiver
 
 log = logging.getLogger("omealert")
 
@@ -175,6 +178,24 @@ def cmd_watch(args: argparse.Namespace, out: TextIO) -> int:
     return code
 
 
+def event_keys(settings: Settings) -> dict[str, bytes]:
+    """The servers whose OME Alert events are heard, with the key each one signs with."""
+    return {
+        s.name: s.ome_events_key.encode() for s in settings.servers if s.ome_events_key is not None
+    }
+
+
+def _hear_events(settings: Settings, server: Listener, metrics: Metrics) -> AlertReceiver:
+    """The ``/ome/alert`` routes on ``server`` (refusing every request while no key is set)."""
+    from ..ome.events import EventBook
+    from ..web.ome_alert import AlertReceiver
+
+    book = EventBook()
+    receiver = AlertReceiver(event_keys(settings), book.record, metrics)
+    receiver.install(server.app)
+    return receiver
+
+
 async def _watch(
     settings: Settings,
     config_path: str,
@@ -220,10 +241,14 @@ async def _watch(
             dict(box.counters.dropped),
         )
     server = None
+    receiver = None
+    if listen is None and event_keys(settings):
+        log.warning("ome_events is configured but not --listen: OME's events will not be heard")
     if listen is not None:
         from ..web.listener import Listener
 
         server = Listener(metrics, listen[0], listen[1])
+        receiver = _hear_events(settings, server, metrics)
         try:
             await server.start()
         except OSError as exc:
@@ -232,7 +257,12 @@ async def _watch(
             await runner.aclose()
             store.close()
             return ExitCode.FAILURE, 0
-        log.info("serving /metrics and /healthz on %s:%d", server.host, server.port)
+        log.info(
+            "serving /metrics and /healthz%s on %s:%d",
+            " and /ome/alert" if event_keys(settings) else "",
+            server.host,
+            server.port,
+        )
 
     stop = asyncio.Event()
     reload_requested = asyncio.Event()
@@ -282,6 +312,8 @@ async def _watch(
             )
             return
         await r.reload(new)
+        if receiver is not None:
+            receiver.set_keys(event_keys(new))
         metrics.channels = tuple(new.channels)
         metrics.reloaded(ok=True)
         log.info("config reloaded: %d rule(s), %d server(s)", len(new.rules), len(new.servers))

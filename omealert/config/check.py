@@ -35,6 +35,8 @@ from ..rules import (
 from .messages import suggest
 
 if TYPE_CHECKING:
+    from pydantic import SecretStr
+
     from ..lang.condition import Condition
     from .model import RuleModel
     from .parts import Parts
@@ -91,6 +93,7 @@ class _Checker:
         self.issues = issues
         self.base_dir = base_dir
         self.check_urls = True
+        self.reported: set[KeyPath] = set()
 
     def add(self, path: KeyPath, message: str) -> None:
         self.issues.append(self.src.issue(path, message))
@@ -112,6 +115,7 @@ class _Checker:
                 if problem:
                     self.add(("servers", i, "ca_file"), problem)
             token = s.access_token.get_secret_value() if s.access_token is not None else ""
+            events_key = self.events_key(i, s.ome_events_secret_key)
             out.append(
                 ServerSpec(
                     name=s.name,
@@ -124,9 +128,31 @@ class _Checker:
                     verify_tls=s.verify_tls,
                     ca_file=ca_file,
                     http_client=s.http_client,
+                    ome_events_key=events_key,
                 )
             )
         return tuple(out)
+
+    def events_key(self, i: int, own: SecretStr | None) -> str | None:
+        """Server ``i``'s Alert key: its own, else the shared one; an empty one is an error
+        (an unset variable, most likely), reported once where it is written."""
+        shared = self.parts.ome_events
+        path: KeyPath
+        if own is not None:
+            key, path = own.get_secret_value(), ("servers", i, "ome_events_secret_key")
+        elif shared is not None:
+            key, path = shared.secret_key.get_secret_value(), ("ome_events", "secret_key")
+        else:
+            return None
+        if key:
+            return key
+        if path not in self.reported:
+            self.reported.add(path)
+            self.add(
+                path,
+                "the OME Alert secret key is empty: set it to the <SecretKey> of OME's <Alert>",
+            )
+        return None
 
     def channels(self) -> dict[str, ChannelSpec]:
         out: dict[str, ChannelSpec] = {}

@@ -35,6 +35,7 @@ __all__ = [
     "ConfigModel",
     "DefaultsModel",
     "InhibitModel",
+    "OmeEventsModel",
     "RouteModel",
     "RuleModel",
     "ServerModel",
@@ -157,6 +158,8 @@ class ServerModel(_Model):
     verify_tls: bool = True
     ca_file: str | None = None
     http_client: Literal["builtin", "httpx"] = "builtin"
+    #: this server's Alert ``<SecretKey>``, when it is not ``ome_events.secret_key``
+    ome_events_secret_key: SecretStr | None = None
 
     @field_validator("poll_timeout")
     @classmethod
@@ -257,6 +260,12 @@ class ApiDownModel(_Model):
     send_resolved: bool = True
 
 
+class OmeEventsModel(_Model):
+    """Hearing OME's Alert module: the ``<SecretKey>`` its POSTs are signed with."""
+
+    secret_key: SecretStr
+
+
 class ConfigModel(_Model):
     """The whole file."""
 
@@ -278,6 +287,7 @@ class ConfigModel(_Model):
         default_factory=list
     )
     ome_api_down: ApiDownModel = ApiDownModel()
+    ome_events: OmeEventsModel | None = None
     outage_tolerance: Duration = 3600.0
     delivery_max_age: PositiveDuration = 86400.0
     state_retention: Retention = 30 * 86400.0

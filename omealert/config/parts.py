@@ -17,6 +17,7 @@ from .model import (
     ConfigModel,
     DefaultsModel,
     InhibitModel,
+    OmeEventsModel,
     RouteModel,
     RuleModel,
     ServerModel,
@@ -38,6 +39,7 @@ class Parts:
     routes: list[tuple[int, RouteModel]] = field(default_factory=list)
     inhibit: list[tuple[int, InhibitModel]] = field(default_factory=list)
     api_down: ApiDownModel = field(default_factory=ApiDownModel)
+    ome_events: OmeEventsModel | None = None
     interval: float = 10.0
     outage_tolerance: float = 3600.0
     delivery_max_age: float = 86400.0
@@ -69,6 +71,7 @@ def salvage(data: Any, model: ConfigModel | None) -> Parts:
         parts.routes = list(enumerate(model.routes))
         parts.inhibit = list(enumerate(model.inhibit))
         parts.api_down = model.ome_api_down
+        parts.ome_events = model.ome_events
         parts.interval = model.interval
         parts.outage_tolerance = model.outage_tolerance
         parts.delivery_max_age = model.delivery_max_age
@@ -85,6 +88,8 @@ def salvage(data: Any, model: ConfigModel | None) -> Parts:
                 parts.channels[str(name)] = ok
     parts.defaults = _one(DefaultsModel, raw.get("defaults", {})) or DefaultsModel()
     parts.api_down = _one(ApiDownModel, raw.get("ome_api_down", {})) or ApiDownModel()
+    if raw.get("ome_events") is not None:
+        parts.ome_events = _one(OmeEventsModel, raw.get("ome_events"))
     return parts
 
 

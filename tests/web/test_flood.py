@@ -34,12 +34,20 @@ FLOOD = 200
 class WatchProcess:
     """``omealert watch`` with a given RLIMIT_NOFILE, its stderr in a file, stopped by pid."""
 
-    def __init__(self, workdir: Path, sim: Simulator, nofile: tuple[int, int]) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        sim: Simulator,
+        nofile: tuple[int, int],
+        *,
+        extra: str = "",
+        interval: str = "200ms",
+    ) -> None:
         config = workdir / "omealert.yaml"
         config.write_text(
             f"servers:\n  - name: origin\n    url: {sim.url}\n    access_token: {TOKEN}\n"
-            "    timeout: 2s\ninterval: 200ms\nrules:\n  - name: stalled\n"
-            "    when: lastRecvTime stale > 30s\n"
+            f"    timeout: 2s\ninterval: {interval}\nrules:\n  - name: stalled\n"
+            "    when: lastRecvTime stale > 30s\n" + extra
         )
         self.err_path = workdir / "watch.stderr"
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(REPO)}
@@ -55,7 +63,9 @@ class WatchProcess:
                 preexec_fn=limit,
             )  # fmt: skip
         found = wait_until(lambda: "serving /metrics" in self.stderr() or self.exited(), 30)
-        m = re.search(r"serving /metrics and /healthz on [0-9.]+:(\d+)", self.stderr())
+        m = re.search(
+            r"serving /metrics and /healthz(?: and /ome/alert)? on [0-9.]+:(\d+)", self.stderr()
+        )
         assert found and m is not None, self.stderr()
         self.port = int(m.group(1))
 

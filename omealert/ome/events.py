@@ -1,0 +1,91 @@
+"""What omealert remembers of OME's Alert events: bounded per server, whatever is sent.
+
+Each configured server gets the last codes OME sent per source (its alarm state, as OME
+sees it: a list of codes until an ``OK`` clears it) and a short log of its latest events.
+Both are bounded: a source beyond ``max_sources`` pushes out the one heard from longest
+ago, and the log keeps ``recent`` entries, so a flood of events naming invented streams
+costs a fixed amount of memory. Event codes (a stream created, HLS ready) are logged but
+are not a state: OME sends them once, and never an ``OK`` for them.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+
+from .alert import INGRESS_METRIC_CODES, QUEUE_CODES, AlertEvent, Source
+
+MAX_SOURCES = 4096
+RECENT = 50
+#: the codes OME repeats until they clear, so they make a state
+STATE_CODES = INGRESS_METRIC_CODES | QUEUE_CODES
+
+
+@dataclass(frozen=True, slots=True)
+class Heard:
+    """One event as received: when, from which server, what it said."""
+
+    at: float
+    server: str
+    event: AlertEvent
+
+
+@dataclass(slots=True)
+class ServerEvents:
+    """One server's event memory."""
+
+    #: (event type, source) -> OME's current codes for it (never empty; cleared by OK)
+    codes: OrderedDict[tuple[str, Source | None], tuple[str, ...]] = field(
+        default_factory=OrderedDict
+    )
+    recent: deque[Heard] = field(default_factory=lambda: deque(maxlen=RECENT))
+    received: int = 0
+
+
+class EventBook:
+    """Every server's event memory; ``record`` is the only way in."""
+
+    def __init__(self, max_sources: int = MAX_SOURCES) -> None:
+        self.max_sources = max_sources
+        self._servers: dict[str, ServerEvents] = {}
+
+    def record(self, heard: Heard) -> None:
+        """Remember ``heard``: its codes become the source's state, an ``OK`` clears it."""
+        book = self._servers.setdefault(heard.server, ServerEvents())
+        book.received += 1
+        book.recent.append(heard)
+        event = heard.event
+        key = (event.type, event.source)
+        if event.recovered:
+            book.codes.pop(key, None)
+            return
+        state = tuple(c for c in event.codes if c in STATE_CODES)
+        if not state:
+            return
+        book.codes[key] = state
+        book.codes.move_to_end(key)
+        while len(book.codes) > self.max_sources:
+            book.codes.popitem(last=False)
+
+    def codes(self, server: str, source: Source | None) -> frozenset[str]:
+        """OME's current codes for ``source`` on ``server``, of every event type."""
+        book = self._servers.get(server)
+        if book is None:
+            return frozenset()
+        out: set[str] = set()
+        for kind in ("INGRESS", "EGRESS", "INTERNAL_QUEUE"):
+            out.update(book.codes.get((kind, source), ()))
+        return frozenset(out)
+
+    def recent(self, server: str) -> tuple[Heard, ...]:
+        book = self._servers.get(server)
+        return tuple(book.recent) if book is not None else ()
+
+    def sources(self, server: str) -> int:
+        book = self._servers.get(server)
+        return len(book.codes) if book is not None else 0
+
+    def forget(self, keep: frozenset[str]) -> None:
+        """Drop the memory of servers no longer configured (after a reload)."""
+        for name in [n for n in self._servers if n not in keep]:
+            del self._servers[name]

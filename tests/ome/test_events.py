@@ -1,0 +1,50 @@
+"""The event memory: OME's codes per source, set and cleared by its events, bounded by design."""
+
+from __future__ import annotations
+
+from omealert.ome.alert import AlertEvent, Source
+from omealert.ome.events import RECENT, EventBook, Heard
+
+CAM = Source("default", "live", "cam1")
+
+
+def heard(codes: tuple[str, ...], source: Source | None = CAM, kind: str = "INGRESS") -> Heard:
+    return Heard(at=1.0, server="origin", event=AlertEvent(kind, codes, source))
+
+
+def test_codes_are_set_by_an_alarm_replaced_by_the_next_and_cleared_by_ok() -> None:
+    """The last list OME sent is the source's state; OK empties it; event codes are no state."""
+    book = EventBook()
+    book.record(heard(("INGRESS_HAS_BFRAME",)))
+    book.record(heard(("INGRESS_HAS_BFRAME", "INGRESS_BITRATE_LOW")))
+    assert book.codes("origin", CAM) == {"INGRESS_HAS_BFRAME", "INGRESS_BITRATE_LOW"}
+    book.record(heard(("INGRESS_BITRATE_LOW",)))
+    assert book.codes("origin", CAM) == {"INGRESS_BITRATE_LOW"}
+    book.record(heard(("INGRESS_STREAM_CREATED",)))
+    assert book.codes("origin", CAM) == {"INGRESS_BITRATE_LOW"}
+    book.record(heard(("OK",)))
+    assert book.codes("origin", CAM) == frozenset()
+    assert book.codes("edge", CAM) == frozenset()
+    assert len(book.recent("origin")) == 5
+
+
+def test_a_queue_ok_clears_only_the_queue_state() -> None:
+    """INTERNAL_QUEUE and INGRESS states of one source are kept apart, as L21 keys them."""
+    book = EventBook()
+    book.record(heard(("INGRESS_BITRATE_LOW",)))
+    book.record(heard(("INTERNAL_QUEUE_CONGESTION",), kind="INTERNAL_QUEUE"))
+    book.record(heard(("OK",), kind="INTERNAL_QUEUE"))
+    assert book.codes("origin", CAM) == {"INGRESS_BITRATE_LOW"}
+
+
+def test_events_for_endless_invented_streams_cost_bounded_memory() -> None:
+    """Past max_sources, the source heard from longest ago is forgotten; the log stays short."""
+    book = EventBook(max_sources=100)
+    for i in range(10_000):
+        book.record(heard(("INGRESS_BITRATE_LOW",), Source("v", "a", f"s{i}")))
+    assert book.sources("origin") == 100
+    assert book.codes("origin", Source("v", "a", "s9999")) == {"INGRESS_BITRATE_LOW"}
+    assert book.codes("origin", Source("v", "a", "s0")) == frozenset()
+    assert len(book.recent("origin")) == RECENT
+    book.forget(frozenset({"edge"}))
+    assert book.sources("origin") == 0
