@@ -19,6 +19,7 @@ The modules, in the order a request meets them:
 - ``server``: ``Simulator``, its state, and the background thread that serves it;
 - ``http``: the ``asyncio`` HTTP/1.1 connection and request parsing;
 - ``control``: the ``/_sim/<method>`` scripting endpoint;
+- ``alerts``: the simulator as OME's Alert module, POSTing signed events;
 - ``faults``: scripted misbehaviour; logs each API request as it picks its fault;
 - ``quirks``: OME 0.18's wrong measurements (a new stream's first second, a stall's end);
 - ``api``: OME's endpoints: auth, routing, v1/v2 stats and stream-info bodies;

@@ -20,7 +20,8 @@ _CONTROL_METHODS: Final = frozenset(
      "remove_vhost", "set_viewers", "stall", "resume", "set_bitrate", "set_framerate", "restart",
      "set_token", "set_fault", "clear_faults", "reset_requests", "request_count",
      "set_clock_skew", "server_time", "set_quirks", "set_publishers", "start_push",
-     "set_push_destination", "stop_push", "start_record", "fail_record", "stop_record"}
+     "set_push_destination", "stop_push", "start_record", "fail_record", "stop_record",
+     "set_alert_module", "alert_module_off", "alert_posts", "alert_flush", "set_congested"}
 )  # fmt: skip
 _MANUAL_CLOCK_METHODS: Final = frozenset({"advance", "set_time"})
 

@@ -3,8 +3,8 @@
 The server runs an ``asyncio`` event loop of its own in a daemon thread, so callers drive
 it from plain synchronous code, or from another event loop, without sharing one.  Its
 scripting methods come from one base class per job: ``_SimClock`` (clock.py),
-``_Topology`` (topology.py), ``_Api`` (api.py), ``_Faults`` (faults.py) and ``_Control``
-(control.py).
+``_Topology`` (topology.py), ``_Api`` (api.py), ``_Faults`` (faults.py), ``_AlertModule``
+(alerts.py) and ``_Control`` (control.py).
 """
 
 from __future__ import annotations
@@ -18,15 +18,16 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from types import FunctionType, TracebackType
 
+from .alerts import _AlertModule
 from .clock import ManualClock, _parse_offset
 from .control import _Control
-from .faults import _Fault, _Faults
+from .faults import _Fault
 from .http import _HttpProtocol
 from .outputs import _AppOutputs
 from .streams import _Metrics, _VHost
 
 
-class Simulator(_Control, _Faults):
+class Simulator(_Control, _AlertModule):
     """An OME REST API on 127.0.0.1 with scriptable streams, clock and faults.
 
     All public methods are thread-safe; the server runs in its own thread.  Use it as a
@@ -166,6 +167,7 @@ class Simulator(_Control, _Faults):
 
     def stop(self) -> None:
         """Stop serving, drop open connections and join the server thread."""
+        self.alert_module_off()
         thread, loop = self._thread, self._loop
         if thread is None or loop is None:
             return
