@@ -18,47 +18,30 @@ import hmac
 import json
 from dataclasses import dataclass
 
-#: Every message code of OME's Alert module (0.18 through 0.21), and the recovery code.
-INGRESS_METRIC_CODES = frozenset(
-    {
-        "INGRESS_BITRATE_LOW",
-        "INGRESS_BITRATE_HIGH",
-        "INGRESS_FRAMERATE_LOW",
-        "INGRESS_FRAMERATE_HIGH",
-        "INGRESS_WIDTH_SMALL",
-        "INGRESS_WIDTH_LARGE",
-        "INGRESS_HEIGHT_SMALL",
-        "INGRESS_HEIGHT_LARGE",
-        "INGRESS_SAMPLERATE_LOW",
-        "INGRESS_SAMPLERATE_HIGH",
-        "INGRESS_LONG_KEY_FRAME_INTERVAL",
-        "INGRESS_HAS_BFRAME",
-    }
+from ..lang.codes import (
+    ALL_CODES,
+    EVENT_TYPES,
+    INGRESS_METRIC_CODES,
+    OK_CODE,
+    QUEUE_CODES,
+    STATUS_CODES,
 )
-STATUS_CODES = frozenset(
-    {
-        "INGRESS_STREAM_CREATED",
-        "INGRESS_STREAM_PREPARED",
-        "INGRESS_STREAM_DELETED",
-        "INGRESS_STREAM_CREATION_FAILED_DUPLICATE_NAME",
-        "EGRESS_STREAM_CREATED",
-        "EGRESS_STREAM_PREPARED",
-        "EGRESS_STREAM_DELETED",
-        "EGRESS_STREAM_CREATION_FAILED_OUTPUT_PROFILE",
-        "EGRESS_STREAM_CREATION_FAILED_DECODER",
-        "EGRESS_STREAM_CREATION_FAILED_ENCODER",
-        "EGRESS_STREAM_CREATION_FAILED_FILTER",
-        "EGRESS_TRANSCODE_FAILED_DECODING",
-        "EGRESS_TRANSCODE_FAILED_ENCODING",
-        "EGRESS_TRANSCODE_FAILED_FILTERING",
-        "EGRESS_LLHLS_READY",
-        "EGRESS_HLS_READY",
-    }
-)
-QUEUE_CODES = frozenset({"INTERNAL_QUEUE_CONGESTION"})
-OK_CODE = "OK"
-ALL_CODES = INGRESS_METRIC_CODES | STATUS_CODES | QUEUE_CODES | {OK_CODE}
-EVENT_TYPES = frozenset({"INGRESS", "EGRESS", "INTERNAL_QUEUE"})
+
+__all__ = [
+    "ALL_CODES",
+    "EVENT_TYPES",
+    "INGRESS_METRIC_CODES",
+    "OK_CODE",
+    "QUEUE_CODES",
+    "STATUS_CODES",
+    "AlertEvent",
+    "PayloadError",
+    "Source",
+    "parse_event",
+    "parse_source_uri",
+    "sign",
+    "signature_matches",
+]
 
 SIGNATURE_HEADER = "X-OME-Signature"
 #: a SHA-1 digest (20 bytes) in unpadded base64 is 27 characters; a longer header is refused

@@ -4,21 +4,25 @@ Each configured server gets the last codes OME sent per source (its alarm state,
 sees it: a list of codes until an ``OK`` clears it) and a short log of its latest events.
 Both are bounded: a source beyond ``max_sources`` pushes out the one heard from longest
 ago, and the log keeps ``recent`` entries, so a flood of events naming invented streams
-costs a fixed amount of memory. Event codes (a stream created, HLS ready) are logged but
-are not a state: OME sends them once, and never an ``OK`` for them.
+costs a fixed amount of memory. Event codes (a stream created, a transcoder failing) are
+kept apart from the alarm codes, as the last such event per source: OME never sends an
+``OK`` for them, and an event must not wipe an alarm. Both expire when the poll no longer
+lists the stream (``expire``): OME drops the key of a stream that ends in alarm silently.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .alert import INGRESS_METRIC_CODES, QUEUE_CODES, AlertEvent, Source
+from .alert import EVENT_TYPES, INGRESS_METRIC_CODES, QUEUE_CODES, AlertEvent, Source
 
 MAX_SOURCES = 4096
 RECENT = 50
 #: the codes OME repeats until they clear, so they make a state
 STATE_CODES = INGRESS_METRIC_CODES | QUEUE_CODES
+KINDS = tuple(k for t in EVENT_TYPES for k in (t, f"{t}:event"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,10 +64,12 @@ class EventBook:
             book.codes.pop(key, None)
             return
         state = tuple(c for c in event.codes if c in STATE_CODES)
-        if not state:
-            return
-        book.codes[key] = state
-        book.codes.move_to_end(key)
+        status = tuple(c for c in event.codes if c not in STATE_CODES)
+        for kind, codes in ((event.type, state), (f"{event.type}:event", status)):
+            if codes:
+                slot = (kind, event.source)
+                book.codes[slot] = codes
+                book.codes.move_to_end(slot)
         while len(book.codes) > self.max_sources:
             book.codes.popitem(last=False)
 
@@ -73,9 +79,23 @@ class EventBook:
         if book is None:
             return frozenset()
         out: set[str] = set()
-        for kind in ("INGRESS", "EGRESS", "INTERNAL_QUEUE"):
+        for kind in KINDS:
             out.update(book.codes.get((kind, source), ()))
         return frozenset(out)
+
+    def expire(self, server: str, listed: Callable[[Source], bool]) -> int:
+        """Forget the codes of ``server``'s streams for which ``listed`` is False."""
+        book = self._servers.get(server)
+        if book is None:
+            return 0
+        gone = [
+            k
+            for k in book.codes
+            if k[1] is not None and k[1].stream is not None and not listed(k[1])
+        ]
+        for k in gone:
+            del book.codes[k]
+        return len(gone)
 
     def recent(self, server: str) -> tuple[Heard, ...]:
         book = self._servers.get(server)

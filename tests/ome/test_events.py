@@ -13,7 +13,8 @@ def heard(codes: tuple[str, ...], source: Source | None = CAM, kind: str = "INGR
 
 
 def test_codes_are_set_by_an_alarm_replaced_by_the_next_and_cleared_by_ok() -> None:
-    """The last list OME sent is the source's state; OK empties it; event codes are no state."""
+    """The last list OME sent is the source's state; OK empties it; an event (created) is kept
+    apart: it neither wipes the alarm nor is cleared by OK, only replaced by the next event."""
     book = EventBook()
     book.record(heard(("INGRESS_HAS_BFRAME",)))
     book.record(heard(("INGRESS_HAS_BFRAME", "INGRESS_BITRATE_LOW")))
@@ -21,11 +22,13 @@ def test_codes_are_set_by_an_alarm_replaced_by_the_next_and_cleared_by_ok() -> N
     book.record(heard(("INGRESS_BITRATE_LOW",)))
     assert book.codes("origin", CAM) == {"INGRESS_BITRATE_LOW"}
     book.record(heard(("INGRESS_STREAM_CREATED",)))
-    assert book.codes("origin", CAM) == {"INGRESS_BITRATE_LOW"}
+    assert book.codes("origin", CAM) == {"INGRESS_BITRATE_LOW", "INGRESS_STREAM_CREATED"}
     book.record(heard(("OK",)))
-    assert book.codes("origin", CAM) == frozenset()
+    assert book.codes("origin", CAM) == {"INGRESS_STREAM_CREATED"}
+    book.record(heard(("INGRESS_STREAM_DELETED",)))
+    assert book.codes("origin", CAM) == {"INGRESS_STREAM_DELETED"}
     assert book.codes("edge", CAM) == frozenset()
-    assert len(book.recent("origin")) == 5
+    assert len(book.recent("origin")) == 6
 
 
 def test_a_queue_ok_clears_only_the_queue_state() -> None:
@@ -48,3 +51,17 @@ def test_events_for_endless_invented_streams_cost_bounded_memory() -> None:
     assert len(book.recent("origin")) == RECENT
     book.forget(frozenset({"edge"}))
     assert book.sources("origin") == 0
+
+
+def test_expire_forgets_the_streams_no_longer_listed_and_keeps_app_and_server_codes() -> None:
+    """OME sends no OK for a stream that ends in alarm: the poll's listing expires it."""
+    book = EventBook()
+    book.record(heard(("INGRESS_BITRATE_LOW",)))
+    other = Source("default", "live", "cam2")
+    book.record(heard(("INGRESS_HAS_BFRAME",), other))
+    book.record(heard(("INTERNAL_QUEUE_CONGESTION",), None, "INTERNAL_QUEUE"))
+    assert book.expire("origin", lambda s: s == other) == 1
+    assert book.codes("origin", CAM) == frozenset()
+    assert book.codes("origin", other) == {"INGRESS_HAS_BFRAME"}
+    assert book.codes("origin", None) == {"INTERNAL_QUEUE_CONGESTION"}
+    assert book.expire("edge", lambda s: False) == 0

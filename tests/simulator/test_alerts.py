@@ -51,7 +51,10 @@ def test_a_streams_life_is_posted_signed_and_heard_as_ome_would_send_it() -> Non
                 sim.add_stream("default", "live", "cam1", bitrate=3_000_000)
                 sim.set_bitrate("default", "live", "cam1", 300_000)
                 await flushed(sim)
-                assert book.codes("origin", CAM) == {"INGRESS_BITRATE_LOW"}
+                assert book.codes("origin", CAM) == {
+                    "INGRESS_BITRATE_LOW",
+                    "INGRESS_STREAM_CREATED",
+                }
                 sim.set_bitrate("default", "live", "cam1", 3_000_000)
                 sim.set_bitrate("default", "live", "cam1", 200_000)
                 sim.remove_stream("default", "live", "cam1")
@@ -67,7 +70,10 @@ def test_a_streams_life_is_posted_signed_and_heard_as_ome_would_send_it() -> Non
                 heard = [h.event for h in book.recent("origin")]
                 assert [e.source for e in heard] == [CAM] * 5
                 # OME sends no OK for a stream that ends in alarm: the state stays set
-                assert book.codes("origin", CAM) == {"INGRESS_BITRATE_LOW"}
+                assert book.codes("origin", CAM) == {
+                    "INGRESS_BITRATE_LOW",
+                    "INGRESS_STREAM_DELETED",
+                }
 
     asyncio.run(asyncio.wait_for(body(), 30))
 
