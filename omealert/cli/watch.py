@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from types import FrameType
 
     from ..metrics import Metrics
+    from ..ome.events import EventBook
     from ..rules import Settings
     from ..web.listener import Listener
     from ..web.ome_alert import AlertReceiver
@@ -185,12 +186,12 @@ def event_keys(settings: Settings) -> dict[str, bytes]:
     }
 
 
-def _hear_events(settings: Settings, server: Listener, metrics: Metrics) -> AlertReceiver:
+def _hear_events(
+    settings: Settings, server: Listener, metrics: Metrics, book: EventBook
+) -> AlertReceiver:
     """The ``/ome/alert`` routes on ``server`` (refusing every request while no key is set)."""
-    from ..ome.events import EventBook
     from ..web.ome_alert import AlertReceiver
 
-    book = EventBook()
     receiver = AlertReceiver(event_keys(settings), book.record, metrics)
     receiver.install(server.app)
     return receiver
@@ -230,8 +231,16 @@ async def _watch(
         return ExitCode.FAILURE, 0
     metrics = Metrics()
     metrics.channels = tuple(settings.channels)
+    from ..ome.events import EventBook
+
+    events = EventBook()
     runner = Runner(
-        settings, clock=SystemClock(), store=store, deliverer=Deliverer(), metrics=metrics
+        settings,
+        clock=SystemClock(),
+        store=store,
+        deliverer=Deliverer(),
+        metrics=metrics,
+        events=events,
     )
     if runner.outbox is not None:
         box = runner.outbox
@@ -248,7 +257,7 @@ async def _watch(
         from ..web.listener import Listener
 
         server = Listener(metrics, listen[0], listen[1])
-        receiver = _hear_events(settings, server, metrics)
+        receiver = _hear_events(settings, server, metrics, events)
         try:
             await server.start()
         except OSError as exc:
@@ -314,6 +323,7 @@ async def _watch(
         await r.reload(new)
         if receiver is not None:
             receiver.set_keys(event_keys(new))
+        events.forget(frozenset(s.name for s in new.servers))
         metrics.channels = tuple(new.channels)
         metrics.reloaded(ok=True)
         log.info("config reloaded: %d rule(s), %d server(s)", len(new.rules), len(new.servers))

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from ..model import Value
+from .codes import FIELD_PREFIX
 from .fields import FieldType
 from .lex import CMP
 from .tree import Age, Bin, Call, Field, Hist, Lit, Logic, Neg, Node, Not
@@ -53,6 +54,9 @@ def _compile(node: Node) -> _Fn:
         return _compile_history(node.func, node.spec.path, node.window)
     if isinstance(node, Neg | Not):
         return _compile_unary(node)
+    if isinstance(node, Call) and node.func == "ome_alert":
+        key = FIELD_PREFIX + str(node.args[0].value)  # type: ignore[attr-defined]
+        return lambda f, n, h: f.get(key, False)
     if isinstance(node, Call):
         return _compile_call(node.func, [_compile(a) for a in node.args])
     if isinstance(node, Logic):

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from ..errors import ExprError
 from ..model import Scope
 from .check import KIND, Checker
+from .codes import ALL_CODES, OK_CODE
 from .fields import (
     FIELDS,
     PROVIDER_PROTOCOLS,
@@ -39,13 +40,16 @@ _PLAIN_USAGE = {
     "abs": "one value, e.g. abs(x)",
     "min": "two or more values, e.g. min(a, b)",
     "max": "two or more values, e.g. max(a, b)",
+    "ome_alert": 'one code of OME\'s Alert module in quotes, e.g. ome_alert("INGRESS_BITRATE_LOW")',
 }
 _EXAMPLE_CALL = {
     "rate": "rate(totalBytesIn)", "delta": "delta(totalBytesIn, 5m)",
     "avg_over": "avg_over(avgThroughputIn, 5m)", "min_over": "min_over(avgThroughputIn, 5m)",
     "max_over": "max_over(avgThroughputIn, 5m)", "age": "age(lastRecvTime)", "abs": "abs(x)",
-    "min": "min(a, b)", "max": "max(a, b)",
+    "min": "min(a, b)", "max": "max(a, b)", "ome_alert": 'ome_alert("INGRESS_BITRATE_LOW")',
 }  # fmt: skip
+#: ``OK`` is never a state: OME sends it to clear the others
+RULE_CODES = ALL_CODES - {OK_CODE}
 #: Every function name, for docs and error hints.
 FUNCTIONS = (*_HISTORY_USAGE, *_PLAIN_USAGE)
 
@@ -313,6 +317,25 @@ class Parser(Checker):
             return self.history_call(name_tok, args, close_tok.end)
         return self.plain_call(name_tok, args, close_tok.end)
 
+    def ome_alert(self, name_tok: Tok, args: list[Node], end: int) -> Node:
+        """``ome_alert("CODE")``: true while OME's last Alert message for the target had CODE."""
+        if len(args) != 1 or not (isinstance(args[0], Lit) and args[0].type is FieldType.STRING):
+            raise ExprError(f"ome_alert() takes {_PLAIN_USAGE['ome_alert']}", name_tok.start)
+        code = str(args[0].value)
+        if code == OK_CODE:
+            raise ExprError(
+                'OK is how OME clears the other codes; write not ome_alert("CODE") instead',
+                args[0].start,
+            )
+        if code not in RULE_CODES:
+            close = difflib.get_close_matches(code.upper(), sorted(RULE_CODES), n=1, cutoff=0.5)
+            hint = f"did you mean {close[0]!r}?" if close else "see the README for the codes"
+            raise ExprError(f"OME's Alert module has no code {code!r}; {hint}", args[0].start)
+        return Call(
+            start=name_tok.start, end=end, type=FieldType.BOOL, origin="measured",
+            func="ome_alert", args=args,
+        )  # fmt: skip
+
     def history_call(self, name_tok: Tok, args: list[Node], end: int) -> Node:
         func = name_tok.text
         if not (len(args) == 2 or (func == "rate" and len(args) == 1)):
@@ -356,6 +379,8 @@ class Parser(Checker):
 
     def plain_call(self, name_tok: Tok, args: list[Node], end: int) -> Node:
         func = name_tok.text
+        if func == "ome_alert":
+            return self.ome_alert(name_tok, args, end)
         wanted = 1 if func in ("age", "abs") else 2
         if len(args) < wanted or (wanted == 1 and len(args) > 1):
             raise ExprError(f"{func}() takes {_PLAIN_USAGE[func]}", name_tok.start)

@@ -13,9 +13,11 @@ lists the stream (``expire``): OME drops the key of a stream that ends in alarm 
 from __future__ import annotations
 
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from ..lang.codes import FIELD_PREFIX
+from ..model import PollResult, Target
 from .alert import EVENT_TYPES, INGRESS_METRIC_CODES, QUEUE_CODES, AlertEvent, Source
 
 MAX_SOURCES = 4096
@@ -105,7 +107,36 @@ class EventBook:
         book = self._servers.get(server)
         return len(book.codes) if book is not None else 0
 
+    def apply(self, polls: Iterable[PollResult]) -> None:
+        """Give each polled sample OME's current codes (``ome_alert.CODE`` fields), after
+        forgetting the streams a successful poll no longer lists.
+
+        A poll that failed, or saw whole apps vanish (OME's shutdown window, confirmed only
+        by the next poll), expires nothing: its listing is not the whole truth.
+        """
+        for poll in polls:
+            if poll.server not in self._servers:
+                continue
+            if poll.error is None and not poll.unconfirmed:
+                self.expire(poll.server, _in_listing(poll))
+            for target, sample in poll.samples.items():
+                source = _source_of(target)
+                for code in self.codes(poll.server, source):
+                    sample.fields[FIELD_PREFIX + code] = True
+
     def forget(self, keep: frozenset[str]) -> None:
         """Drop the memory of servers no longer configured (after a reload)."""
         for name in [n for n in self._servers if n not in keep]:
             del self._servers[name]
+
+
+def _source_of(target: Target) -> Source | None:
+    """The event source a sample's target reads: its stream, its app, or (server) none."""
+    if target.vhost is None or target.app is None:
+        return None
+    return Source(target.vhost, target.app, target.stream)
+
+
+def _in_listing(poll: PollResult) -> Callable[[Source], bool]:
+    server, listed = poll.server, poll.listed
+    return lambda s: Target(server, s.vhost, s.app, s.stream) in listed

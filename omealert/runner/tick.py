@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     import httpx
 
     from ..metrics import Metrics
+    from ..ome.events import EventBook
 
 log = logging.getLogger("omealert")
 
@@ -79,8 +80,11 @@ class Runner:
         lenient_history: bool = False,
         transport: httpx.AsyncBaseTransport | None = None,
         metrics: Metrics | None = None,
+        events: EventBook | None = None,
     ) -> None:
         self.settings = settings
+        #: what OME's Alert module said, given to each tick's samples (``ome_alert()``)
+        self.events = events
         self.clock = clock
         self.store = store
         self.notify = notify
@@ -174,6 +178,8 @@ class Runner:
     async def tick(self) -> TickReport:
         started = time.perf_counter()
         polls = await poll_all(list(self.clients.values()), self.plans)
+        if self.events is not None:
+            self.events.apply(polls)
         # The tick's time is taken after the poll: the client stamps samples as it reads
         # them, and history leaves points later than `now` out of every window, so a `now`
         # from before the poll would drop the newest sample from rate() and friends.
