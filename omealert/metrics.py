@@ -132,6 +132,12 @@ class Metrics:
         )
         for reason in OME_EVENT_REJECTIONS:
             self._ome_rejected.labels(reason=reason)
+        self._event_polls = Counter(
+            "omealert_event_polls_total",
+            "Early polls of a server asked for by its OME Alert events.",
+            ["server"],
+            registry=reg,
+        )
         #: configured channels: each gets its delivery counters at 0 before its first send,
         #: so rate() and alerting on them work from the start
         self.channels: tuple[str, ...] = ()
@@ -189,6 +195,10 @@ class Metrics:
         self.generation += 1
         shown = kind if kind in ("INGRESS", "EGRESS", "INTERNAL_QUEUE") else "other"
         self._ome_events.labels(server=server, type=shown).inc()
+
+    def event_poll(self, server: str) -> None:
+        self.generation += 1
+        self._event_polls.labels(server=server).inc()
 
     def ome_event_rejected(self, reason: str) -> None:
         self.generation += 1

@@ -23,10 +23,11 @@ from .exitcode import ExitCode
 
 if TYPE_CHECKING:
     import asyncio
+    from collections.abc import Callable
     from types import FrameType
 
     from ..metrics import Metrics
-    from ..ome.events import EventBook
+    from ..ome.events import EventBook, Heard
     from ..rules import Settings
     from ..web.listener import Listener
     from ..web.ome_alert import AlertReceiver
@@ -187,12 +188,21 @@ def event_keys(settings: Settings) -> dict[str, bytes]:
 
 
 def _hear_events(
-    settings: Settings, server: Listener, metrics: Metrics, book: EventBook
+    settings: Settings,
+    server: Listener,
+    metrics: Metrics,
+    book: EventBook,
+    look: Callable[[str], None],
 ) -> AlertReceiver:
     """The ``/ome/alert`` routes on ``server`` (refusing every request while no key is set)."""
     from ..web.ome_alert import AlertReceiver
 
-    receiver = AlertReceiver(event_keys(settings), book.record, metrics)
+    def heard(event: Heard) -> None:
+        book.record(event)
+        if event.event.source is not None and event.event.source.stream is not None:
+            look(event.server)
+
+    receiver = AlertReceiver(event_keys(settings), heard, metrics)
     receiver.install(server.app)
     return receiver
 
@@ -257,7 +267,7 @@ async def _watch(
         from ..web.listener import Listener
 
         server = Listener(metrics, listen[0], listen[1])
-        receiver = _hear_events(settings, server, metrics, events)
+        receiver = _hear_events(settings, server, metrics, events, runner.look)
         try:
             await server.start()
         except OSError as exc:

@@ -51,6 +51,9 @@ log = logging.getLogger("omealert")
 
 #: While the state file cannot be written, how often (clock seconds) a tick tries again.
 STORE_RETRY_S = 60.0
+#: OME's events make a server be polled early at most this often (a storm of events costs
+#: one extra poll per gap, not one per event)
+EVENT_POLL_GAP_S = 1.0
 #: Transitions kept for ``history`` while the file cannot be written; older ones are dropped.
 MAX_UNSAVED_TRANSITIONS = 10_000
 
@@ -83,6 +86,9 @@ class Runner:
         events: EventBook | None = None,
     ) -> None:
         self.settings = settings
+        #: servers an OME event asked to poll now, and the event that wakes ``watch``
+        self._look_at: set[str] = set()
+        self._look = asyncio.Event()
         #: what OME's Alert module said, given to each tick's samples (``ome_alert()``)
         self.events = events
         self.clock = clock
@@ -175,9 +181,19 @@ class Runner:
 
     # -- the tick --------------------------------------------------------------------------
 
-    async def tick(self) -> TickReport:
+    def look(self, server: str) -> None:
+        """OME said something about ``server``: poll it now, outside the schedule (``watch``).
+
+        Coalesced: however many events arrive, one early poll per server is pending."""
+        if server in self.clients:
+            self._look_at.add(server)
+            self._look.set()
+
+    async def tick(self, only: frozenset[str] | None = None) -> TickReport:
+        """Poll (every server, or ``only`` these), evaluate, plan and save: one tick."""
         started = time.perf_counter()
-        polls = await poll_all(list(self.clients.values()), self.plans)
+        clients = [c for name, c in self.clients.items() if only is None or name in only]
+        polls = await poll_all(clients, self.plans)
         if self.events is not None:
             self.events.apply(polls)
         # The tick's time is taken after the poll: the client stamps samples as it reads
@@ -305,6 +321,15 @@ class Runner:
         if self.metrics is not None:
             self.metrics.state_error()
 
+    async def _look_now(self) -> None:
+        """The early poll OME's events asked for: the servers they named, the same rules."""
+        servers, self._look_at = frozenset(self._look_at), set()
+        self._look.clear()
+        await self.tick(only=servers)
+        if self.metrics is not None:
+            for server in servers:
+                self.metrics.event_poll(server)
+
     # -- the loop --------------------------------------------------------------------------
 
     async def watch(
@@ -326,6 +351,7 @@ class Runner:
             )
             prune_task = asyncio.create_task(pruner.run(stop))
         next_at = self.clock.now()
+        looked_at = next_at - EVENT_POLL_GAP_S
         try:
             while not stop.is_set():
                 report = await self.tick()
@@ -348,7 +374,16 @@ class Runner:
                     remaining = next_at - self.clock.now()
                     if remaining <= 0:
                         break
-                    await _wait_any(stop, reload_requested, min(remaining, 1.0), self.clock)
+                    wait = min(remaining, 1.0)
+                    look: asyncio.Event | None = self._look
+                    if self._look_at:
+                        early = looked_at + EVENT_POLL_GAP_S - self.clock.now()
+                        if early <= 0:
+                            looked_at = self.clock.now()
+                            await self._look_now()
+                            continue
+                        wait, look = min(wait, early), None  # pending: wake at the gap's end
+                    await _wait_any(stop, reload_requested, wait, self.clock, look)
         finally:
             stop.set()
             if prune_task is not None:
@@ -361,9 +396,13 @@ class Runner:
 
 
 async def _wait_any(
-    stop: asyncio.Event, other: asyncio.Event | None, timeout: float, clock: Clock
+    stop: asyncio.Event,
+    other: asyncio.Event | None,
+    timeout: float,
+    clock: Clock,
+    look: asyncio.Event | None = None,
 ) -> None:
-    events = [stop] + ([other] if other is not None else [])
+    events = [stop] + [e for e in (other, look) if e is not None]
     tasks = [asyncio.ensure_future(e.wait()) for e in events]
     sleeper = asyncio.ensure_future(clock.sleep(timeout))
     _, pending = await asyncio.wait([*tasks, sleeper], return_when=asyncio.FIRST_COMPLETED)

@@ -9,12 +9,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from omealert.clock import FakeClock
+from omealert.clock import FakeClock, SystemClock
 from omealert.config.load import load_config_text
 from omealert.errors import ConfigError
 from omealert.metrics import Metrics
 from omealert.model import AlertState
-from omealert.ome.events import EventBook
+from omealert.ome.events import EventBook, Heard
 from omealert.rules import ServerSpec
 from omealert.runner import Runner
 from omealert.simulator import Simulator
@@ -105,3 +105,58 @@ def test_an_unknown_code_in_a_rule_is_a_load_error_with_a_suggestion() -> None:
     (issue,) = info.value.issues
     assert str(issue).startswith("t.yaml:6:")
     assert "no code 'INGRESS_BITRATE_LOWW'; did you mean 'INGRESS_BITRATE_LOW'?" in str(issue)
+
+
+def test_an_event_makes_the_watcher_poll_now_and_polling_judges() -> None:
+    """With a 60 s interval, OME's STREAM_DELETED makes an early poll whose own listing fires
+    an ``absent`` rule long before the next tick; many events cost one early poll per gap."""
+
+    async def body() -> None:
+        with Simulator() as sim:
+            sim.add_stream("default", "live", "cam1", bitrate=3_000_000)
+            book = EventBook()
+            metrics = Metrics()
+            server = ServerSpec("origin", sim.url, access_token=sim.access_token)
+            runner = Runner(
+                settings(
+                    rule("gone", "absent", match="default/live/cam1"),
+                    servers=(server,),
+                    interval_s=60.0,
+                ),
+                clock=SystemClock(),
+                events=book,
+                metrics=metrics,
+            )
+
+            def heard(h: Heard) -> None:
+                book.record(h)
+                runner.look(h.server)
+
+            listener = Listener(metrics)
+            AlertReceiver({"origin": KEY.encode()}, heard, metrics).install(listener.app)
+            await listener.start()
+            stop = asyncio.Event()
+            watch = asyncio.create_task(runner.watch(stop))
+            try:
+                url = f"http://127.0.0.1:{listener.port}/ome/alert"
+                sim.set_alert_module(url, KEY, stream_status=True)
+                while metrics.ticks < 1:
+                    await asyncio.sleep(0.01)
+                sim.remove_stream("default", "live", "cam1")
+                async with asyncio.timeout(10):  # far less than the 60 s to the next tick
+                    while not any(i.state is AlertState.FIRING for i in runner.engine.instances()):
+                        await asyncio.sleep(0.01)
+                assert metrics.value("omealert_event_polls_total", server="origin") == 1
+                for _ in range(1000):
+                    runner.look("origin")
+                async with asyncio.timeout(10):
+                    while metrics.value("omealert_event_polls_total", server="origin") != 2:
+                        await asyncio.sleep(0.01)
+                assert metrics.ticks == 3  # the scheduled one and two early polls
+            finally:
+                stop.set()
+                await watch
+                sim.alert_module_off()
+                await listener.stop()
+
+    asyncio.run(asyncio.wait_for(body(), 30))
