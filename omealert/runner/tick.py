@@ -53,7 +53,7 @@ log = logging.getLogger("omealert")
 STORE_RETRY_S = 60.0
 #: OME's events make a server be polled early at most this often (a storm of events costs
 #: one extra poll per gap, not one per event)
-EVENT_POLL_GAP_S = 1.0
+EVENT_POLL_GAP_S = 0.25
 #: Transitions kept for ``history`` while the file cannot be written; older ones are dropped.
 MAX_UNSAVED_TRANSITIONS = 10_000
 
