@@ -8,6 +8,7 @@ from pathlib import Path
 
 from omealert.cli.main import build_parser
 from omealert.lang.fields import FIELDS, FieldSpec
+from omealert.ome.unmeasured import SETTLE_S
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
 
@@ -45,7 +46,7 @@ def no_value_note(spec: FieldSpec) -> str:
     if spec.warmup_s:
         notes.append(f"first {spec.warmup_s:g} s")
     if spec.windowed:
-        notes.append("1st poll after an input gap")
+        notes.append(f"{SETTLE_S:g} s after an input gap")
     if spec.plausible is not None:
         low, high = spec.plausible
         text = f"< {low:g}"

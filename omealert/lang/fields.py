@@ -73,8 +73,9 @@ class FieldSpec:
     #: seconds after ``createdTime`` before OME has measured the field once: a younger
     #: stream's value (0, or uninitialised garbage in OME 0.18) is no value
     warmup_s: float = 0.0
-    #: measured over OME's last ~1 s window: the window that straddles an input gap is
-    #: partial and no value (lifetime averages and peaks are not windowed)
+    #: measured over OME's last ~1 s window: the window that straddles an input gap (or a
+    #: gap of OME itself) is partial, no value for ``SETTLE_S`` (lifetime averages and peaks
+    #: are not windowed)
     windowed: bool = False
 
 

@@ -146,6 +146,7 @@ class OmeClient:
         return result
 
     def _failed(self, run: PollRun, error: SourceError) -> PollResult:
+        self._unmeasured.failed()  # the next answer may straddle a gap in OME itself
         return PollResult(
             server=self.name, at=run.at, server_now=self.server_clock.now(run.at), error=error
         )
@@ -196,7 +197,9 @@ class OmeClient:
             run.at, None if freshest is None else freshest.timestamp(), run.date_offset
         )
         result.server_now = server_now
-        result.dropped = self._unmeasured.drop(fields_of, lambda t: _sources(wanted[t]), server_now)
+        result.dropped = self._unmeasured.drop(
+            fields_of, lambda t: _sources(wanted[t]), server_now, run.at
+        )
         result.samples = {t: Sample(t, f, run.at, server_now) for t, f in fields_of.items()}
         await self._read_outputs(plan, run, result)
         return result

@@ -19,6 +19,7 @@ from omealert.ome.plan import plan_polls
 from omealert.ome.unmeasured import (
     IMPLAUSIBLE,
     PARTIAL_WINDOW,
+    SETTLE_S,
     WARMING_UP,
     Unmeasured,
     drop_unmeasured,
@@ -121,6 +122,53 @@ def test_the_first_poll_after_a_stale_input_leaves_out_the_window() -> None:
     assert unmeasured.drop({STREAM: _recv(129.5)}, src, at + 130) == {}
 
 
+def test_the_window_stays_no_value_for_settle_s_after_the_resume() -> None:
+    """OME serves the partial window until a second after the input resumes: every poll
+    within ``SETTLE_S`` of the first one that saw it move leaves it out, the next reads."""
+    unmeasured = Unmeasured()
+    at = CREATED.timestamp()
+    src = lambda t: (True, False)  # noqa: E731
+    assert unmeasured.drop({STREAM: _recv(100)}, src, at + 110) == {}
+    for offset in (0.0, 0.5, 1.0, SETTLE_S - 0.01):
+        resumed = _recv(119.5 + offset)
+        assert unmeasured.drop({STREAM: resumed}, src, at + 119.5 + offset) == {
+            ("providers.avgThroughputIn", PARTIAL_WINDOW): 1
+        }, offset
+    assert unmeasured.drop({STREAM: _recv(119.5 + SETTLE_S)}, src, at + 119.5 + SETTLE_S) == {}
+
+
+def test_the_first_answer_after_a_failed_poll_leaves_out_every_window() -> None:
+    """A failed poll (OME frozen: no poll saw a stale input) makes every target's windows
+    no value for ``SETTLE_S`` from the next answer; a poll later than that reads them."""
+    unmeasured = Unmeasured()
+    at = CREATED.timestamp()
+    src = lambda t: (True, False)  # noqa: E731
+    app = Target("origin", "default", "app")
+    assert unmeasured.drop({STREAM: _recv(100), app: _recv(100)}, src, at + 100, at) == {}
+    unmeasured.failed()
+    answer = {STREAM: _recv(110), app: _recv(110)}
+    dropped = unmeasured.drop(answer, src, at + 110, at + 10)
+    assert dropped == {("providers.avgThroughputIn", PARTIAL_WINDOW): 2}
+    assert unmeasured.drop({STREAM: _recv(111)}, src, at + 111, at + 11) == {
+        ("providers.avgThroughputIn", PARTIAL_WINDOW): 1
+    }
+    assert unmeasured.drop({STREAM: _recv(112)}, src, at + 112, at + 12) == {}
+
+
+def test_a_server_clock_that_leapt_ahead_is_a_gap() -> None:
+    """An answer whose server clock moved over ``INPUT_GAP_S`` further than the watcher's
+    since the last answer (a request that hung while OME was frozen) straddles a gap;
+    clocks moving together, however far apart the polls, do not."""
+    unmeasured = Unmeasured()
+    at = CREATED.timestamp()
+    src = lambda t: (True, False)  # noqa: E731
+    assert unmeasured.drop({STREAM: _recv(100)}, src, at + 100, at) == {}
+    assert unmeasured.drop({STREAM: _recv(130)}, src, at + 130, at + 30) == {}  # 30 s apart
+    assert unmeasured.drop({STREAM: _recv(141)}, src, at + 141, at + 32) == {
+        ("providers.avgThroughputIn", PARTIAL_WINDOW): 1
+    }
+
+
 # -- over the wire, with the simulator's OME 0.18 quirks ---------------------------------------
 
 
@@ -181,8 +229,8 @@ def test_a_new_streams_first_seconds_are_no_value(sim: Simulator, clock: FakeClo
 
 
 def test_the_window_after_a_stall_is_no_value(sim: Simulator, clock: FakeClock) -> None:
-    """Stalled for 20 s, resumed: the partial window (125 kbps) is left out, the catch-up
-    spike one second later is real traffic and is read."""
+    """Stalled for 20 s, resumed: the partial window (125 kbps) is left out, also half a
+    second later when OME still serves it; the catch-up spike 1.5 s after is read."""
     clock.advance(10)
     sim.stall("default", "app", "s1")
     clock.advance(20)
@@ -194,11 +242,14 @@ def test_the_window_after_a_stall_is_no_value(sim: Simulator, clock: FakeClock) 
             stale = await client.poll(plan)
             sim.resume("default", "app", "s1")
             resumed = await client.poll(plan)
+            clock.advance(0.5)
+            still = await client.poll(plan)
             clock.advance(1)
-            return [stale, resumed, await client.poll(plan)]
+            return [stale, resumed, still, await client.poll(plan)]
 
-    stale, resumed, spike = asyncio.run(go())
+    stale, resumed, still, spike = asyncio.run(go())
     assert stale.samples[STREAM].fields["providers.avgThroughputIn"] == 2_500_000  # frozen
-    assert "providers.avgThroughputIn" not in resumed.samples[STREAM].fields
-    assert resumed.dropped[("providers.avgThroughputIn", PARTIAL_WINDOW)] == 1
+    for partial in (resumed, still):
+        assert "providers.avgThroughputIn" not in partial.samples[STREAM].fields
+        assert partial.dropped[("providers.avgThroughputIn", PARTIAL_WINDOW)] == 1
     assert spike.samples[STREAM].fields["providers.avgThroughputIn"] == 5_000_000

@@ -148,3 +148,85 @@ def test_an_app_really_removed_resolves_one_poll_later(tmp_path: Path) -> None:
     later = [line for line in _replay(path, PRESENCE_RULES) if not line.startswith("+0s")]
     assert later and all(line.startswith("+7s") for line in later)  # removed at +6s
     assert any("app-absent local-ome/default/app: inactive → firing" in line for line in later)
+
+
+# -- a stalled input and a frozen OME (recorded 2026-12-04, /work/shared's OME 0.18.0) ---------
+
+STALL_RESUME = DATA / "stall-resume.jsonl.gz"  # 2 s polls; stream1's encoder stopped 15 s
+FAST_STALL = DATA / "fastpoll-stall-resume.jsonl.gz"  # the same at 250 ms polls
+OME_FREEZE = DATA / "ome-freeze.jsonl.gz"  # OME itself stopped 10 s; two polls time out
+
+#: the rules the recordings were checked with live (``omealert.yaml``/``rec250.yaml``)
+GAP_CONFIG = """
+servers:
+  - {{name: ome, url: "http://127.0.0.1:9", access_token: x, timeout: 3s}}
+interval: {interval}
+defaults: {{channels: [hook]}}
+channels: {{hook: {{urls: ["json://127.0.0.1:9/hook"], format: text}}}}
+ome_api_down: {{for: 0s}}
+rules:
+  - {{name: low-bitrate, when: "min_over(video.bitrateLatest, 10s) < 100kbps"}}
+  - {{name: low-bitrate-now, when: "video.bitrateLatest < 100kbps"}}
+  - {{name: low-throughput, when: "avgThroughputIn < 50kbps"}}
+  - {{name: stale, when: "providers.lastRecvTime stale > 5s", severity: critical}}
+  - {{name: few-streams, scope: app, match: default/app, when: "streams < 2"}}
+  - {{name: stream1-absent, match: default/app/stream1, when: absent, severity: critical}}
+  - {{name: tput-shown, when: "avgThroughputIn > 1kbps", severity: info, channels: []}}
+  - {{name: fps-shown, when: "video.framerateLatest > 1", severity: info, channels: []}}
+"""
+#: both streams live at the first poll: the info rules fire for each, and stay firing
+SHOWN = {
+    f"+0s {rule} ome/default/app/{stream}: inactive → firing"
+    for rule in ("tput-shown", "fps-shown")
+    for stream in ("stream1", "stream2")
+}
+
+
+def _gap_transitions(path: Path, interval: str) -> tuple[set[str], list[str]]:
+    """(the +0s transitions, the later ones), each as "OFFSET RULE TARGET: FROM → TO"."""
+    out = io.StringIO()
+    settings = load_config_text(
+        GAP_CONFIG.format(interval=interval), "cfg.yaml", {}, check_urls=False
+    )
+    asyncio.run(replay(settings, path, out))
+    lines = [
+        " ".join(line.split(" (value")[0].split())
+        for line in out.getvalue().splitlines()[1:-1]
+        if ": " in line and " → " in line and "→ hook" not in line
+    ]
+    return {line for line in lines if line.startswith("+0s ")}, [
+        line for line in lines if not line.startswith("+0s ")
+    ]
+
+
+def test_a_stall_at_2s_polls_fires_only_stale() -> None:
+    """stream1 stalled 15 s at 2 s polls: `stale` fires at +16 s and resolves at +26 s,
+    the catch-up window after it fires nothing."""
+    first, later = _gap_transitions(STALL_RESUME, "2s")
+    assert first == SHOWN
+    assert later == [
+        "+16s stale ome/default/app/stream1: inactive → firing",
+        "+26s stale ome/default/app/stream1: firing → resolved",
+    ]
+
+
+def test_the_partial_window_served_for_a_second_fires_nothing() -> None:
+    """At 250 ms polls OME serves the partial window (30.4 kbps, 2.73 fps) in four polls
+    after the input resumes: none of them fires a low-bitrate rule; only `stale` moves."""
+    first, later = _gap_transitions(FAST_STALL, "250ms")
+    assert first == SHOWN
+    assert later == [
+        "+7.75s stale ome/default/app/stream1: inactive → firing",
+        "+9.75s stale ome/default/app/stream1: firing → resolved",
+    ]
+
+
+def test_the_first_answer_after_ome_froze_fires_nothing() -> None:
+    """OME frozen 10 s (polls time out, no poll saw a stale input): its first answer's
+    partial windows (16 kbps) fire no low-bitrate or low-throughput rule."""
+    first, later = _gap_transitions(OME_FREEZE, "2s")
+    assert first == SHOWN
+    assert later == [
+        "+10s ome-api-down ome: inactive → firing",
+        "+18s ome-api-down ome: firing → resolved",
+    ]
