@@ -52,6 +52,9 @@ class Instance:
     notified: dict[str, float] = field(default_factory=dict)
     summary: str = ""
     sample: Sample | None = None
+    #: its last resolve was because the target was no longer listed (``on_missing``), so
+    #: its value is the last one seen, which still met the condition (not persisted)
+    gone: bool = False
     dirty: bool = True
 
     @property

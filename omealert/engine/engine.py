@@ -394,6 +394,8 @@ class Engine:
         reason: str,
     ) -> None:
         out.append(Transition(inst, rule, inst.state, to, now, reason))
+        if to is RESOLVED:
+            inst.gone = reason == "missing"
         inst.state = to
         inst.dirty = True
 

@@ -80,6 +80,8 @@ class AlertView:
     #: the unit of ``value`` (``Condition.value_unit``), so default messages can say
     #: "239.7 kbps" rather than "239728"; None for counts, text and derived numbers
     unit: str | None = None
+    #: resolved because the target was no longer listed: ``value`` is the last one seen
+    gone: bool = False
 
 
 def _alert_fields(alert: AlertView, now: float) -> dict[str, Any]:

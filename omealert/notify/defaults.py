@@ -41,9 +41,14 @@ def show_value(value: Any, unit: str | None) -> str:
 
 
 def default_summary(alert: AlertView, condition_text: str = "") -> str:
-    """``origin-1/default/app/s1: avgThroughputIn < 500kbps (value 239.7 kbps)``."""
+    """``origin-1/default/app/s1: avgThroughputIn < 500kbps (value 239.7 kbps)``; for an
+    alert resolved because its target vanished, ``(no longer listed; last value …)``: that
+    value still met the condition."""
     what = condition_text or alert.rule
-    return f"{alert.target}: {what} (value {show_value(alert.value, alert.unit)})"
+    value = show_value(alert.value, alert.unit)
+    if alert.gone:
+        return f"{alert.target}: {what} (no longer listed; last value {value})"
+    return f"{alert.target}: {what} (value {value})"
 
 
 def default_title(alerts: Sequence[AlertView]) -> str:

@@ -235,6 +235,7 @@ class Planner:
             since=inst.active_since,
             fired_at=inst.fired_at,
             resolved_at=inst.resolved_at,
+            gone=inst.gone and status == "resolved",
             summary=inst.summary,
             description="",
             sample=template_sample(

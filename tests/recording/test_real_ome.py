@@ -230,3 +230,22 @@ def test_the_first_answer_after_ome_froze_fires_nothing() -> None:
         "+10s ome-api-down ome: inactive → firing",
         "+18s ome-api-down ome: firing → resolved",
     ]
+
+
+def test_a_resolve_because_the_target_vanished_says_so(tmp_path: Path) -> None:
+    """A stream alert resolved because its app was removed says "no longer listed" with its
+    last value, which still met the condition, rather than passing for a cleared one."""
+
+    def removed(index: int, record: dict[str, Any]) -> dict[str, Any] | None:
+        if record["path"] == "/v1/vhosts/default/apps":
+            return {**record, "body": _ok([])}
+        return None if "/apps/app" in record["path"] else record
+
+    path = _splice(tmp_path, "removed.jsonl.gz", removed, at_poll=6)
+    out = io.StringIO()
+    rules = '  - {name: ingesting, match: default/app/stream1, when: "totalBytesIn > 0"}'
+    asyncio.run(replay(_settings(rules), path, out))
+    resolved = [line for line in out.getvalue().splitlines() if "- **RESOLVED**" in line]
+    assert len(resolved) == 1, out.getvalue()
+    # the markdown channel escapes ">"; 6.764 MB is stream1's totalBytesIn at its last poll
+    assert "stream1: totalBytesIn \\> 0 (no longer listed; last value 6.764 MB)" in resolved[0]
