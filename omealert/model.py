@@ -227,6 +227,8 @@ class PollResult:
     unconfirmed: set[Target] = field(default_factory=set)
     #: values left out as not measured, by (field, reason) (``ome.unmeasured``)
     dropped: Counter[tuple[str, str]] = field(default_factory=Counter)
+    #: the server's OME release (``GET /v1/version``), None while not known
+    ome_version: str | None = None
     requests: int = 0
     duration: float = 0.0
 

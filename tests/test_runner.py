@@ -396,6 +396,28 @@ async def test_status_shows_rules_without_a_value(rig: Rig) -> None:
 
 
 @run_async
+async def test_status_and_reloads_show_each_servers_release(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The first poll and every reload log each server's OME release and what omealert
+    does about it; `omealert status` shows the same line."""
+    import io
+
+    from omealert.cli.main import main
+
+    caplog.set_level(logging.INFO)
+    runner = rig.start()
+    await rig.tick()
+    await runner.reload(rig.settings)
+    await rig.stop()
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("OME on ")]
+    assert lines == [lines[0], lines[0]] and "is 0.18.0" in lines[0]
+    out = io.StringIO()
+    assert main(["status", "--state", str(rig.tmp / "state.db")], out=out) == 0
+    assert "server origin: OME 0.18.0 (known behaviour, fixed in 0.19.0" in out.getvalue()
+
+
+@run_async
 async def test_sample_in_a_template_survives_the_target_vanishing(rig: Rig) -> None:
     """`sample.*` in a summary renders on a resolve by `on_missing` (the last sample seen),
     and after a restart, when there is no sample, as the documented empty one: no template

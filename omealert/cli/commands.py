@@ -214,6 +214,7 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
         records = [r for r in store.load_alerts() if r.state in ("pending", "firing")]
         silences = store.active_silences(now)
         no_value = _no_value_lines(store.get_meta("no_value"))
+        no_value += version_lines(store.get_meta("ome_versions"))
     # a silence stored under an older regex syntax is reported, not a traceback
     compiled = [m for _, m in compile_silences(silences)]
     rows = []
@@ -257,6 +258,19 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
     for line in no_value:
         print(line, file=out)
     return ExitCode.OK
+
+
+def version_lines(raw: str | None) -> list[str]:
+    """Each server's OME release as the watcher last learnt it, with what that means."""
+    from ..ome.version import summary
+
+    try:
+        data = json.loads(raw) if raw else {}
+    except ValueError:
+        return []
+    if not isinstance(data, dict):
+        return []
+    return [summary(str(server), str(v)) for server, v in sorted(data.items())]
 
 
 def _no_value_lines(raw: str | None) -> list[str]:

@@ -51,6 +51,8 @@ class Engine:
         self.removed: list[Instance] = []
         #: rule → targets whose value could not be computed in the last tick (for status)
         self.no_value: dict[str, list[Target]] = {}
+        #: each server's OME release, labelled ``ome_version`` on its instances
+        self.versions: dict[str, str] = {}
         self._configure(settings)
 
     # -- configuration -------------------------------------------------------------------
@@ -105,7 +107,7 @@ class Engine:
             if keep:
                 rule = self.rules.get(name, self.api_rule)
                 for inst in self._by_rule[name].values():
-                    inst.labels = instance_labels(rule, inst.target)
+                    inst.labels = self._labels(rule, inst.target)
                     inst.identity = self._identities[name]
                 continue
             reason = "rule-changed" if name in self._identities else "rule-removed"
@@ -183,6 +185,8 @@ class Engine:
         return out
 
     def _step_server(self, poll: PollResult, now: float, out: list[Transition]) -> None:
+        if poll.ome_version is not None:
+            self.versions[poll.server] = poll.ome_version
         api = self.settings.api_down.enabled
         if poll.error is not None:
             if api:
@@ -319,11 +323,18 @@ class Engine:
             inst = Instance(
                 rule=rule.name,
                 target=target,
-                labels=instance_labels(rule, target),
+                labels=self._labels(rule, target),
                 identity=self._identities.get(rule.name, ""),
             )
             self._by_rule.setdefault(rule.name, {})[target] = inst
         return inst
+
+    def _labels(self, rule: Rule, target: Target) -> dict[str, str]:
+        labels = instance_labels(rule, target)
+        version = self.versions.get(target.server)
+        if version is not None:
+            labels.setdefault("ome_version", version)
+        return labels
 
     def _advance(
         self,

@@ -36,6 +36,8 @@ def compile_batch(node: Node) -> BatchFn | None:
     op: Callable[[Any, Any], bool] = CMP[node.op]
     const = node.right.value
     left = node.left
+    if isinstance(left, Field) and left.spec.release:
+        return None  # compared as release numbers, not as text: the closures do that
     if isinstance(left, Field):
         return _field_loop(left.spec.path, 0 if left.spec.missing_is_zero else None, op, const)
     if isinstance(left, Age):

@@ -11,6 +11,7 @@ from ..errors import ExprError
 from .fields import FieldLookupError, FieldType, Unit, resolve
 from .lex import BITS, BYTE_RATE, BYTES, KEYWORDS, SEC, Tok, tokens
 from .tree import Age, Field, Lit, Node
+from .versions import is_release, release_key
 
 _MAX_DEPTH = 32  # keeps parser, compiler and closures far from Python's recursion limit
 _LITERAL_KIND = {SEC: "a duration", BITS: "a bit rate", BYTES: "a size"}
@@ -97,6 +98,8 @@ class Checker:
         for side in (left, right):
             if side.type is FieldType.TIME:
                 raise self.time_error(side)
+        if self.check_release(left, right):
+            return
         if tok.text in ("==", "!="):
             if left.type is not right.type:
                 raise ExprError(
@@ -112,6 +115,21 @@ class Checker:
         if left.type is FieldType.NUMBER:
             self.check_units(left, right)
             self.check_units(right, left)
+
+    def check_release(self, left: Node, right: Node) -> bool:
+        """Whether ``<``/``>`` compare a release field with a release number; a literal that
+        is not one (``"latest"``) is an error, since the comparison could never hold."""
+        if not (is_release(left) or is_release(right)):
+            return False
+        for side in (left, right):
+            if side.type is not FieldType.STRING:
+                raise ExprError(f"cannot compare a release with {KIND[side.type]}", side.start)
+            if isinstance(side, Lit) and release_key(side.value) is None:
+                raise ExprError(
+                    f'"{side.value}" is not a release number; write one like "0.20.5"',
+                    side.start,
+                )
+        return True
 
     def check_spelling(self, field: Node, literal: Node) -> None:
         """Text is compared exactly, and OME writes ``Rtmp``, not ``RTMP``: a known value in

@@ -18,6 +18,7 @@ from .codes import FIELD_PREFIX
 from .fields import FieldType
 from .lex import CMP
 from .tree import Age, Bin, Call, Field, Hist, Lit, Logic, Neg, Node, Not
+from .versions import is_release, release_key
 
 
 class HistoryView(Protocol):
@@ -62,7 +63,15 @@ def _compile(node: Node) -> _Fn:
     if isinstance(node, Logic):
         return _compile_logic(node.op, [_compile(p) for p in node.parts])
     assert isinstance(node, Bin)
+    if node.op in CMP and (is_release(node.left) or is_release(node.right)):
+        return _compile_binary(node.op, _as_release(node.left), _as_release(node.right))
     return _compile_binary(node.op, _compile(node.left), _compile(node.right))
+
+
+def _as_release(node: Node) -> _Fn:
+    """``node``'s text as a comparable release key; no value when it is not a release."""
+    inner = _compile(node)
+    return lambda f, n, h: release_key(inner(f, n, h))
 
 
 def _compile_age(path: str) -> _Fn:
@@ -183,7 +192,7 @@ def compile_root(node: Node) -> Callable[[Mapping[str, Value], float, HistoryVie
     """One closure returning ``(holds, value)``; the common shapes get a flat fast path."""
     if isinstance(node, Bin) and node.op in CMP and _value_node(node) is node.left:
         op, left, right = CMP[node.op], node.left, node.right
-        if isinstance(left, Field) and isinstance(right, Lit):
+        if isinstance(left, Field) and isinstance(right, Lit) and not left.spec.release:
             path, const = left.spec.path, right.value
             default = 0 if left.spec.missing_is_zero else None
 
@@ -193,6 +202,14 @@ def compile_root(node: Node) -> Callable[[Mapping[str, Value], float, HistoryVie
 
             return field_vs_const
         lhs, rhs = _compile(left), _compile(right)
+        if is_release(left) or is_release(right):
+            holds = _compile(node)  # compares release keys; the value stays the text
+
+            def releases(f: Mapping[str, Value], n: float, h: HistoryView | None) -> Any:
+                a = lhs(f, n, h)
+                return NOTHING if a is None else (holds(f, n, h), a)
+
+            return releases
 
         def compare(f: Mapping[str, Value], n: float, h: HistoryView | None) -> Any:
             a = lhs(f, n, h)

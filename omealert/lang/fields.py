@@ -47,6 +47,7 @@ class Source(enum.StrEnum):
     LISTING = "listing"
     #: an app's ``:pushes`` or ``:records`` list (which one follows from the rule's scope)
     OUTPUTS = "outputs"
+    VERSION = "version"  # GET /v1/version, asked once in a while (ome/version.py)
 
 
 #: The levels OME reports stats for; pushes and records have fields of their own.
@@ -77,6 +78,8 @@ class FieldSpec:
     #: gap of OME itself) is partial, no value for ``SETTLE_S`` (lifetime averages and peaks
     #: are not windowed)
     windowed: bool = False
+    #: text holding a release number: compared as one (``version < "0.20.5"``, lang/versions.py)
+    release: bool = False
 
 
 #: Publisher (egress) connection keys seen in any OME release (0.15.13 … 0.21).
@@ -156,6 +159,9 @@ def _build() -> dict[str, FieldSpec]:
                   scopes=_STREAM, spellings=SOURCE_TYPES),
         FieldSpec("sourceUrl", _S, Unit.NONE, Source.INFO,
                   "where the input comes from, e.g. TCP://203.0.113.7:52110", scopes=_STREAM),
+        FieldSpec("version", _S, Unit.NONE, Source.VERSION,
+                  "the server's OME release (GET /v1/version), compared as a release number: "
+                  'version < "0.20.5"', release=True),
     ]  # fmt: skip
     for proto in PUBLISHER_PROTOCOLS:
         specs.append(

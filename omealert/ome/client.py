@@ -57,6 +57,7 @@ from .outputs import Output, normalize_outputs
 from .plan import PollPlan, Route, Routes, api_path, output_path
 from .serverclock import ServerClock, freshest_live_time
 from .unmeasured import Unmeasured
+from .version import BEFORE_VERSION_ENDPOINT, VersionWatch, parse_version
 
 if TYPE_CHECKING:
     import httpx
@@ -99,8 +100,11 @@ class OmeClient:
         clock: Clock,
         transport: httpx.AsyncBaseTransport | None = None,
         getter: Getter | None = None,
+        ask_version: bool = False,
     ) -> None:
         self.server = server
+        #: whether polls ask ``/v1/version`` (once in a while): the watcher and ``check`` do
+        self._ask = ask_version
         self.name = server.name
         self.server_clock = ServerClock()
         self._clock = clock
@@ -118,6 +122,8 @@ class OmeClient:
         #: the pushes/records each app's list showed last: kept, not resolved, when the
         #: list cannot be read
         self._outputs_seen: dict[tuple[Target, Scope], set[Target]] = {}
+        #: the server's OME release, asked for once in a while
+        self.version = VersionWatch(self.name)
 
     async def __aenter__(self) -> OmeClient:
         return self
@@ -137,13 +143,33 @@ class OmeClient:
             # Cancelling the poll cancels its requests, which drop their connections.
             async with asyncio.timeout(self._poll_timeout):
                 result = await self._poll(plan, run)
+                await self._ask_version(plan, run)
         except Failed as failed:
             result = self._failed(run, failed.error)
         except TimeoutError:  # requests' own timeouts are Failed by now: this is the deadline
             result = self._failed(run, self._deadline_error(run))
+        if result.error is not None:
+            self.version.lost()  # it may come back restarted, on another release
+        result.ome_version = self.version.version
+        if result.ome_version is not None and plan.reads_version:
+            for sample in result.samples.values():
+                sample.fields["version"] = result.ome_version
         result.requests = run.requests
         result.duration = time.perf_counter() - run.started
         return result
+
+    async def _ask_version(self, plan: PollPlan, run: PollRun) -> None:
+        """``GET /v1/version`` when due (``ome.version``); its failure fails nothing else."""
+        if not (self._ask or plan.reads_version) or not self.version.due(run.at):
+            return
+        try:
+            found = parse_version(await self._api.get(run, "/v1/version"))
+        except Failed as failed:
+            missing = failed.error.kind is SourceErrorKind.NOT_FOUND
+            found = BEFORE_VERSION_ENDPOINT if missing else None
+        except Missing:
+            found = BEFORE_VERSION_ENDPOINT
+        self.version.learnt(found, run.at)
 
     def _failed(self, run: PollRun, error: SourceError) -> PollResult:
         self._unmeasured.failed()  # the next answer may straddle a gap in OME itself

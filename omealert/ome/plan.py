@@ -93,6 +93,10 @@ class PollPlan:
     def reads_info(self) -> bool:
         return any(Source.INFO in n.sources for n in self.needs)
 
+    @property
+    def reads_version(self) -> bool:
+        return any(Source.VERSION in n.sources for n in self.needs)
+
 
 def plan_polls(rules: Sequence[Rule], server: str) -> PollPlan:
     """The plan for ``server``: one ``Need`` per distinct scope, patterns and sources of rules."""

@@ -34,6 +34,7 @@ from ..notify.outbox import Outbox
 from ..notify.planner import Planner
 from ..ome.client import OmeClient, poll_all
 from ..ome.plan import PollPlan, plan_polls
+from ..ome.version import describe
 from ..rules import Settings
 from ..state.persist import from_record, to_record, transition_record
 from ..state.records import OutboxMessage, Silence, TransitionRecord
@@ -132,7 +133,7 @@ class Runner:
     def _build_clients(self, settings: Settings) -> None:
         for server in settings.servers:
             self.clients[server.name] = OmeClient(
-                server, clock=self.clock, transport=self.transport
+                server, clock=self.clock, transport=self.transport, ask_version=True
             )
             self.plans[server.name] = plan_polls(settings.rules, server.name)
 
@@ -166,9 +167,12 @@ class Runner:
         for server in settings.servers:
             if server.name not in self.clients:
                 self.clients[server.name] = OmeClient(
-                    server, clock=self.clock, transport=self.transport
+                    server, clock=self.clock, transport=self.transport, ask_version=True
                 )
         self.plans = {s.name: plan_polls(settings.rules, s.name) for s in settings.servers}
+        for client in self.clients.values():
+            if client.version.version is not None:  # a new client logs it on its first poll
+                log.info("%s", describe(client.name, client.version.version))
         if self.outbox is not None:
             self.outbox.configure(settings.channels)
         messages = self._plan(transitions, now)
@@ -268,7 +272,11 @@ class Runner:
                 delete=list(self._unsaved_deletes),
                 transitions=self._unsaved_transitions,
                 outbox=[*unsaved, *messages],
-                meta={"last_tick_at": repr(now), "no_value": self.no_value_summary()},
+                meta={
+                    "last_tick_at": repr(now),
+                    "no_value": self.no_value_summary(),
+                    "ome_versions": json.dumps(self.engine.versions, sort_keys=True),
+                },
             )
         except StateError as exc:
             self._store_failed(exc)
