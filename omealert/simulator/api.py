@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 from .outputs import _Outputs
+from .queues import _Queues
 from .quirks import QUIRK_KINDS, quirk_info, quirk_stats
 from .reply import _c_float, _error, _ok, _Reply
 from .streams import PROVIDER_KEYS, _Metrics, _NotFound, _Stream
@@ -64,7 +65,7 @@ _V2_ROUTES: Final[tuple[tuple[re.Pattern[str], str], ...]] = (
 _POST_ROUTES: Final = frozenset({"pushes", "records"})
 
 
-class _Api(_Outputs):
+class _Api(_Outputs, _Queues):
     """``Simulator``'s answers to OME API requests (see ``_SimClock``)."""
 
     _token: str
@@ -159,7 +160,7 @@ class _Api(_Outputs):
         if name == "internals":
             return _ok(["/v1/stats/current/internals/queues"])
         if name == "queues":
-            return _ok([])
+            return _ok(self._queues_answer(now))
         if name == "stats_vhost":
             return _ok(self._v1(self._vhost(g[0]).metrics, now))
         if name == "stats_app":
