@@ -14,9 +14,10 @@ if TYPE_CHECKING:
 
 
 class Scope(enum.StrEnum):
-    """What a rule looks at: the four levels OME reports stats for, and the outputs of a
-    stream (a push to another server, a recording). ``depth`` is how many name segments a
-    target's ``match`` glob has: a push or a record is matched by its stream's names."""
+    """What a rule looks at: the four levels OME reports stats for, the outputs of a stream
+    (a push to another server, a recording), and OME's internal queues (``ome/queues.py``).
+    ``depth`` is how many name segments a target's ``match`` glob has: a push or a record
+    is matched by its stream's names; queues take no glob."""
 
     SERVER = "server"
     VHOST = "vhost"
@@ -24,6 +25,7 @@ class Scope(enum.StrEnum):
     STREAM = "stream"
     PUSH = "push"
     RECORD = "record"
+    QUEUE = "queue"
 
     @property
     def depth(self) -> int:
@@ -37,17 +39,18 @@ class Scope(enum.StrEnum):
 
 _DEPTH = {
     Scope.SERVER: 0, Scope.VHOST: 1, Scope.APP: 2, Scope.STREAM: 3, Scope.PUSH: 3, Scope.RECORD: 3,
+    Scope.QUEUE: 0,
 }  # fmt: skip
 #: The scopes OME lists per app rather than reporting stats for.
 OUTPUT_SCOPES = frozenset({Scope.PUSH, Scope.RECORD})
-#: What separates a stream's key from the output below it: a stream name is one path
-#: segment of OME's API, so it never holds a ``/``.
-_OUTPUT_MARK = {Scope.PUSH: "/:push/", Scope.RECORD: "/:record/"}
+#: What separates a stream's key from the output or queue below it: a stream name is one
+#: path segment of OME's API, so it never holds a ``/``.
+_OUTPUT_MARK = {Scope.PUSH: "/:push/", Scope.RECORD: "/:record/", Scope.QUEUE: "/:queue/"}
 
 
 class Target(NamedTuple):
-    """One thing OME reports on: a server, or a vhost/app/stream on it, or a push or a
-    record of a stream.
+    """One thing OME reports on: a server, or a vhost/app/stream on it, a push or a
+    record of a stream, or one of its internal queues.
 
     Levels below the target's scope are ``None``. A named tuple rather than a dataclass
     because targets key every per-target map and are hashed millions of times per tick:
@@ -61,6 +64,8 @@ class Target(NamedTuple):
     vhost: str | None = None
     app: str | None = None
     stream: str | None = None
+    #: ``"push"``/``"record"`` for an output; ``"queue"`` for an internal queue, whose
+    #: ``leaf`` is ``part/name#id`` (``ome/queues.py``)
     output: str | None = None
     leaf: str | None = None
 
@@ -85,7 +90,8 @@ class Target(NamedTuple):
     def key(self) -> str:
         """Stable identity such as ``origin-1/default/app/stream1``; state and messages use it.
 
-        An output adds its kind and leaf: ``origin-1/default/app/s1/:push/rtmp://h/live#3fa9``.
+        An output adds its kind and leaf: ``origin-1/default/app/s1/:push/rtmp://h/live#3fa9``;
+        a queue ``origin-1/default/app/s1/:queue/trs/filter_video#121``.
         """
         base = "/".join((self.server, *self.names))
         if self.output is None:
@@ -101,6 +107,10 @@ class Target(NamedTuple):
         if self.stream is not None:
             out["stream"] = self.stream
         if self.leaf is not None:
+            if self.output == Scope.QUEUE:
+                where, _, out["queue_id"] = self.leaf.rpartition("#")
+                out["part"], _, out["name"] = where.partition("/")
+                return out
             # a push's leaf is ``destination#digest``: the digest only tells apart pushes
             # to one destination with different keys
             name = "destination" if self.output == Scope.PUSH else "record"
@@ -108,7 +118,10 @@ class Target(NamedTuple):
         return out
 
     def parent(self) -> Target | None:
-        """The level above; an output's is its app, since it outlives its stream."""
+        """The level above; an output's is its app, since it outlives its stream; a queue's
+        is its server (it can outlive its stream's listing)."""
+        if self.output == Scope.QUEUE:
+            return Target(self.server)
         if self.output is not None:
             return Target(self.server, self.vhost, self.app)
         if self.stream is not None:

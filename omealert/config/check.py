@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from ..errors import ConfigIssue, ExprError
 from ..lang.condition import compile_condition
 from ..lang.fields import FIELDS
+from ..model import Scope
 from ..notify.sandbox import TemplateProblem, check_template
 from ..rules import (
     API_DOWN_RULE,
@@ -252,7 +253,10 @@ class _Checker:
         where: KeyPath = (*path, "match")
         depth = r.scope.depth
         if depth == 0:
-            self.add(where, "scope server takes no match: each server is one target")
+            why = "each server is one target"
+            if r.scope is Scope.QUEUE:
+                why = 'select queues in the condition instead (part == "trs", stream == "s1")'
+            self.add(where, f"scope {r.scope} takes no match: {why}")
             return ()
         if not r.match:
             self.add(where, f"match lists no patterns; leave it out to select every {r.scope}")

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from ..model import Scope
+from .queuefields import DROP_REFUSAL, QUEUE_FIELDS
 
 
 class FieldType(enum.StrEnum):
@@ -37,6 +38,8 @@ class Unit(enum.StrEnum):
     FRAMES = "frames"
     HERTZ = "Hz"
     PIXELS = "pixels"
+    MICROSECONDS = "µs"
+    PER_SECOND = "items/s"
 
 
 class Source(enum.StrEnum):
@@ -48,6 +51,7 @@ class Source(enum.StrEnum):
     #: an app's ``:pushes`` or ``:records`` list (which one follows from the rule's scope)
     OUTPUTS = "outputs"
     VERSION = "version"  # GET /v1/version, asked once in a while (ome/version.py)
+    QUEUES = "queues"  # GET /v1/stats/current/internals/queues, once per server (ome/queues.py)
 
 
 #: The levels OME reports stats for; pushes and records have fields of their own.
@@ -80,6 +84,8 @@ class FieldSpec:
     windowed: bool = False
     #: text holding a release number: compared as one (``version < "0.20.5"``, lang/versions.py)
     release: bool = False
+    #: why a rule may not read the field at all (refused at load, at its position)
+    refusal: str = ""
 
 
 #: Publisher (egress) connection keys seen in any OME release (0.15.13 … 0.21).
@@ -161,8 +167,9 @@ def _build() -> dict[str, FieldSpec]:
                   "where the input comes from, e.g. TCP://203.0.113.7:52110", scopes=_STREAM),
         FieldSpec("version", _S, Unit.NONE, Source.VERSION,
                   "the server's OME release (GET /v1/version), compared as a release number: "
-                  'version < "0.20.5"', release=True),
+                  'version < "0.20.5"', release=True, scopes=frozenset(Scope)),
     ]  # fmt: skip
+    specs += _queue_fields()
     for proto in PUBLISHER_PROTOCOLS:
         specs.append(
             FieldSpec(f"publishers.connections.{proto}", _N, Unit.COUNT, Source.STATS,
@@ -300,11 +307,47 @@ _WINDOWED = frozenset({
 })  # fmt: skip
 
 
+_QUEUE = frozenset({Scope.QUEUE})
+
+
+def _queue_fields() -> list[FieldSpec]:
+    """``scope: queue``: a queue's numbers as OME sends them, and its URN's parts as text."""
+    units = {"count": Unit.COUNT, "µs": Unit.MICROSECONDS, "count/s": Unit.PER_SECOND}
+    out = [
+        FieldSpec(name, _N, units[unit], Source.QUEUES, doc, scopes=_QUEUE)
+        for name, unit, doc in QUEUE_FIELDS
+    ]
+    out += [
+        FieldSpec(name, _S, Unit.NONE, Source.QUEUES, doc, scopes=_QUEUE)
+        for name, doc in (
+            ("part", "where the queue sits: pvd imr trs omr pub och (from its urn)"),
+            (
+                "queue_name",
+                "the queue's name in its urn (label name): filter_video, dec_h264_0, "
+                "streamworker, ...",
+            ),
+            ("urn", "the queue's whole urn, e.g. mngq:v=#default#app:s=s1:p=trs:n=filter_video"),
+            ("vhost", "the queue's virtual host (from its urn; none for server-wide queues)"),
+            ("app", "the queue's application (from its urn)"),
+            (
+                "stream",
+                "the queue's stream (from its urn; none for app-level queues; an "
+                "encoder's is the output stream)",
+            ),
+        )
+    ]
+    out.append(FieldSpec("drop", _N, Unit.COUNT, Source.QUEUES, "always 0 in OME",
+                         scopes=_QUEUE, refusal=DROP_REFUSAL))  # fmt: skip
+    return out
+
+
 def _with_limits(spec: FieldSpec) -> FieldSpec:
     """``spec`` with its plausible range, warm-up and window. Counts are passed on as they
     are (OME's bookkeeping bug can make them negative, ome-api.md §7), and so are unitless
     numbers."""
     plausible: tuple[float, float] | None = None
+    if spec.scopes == _QUEUE:
+        return spec  # item counts and waits, passed on as OME sends them
     if spec.source is Source.OUTPUTS:
         pass  # what OME leaves out is no value already; nothing else is checked
     elif spec.type is FieldType.NUMBER and spec.unit not in (Unit.COUNT, Unit.NONE):

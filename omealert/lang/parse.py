@@ -266,6 +266,8 @@ class Parser(Checker):
         return self.field(FIELDS[f"{side}.connections.{proto}"], proto_tok.start, side_tok.end)
 
     def field(self, spec: FieldSpec, start: int, end: int) -> Field:
+        if spec.refusal:
+            raise ExprError(f"{self.text[start:end]} cannot be used: {spec.refusal}", start)
         if self.scope not in spec.scopes:
             where = [s.value for s in sorted(spec.scopes, key=lambda s: s.depth)]
             listed = ", ".join(where[:-1]) + " and " + where[-1] if len(where) > 1 else where[0]

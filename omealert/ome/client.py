@@ -55,6 +55,7 @@ from .http import Getter
 from .normalize import NormalizeError, normalize_info, normalize_stats
 from .outputs import Output, normalize_outputs
 from .plan import PollPlan, Route, Routes, api_path, output_path
+from .queues import QUEUES_PATH, parse_queues, queue_samples
 from .serverclock import ServerClock, freshest_live_time
 from .unmeasured import Unmeasured
 from .version import BEFORE_VERSION_ENDPOINT, VersionWatch, parse_version
@@ -124,6 +125,8 @@ class OmeClient:
         self._outputs_seen: dict[tuple[Target, Scope], set[Target]] = {}
         #: the server's OME release, asked for once in a while
         self.version = VersionWatch(self.name)
+        #: the queues the last poll read, kept as they were while ``internals/queues`` fails
+        self._queues: set[Target] = set()
 
     async def __aenter__(self) -> OmeClient:
         return self
@@ -144,6 +147,8 @@ class OmeClient:
             async with asyncio.timeout(self._poll_timeout):
                 result = await self._poll(plan, run)
                 await self._ask_version(plan, run)
+                if plan.reads_queues:
+                    await self._read_queues(run, result)
         except Failed as failed:
             result = self._failed(run, failed.error)
         except TimeoutError:  # requests' own timeouts are Failed by now: this is the deadline
@@ -158,9 +163,34 @@ class OmeClient:
         result.duration = time.perf_counter() - run.started
         return result
 
+    async def _read_queues(self, run: PollRun, result: PollResult) -> None:
+        """The internal queues into the poll; a failure keeps the last ones as they were."""
+        error: SourceError | None = None
+        try:
+            found = parse_queues(await self._api.get(run, QUEUES_PATH), self.version.version)
+        except Missing:
+            found = []
+        except Failed as failed:
+            if failed.error.kind is not SourceErrorKind.NOT_FOUND:  # 404: OME < 0.15.14
+                error = failed.error
+            found = []
+        except NormalizeError as exc:
+            reason = f"a field of the wrong type or shape: {exc}"
+            error = self._api.error(SourceErrorKind.BAD_RESPONSE, QUEUES_PATH, reason)
+            found = []
+        if error is not None:
+            result.listed |= self._queues
+            result.target_errors.update(dict.fromkeys(self._queues, error))
+            return
+        samples = queue_samples(self.name, found, run.at, result.server_now)
+        self._queues = set(samples)
+        result.samples.update(samples)
+        result.listed |= self._queues
+
     async def _ask_version(self, plan: PollPlan, run: PollRun) -> None:
         """``GET /v1/version`` when due (``ome.version``); its failure fails nothing else."""
-        if not (self._ask or plan.reads_version) or not self.version.due(run.at):
+        asked = self._ask or plan.reads_version or plan.reads_queues  # queues: per release
+        if not asked or not self.version.due(run.at):
             return
         try:
             found = parse_version(await self._api.get(run, "/v1/version"))

@@ -33,6 +33,8 @@ class Need:
     absent: bool = False
 
     def selects(self, names: tuple[str, ...]) -> bool:
+        if self.scope is Scope.QUEUE:
+            return False  # queues are not listed: ``PollPlan.reads_queues``
         if len(names) != self.scope.depth:
             return False
         return not self.patterns or any(p.matches(names) for p in self.patterns)
@@ -96,6 +98,11 @@ class PollPlan:
     @property
     def reads_version(self) -> bool:
         return any(Source.VERSION in n.sources for n in self.needs)
+
+    @property
+    def reads_queues(self) -> bool:
+        """Whether a rule reads internal queues: one ``internals/queues`` GET per poll."""
+        return any(n.scope is Scope.QUEUE for n in self.needs)
 
 
 def plan_polls(rules: Sequence[Rule], server: str) -> PollPlan:

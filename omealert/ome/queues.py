@@ -23,45 +23,21 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from ..lang.queuefields import DROP_REFUSAL, QUEUE_FIELDS
 from ..lang.versions import release_key
-from ..model import Value
+from ..model import Sample, Scope, Target, Value
 from .normalize import NormalizeError
 
 __all__ = [
-    "DROP_REFUSAL", "QUEUE_FIELDS", "Queue", "effective_threshold", "parse_queues", "parse_urn",
+    "DROP_REFUSAL", "QUEUES_PATH", "QUEUE_FIELDS", "Queue", "effective_threshold", "parse_queues",
+    "parse_urn", "queue_samples", "queue_target",
 ]  # fmt: skip
-
-#: the message a rule reading ``drop`` is refused with
-DROP_REFUSAL = (
-    "drop is always 0 in OME (its counter is compiled out in every release examined, and a "
-    "full exceed-wait queue deletes items without counting them): watch size, "
-    "avgWaitingTime or delta(size, 10s) instead"
-)
 
 URN_RE = re.compile(
     r"^mngq(?::v=#(?P<vhost>[^#]*)#(?P<app>.*?))?(?::s=(?P<stream>.*?))?"
     r"(?::p=(?P<part>pvd|imr|trs|omr|pub|och))?(?::n=(?P<name>.*))?$"
 )
 
-#: (field, unit, meaning) of a queue reading; the integers OME sends, as they are
-QUEUE_FIELDS: tuple[tuple[str, str, str], ...] = (
-    ("size", "count", "items queued at OME's last metrics update (at most once a second)"),
-    ("peak", "count", "most items ever queued since the queue was created"),
-    ("threshold", "count", "the threshold OME reports; 0 = none (wrong in 0.18-0.20: "
-     "effective_threshold)"),
-    ("effective_threshold", "count", "the threshold the queue really uses, where omealert "
-     "knows it for the release; else the reported one"),
-    ("avgWaitingTime", "µs", "moving average (0.9 old + 0.1 new) of each dequeued item's wait; "
-     "freezes while nothing is dequeued"),
-    ("inputPerSecond", "count/s", "items queued over the last stats interval"),
-    ("outputPerSecond", "count/s", "items dequeued over the last stats interval"),
-    *(
-        (f"dwell{window}{stat}Us", "µs", f"dwell time {stat} over "
-         f"{'the last ~1 s' if window else 'the queue life'} (OME 0.21+)")
-        for window in ("", "Latest")
-        for stat in ("Min", "Avg", "P50", "P90", "P99", "Max")
-    ),
-)  # fmt: skip
 _NUMBERS = tuple(f for f, _, _ in QUEUE_FIELDS if f != "effective_threshold")
 _OPTIONAL = frozenset(f for f in _NUMBERS if f.startswith("dwell"))
 
@@ -147,3 +123,32 @@ def effective_threshold(
 
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+#: where OME lists its queues (OME ≥ 0.15.14 with these keys; a 404 before: no queues)
+QUEUES_PATH = "/v1/stats/current/internals/queues"
+
+
+def queue_target(server: str, queue: Queue) -> Target:
+    """A queue's target: the names of its URN, and ``part/name#id`` as its leaf."""
+    labels = queue.labels
+    leaf = f"{labels.get('part', '')}/{labels.get('name', '')}#{queue.id}"
+    return Target(
+        server, labels.get("vhost"), labels.get("app") if "vhost" in labels else None,
+        labels.get("stream") if "app" in labels else None, Scope.QUEUE.value, leaf,
+    )  # fmt: skip
+
+
+def queue_samples(
+    server: str, queues: list[Queue], at: float, server_now: float
+) -> dict[Target, Sample]:
+    """One sample per queue, with the URN's parts as text fields (``part == "trs"``)."""
+    out: dict[Target, Sample] = {}
+    for queue in queues:
+        fields = dict(queue.fields)
+        for name in ("part", "name", "urn", "vhost", "app", "stream"):
+            if name in queue.labels:
+                fields["queue_name" if name == "name" else name] = queue.labels[name]
+        target = queue_target(server, queue)
+        out[target] = Sample(target, fields, at, server_now)
+    return out

@@ -315,6 +315,8 @@ def parse_target(server: str, key: str) -> Target:
     """``default/app/s1`` (or ``/`` for the server itself) as a target of ``server``."""
     if key == SERVER_KEY:
         return Target(server)
+    if "/:queue/" in key:  # a queue: default/app/s1/:queue/trs/filter_video#121
+        return Target.from_key(f"{server}/{key}")
     if "/:push/" in key or "/:record/" in key:  # default/app/s1/:push/rtmp://host/live2
         output = Target.from_key(f"{server}/{key}")
         if output.stream is None or not output.leaf:
