@@ -61,6 +61,11 @@ rules:
     when: avgThroughputIn < 500kbps
     for: 4s
     summary: "{{{{ target }}}} ingest at {{{{ value | bitrate }}}}"
+  - name: queue-congested
+    scope: queue
+    when: size > threshold and threshold > 0 and inputPerSecond > 0
+    for: 2s
+    summary: "{{{{ labels.name }}}} of {{{{ labels.stream }}}} holds {{{{ value }}}} items"
   - name: stream-gone
     match: default/live/cam-2
     when: absent
@@ -87,8 +92,12 @@ def story() -> list[Beat]:
         Beat(16, "studio-a's encoder comes back; OME's first window after the gap is partial "
                  "(250 kbps): no value, so input-bitrate-low stays quiet",
              lambda s: s.resume(*live, "studio-a")),
+        Beat(20, "cam-1 is transcoded and its video filter falls behind: the queue grows "
+                 "by 30 frames a second", lambda s: s.congest_queue(*live, "cam-1", 30)),
         Beat(26, "studio-b settles at 470 viewers (still above the 450 resolve line)",
              lambda s: s.set_viewers(*live, "studio-b", "webrtc", 470)),
+        Beat(30, "cam-1's transcoder catches up and drains its queue",
+             lambda s: s.relieve_queue(*live, "cam-1")),
         Beat(32, "cam-2 disconnects and is gone from OME's listing",
              lambda s: s.remove_stream(*live, "cam-2")),
         Beat(40, "OME is stopped: for a moment it lists no vhosts (200 []); omealert waits "

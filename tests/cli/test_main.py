@@ -647,6 +647,10 @@ def test_demo_runs_the_story(tmp_path: Path) -> None:
     assert set(labels) == {"critical", "warning", "resolved"}, labels
     assert "OME API on demo answers again" in run.out
     assert "ingest at 300 kbps — for " in run.out  # its summary shows the value: not twice
+    # a queue that congests, then drains (issue 15)
+    assert re.search(r"queue-congested demo/default/live/cam-1/:queue/trs/filter_video#\d+: "
+                     "pending → firing", run.out)  # fmt: skip
+    assert "[RESOLVED] queue-congested on demo/default/live/cam-1/:queue/" in run.out
 
 
 def test_version_and_light_start_up(tmp_path: Path) -> None:
