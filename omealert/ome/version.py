@@ -69,7 +69,8 @@ KNOWN: tuple[Behaviour, ...] = (
         "internal queues report a threshold other than the one they use (dec_*/enc_* report 0, "
         "filter_video 120 where 2 x fps applies): OME's own congestion alert misses them",
         "ome-beyond-stats.md §3.1; A18 monitoring/queue_metrics.h:47-52, "
-        "transcoder_decoder.cpp:332-333, transcoder_encoder.cpp:341-342 (same order in 0.20.0)",
+        "transcoder_decoder.cpp:332-333, transcoder_encoder.cpp:341-342 (same order in 0.20.0; "
+        "0.20.5 not examined): scope queue's effective_threshold",
     ),
     Behaviour(
         "0.0", "0.20.5", False,
