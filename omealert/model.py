@@ -117,6 +117,15 @@ class Target(NamedTuple):
             out[name] = self.leaf.partition("#")[0] if name == "destination" else self.leaf
         return out
 
+    def child(self, name: str) -> Target:
+        """The vhost, app or stream ``name`` one level below this server, vhost or app."""
+        v, a, _ = (*self.names, None, None, None)[:3]
+        if v is None:
+            return Target(self.server, name)
+        if a is None:
+            return Target(self.server, v, name)
+        return Target(self.server, v, a, name)
+
     def parent(self) -> Target | None:
         """The level above; an output's is its app, since it outlives its stream; a queue's
         is its server (it can outlive its stream's listing)."""

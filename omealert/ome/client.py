@@ -40,10 +40,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any
 
 from ..clock import Clock
 from ..errors import SourceError, SourceErrorKind
@@ -57,6 +57,7 @@ from .outputs import Output, normalize_outputs
 from .plan import PollPlan, Route, Routes, api_path, output_path
 from .queues import QUEUES_PATH, parse_queues, queue_samples
 from .serverclock import ServerClock, freshest_live_time
+from .tasks import map_bounded, run_all
 from .unmeasured import Unmeasured
 from .version import BEFORE_VERSION_ENDPOINT, VersionWatch, parse_version
 
@@ -64,9 +65,6 @@ if TYPE_CHECKING:
     import httpx
 
 __all__ = ["OmeClient", "poll_all"]
-
-T = TypeVar("T")
-X = TypeVar("X")
 
 
 _LEVEL = {"virtual host": 1, "application": 2}
@@ -222,7 +220,7 @@ class OmeClient:
         listed, gone = await self._discover(plan, run, root)
         wanted = {t: r for t, r in self._routes.for_listing(plan, listed).items() if r is not None}
         run.targets = len(wanted)
-        results = await _map_bounded(
+        results = await map_bounded(
             lambda t: self._fetch(run, t, wanted[t]), list(wanted), self._workers
         )
         fetched = dict(zip(wanted, results, strict=True))
@@ -294,7 +292,7 @@ class OmeClient:
                     raise
                 return failed.error
 
-        answers = await _map_bounded(read, jobs, self._workers)
+        answers = await map_bounded(read, jobs, self._workers)
         seen: dict[tuple[Target, Scope], set[Target]] = {}
         for (app, scope), got in zip(jobs, answers, strict=True):
             if isinstance(got, SourceError):
@@ -339,18 +337,18 @@ class OmeClient:
         level = [root]
         if not plan.explores(root) and Source.STATS not in (plan.sources(root) or ()):
             # Nothing to fetch: list the vhosts anyway, as a check that the API answers.
-            listed.update(_child(root, n) for n in await self._list(run, root) or ())
+            listed.update(root.child(n) for n in await self._list(run, root) or ())
             return listed, gone
         while level:
             parents = [t for t in level if t.scope is not Scope.STREAM and plan.explores(t)]
-            children = await _map_bounded(lambda t: self._list(run, t), parents, self._workers)
+            children = await map_bounded(lambda t: self._list(run, t), parents, self._workers)
             level = []
             for parent, names in zip(parents, children, strict=True):
                 if names is None:  # vanished between its parent's listing and its own
                     listed.discard(parent)
                     gone.add(parent)
                     continue
-                kids = [_child(parent, n) for n in names]
+                kids = [parent.child(n) for n in names]
                 listed.update(kids)
                 level.extend(kids)
                 if len(listed) > MAX_TARGETS:
@@ -394,7 +392,7 @@ class OmeClient:
             if len(jobs) == 1:  # the common case needs no task group of its own
                 got.fields = await jobs[0]
             else:
-                for part in await _all(jobs):
+                for part in await run_all(jobs):
                     got.fields.update(part)
         except Missing as missing:
             if target.scope is Scope.SERVER:
@@ -428,64 +426,10 @@ class OmeClient:
 
 async def poll_all(clients: Sequence[OmeClient], plans: Mapping[str, PollPlan]) -> list[PollResult]:
     """Poll every server at once; a server without a plan is only checked for an answer."""
-    return await _all(c.poll(plans.get(c.name) or PollPlan(c.name)) for c in clients)
+    return await run_all(c.poll(plans.get(c.name) or PollPlan(c.name)) for c in clients)
 
 
 # -- helpers ----------------------------------------------------------------------------------
-
-
-async def _map_bounded(
-    job: Callable[[X], Coroutine[Any, Any, T]], items: Sequence[X], limit: int
-) -> list[T]:
-    """``job(item)`` for every item, at most ``limit`` at a time, results in order; failures
-    as ``_all``.
-
-    ``limit`` workers take the items in turn: one task per item, all but ``limit`` of them
-    waiting on a semaphore, costs a 10,000-stream poll far more CPU.
-    """
-    results: list[Any] = [None] * len(items)
-    queue = iter(range(len(items)))
-
-    async def worker() -> None:
-        for index in queue:
-            results[index] = await job(items[index])
-
-    await _all(worker() for _ in range(min(limit, len(items))))
-    return cast(list[T], results)
-
-
-async def _all(jobs: Iterable[Coroutine[Any, Any, T]]) -> list[T]:
-    """Run ``jobs`` concurrently; the first ``Failed``/``Missing`` cancels the rest."""
-    tasks: list[asyncio.Task[T]] = []
-    try:
-        async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(j) for j in jobs]
-    except BaseExceptionGroup as eg:
-        for exc in _leaves(eg):
-            if isinstance(exc, Failed) and exc.server_wide:
-                raise exc from None
-        for kind in (Missing, Failed):  # a target that is gone is not also broken
-            for exc in _leaves(eg):
-                if isinstance(exc, kind):
-                    raise exc from None
-        raise
-    return [t.result() for t in tasks]
-
-
-def _leaves(eg: BaseExceptionGroup[BaseException]) -> list[BaseException]:
-    out: list[BaseException] = []
-    for exc in eg.exceptions:
-        out.extend(_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
-    return out
-
-
-def _child(parent: Target, name: str) -> Target:
-    v, a, _ = (*parent.names, None, None, None)[:3]
-    if v is None:
-        return Target(parent.server, name)
-    if a is None:
-        return Target(parent.server, v, name)
-    return Target(parent.server, v, a, name)
 
 
 def _sources(route: Route) -> tuple[bool, bool]:

@@ -118,7 +118,7 @@ class _AlertModule(_Faults):
     _alert: _Sender | None = None
     _alert_rules: dict[str, Any]
     _alert_codes: dict[tuple[str, str, str], tuple[str, ...]]
-    _congested = False
+    _alert_congested = False
 
     def set_alert_module(
         self,
@@ -147,7 +147,7 @@ class _AlertModule(_Faults):
                 "long_key_frame_interval": long_key_frame_interval,
             }
             self._alert_codes = {}
-            self._congested = False
+            self._alert_congested = False
 
     def alert_module_off(self) -> None:
         """Stop sending; POSTs still queued are sent first."""
@@ -178,10 +178,10 @@ class _AlertModule(_Faults):
     def set_congested(self, congested: bool) -> None:
         """Internal queues congest (or drain): 0.18's global INTERNAL_QUEUE event."""
         with self._lock:
-            if self._alert is None or congested == self._congested:
-                self._congested = congested
+            if self._alert is None or congested == self._alert_congested:
+                self._alert_congested = congested
                 return
-            self._congested = congested
+            self._alert_congested = congested
             queues = []
             for vhost in self._vhosts.values():
                 for app in vhost.apps.values():
