@@ -259,6 +259,10 @@ class _HttpHandler(BaseHTTPRequestHandler):
         rec = self.server.receiver
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
+        if len(body) < length:
+            # The sender died mid-request (a test SIGKILLs it): like any real server, take
+            # an incomplete request as never received.
+            return
         rec._requests.append((self.command, self.path, dict(self.headers.items()), body))
         if rec._delay > 0:
             # Wait on the release event rather than sleeping, so stop() can end a delayed
