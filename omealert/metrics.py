@@ -39,8 +39,8 @@ OME_EVENT_REJECTIONS = (
     "duplicate",
 )
 
-#: Per channel (sent, failed, dropped) counts, read from the outbox at each scrape.
-DeliveryCounts = Callable[[], tuple[dict[str, int], dict[str, int], dict[str, int]]]
+#: Per channel (sent, failed, dropped, deferred) counts, read from the outbox at each scrape.
+DeliveryCounts = Callable[[], tuple[dict[str, int], dict[str, int], dict[str, int], dict[str, int]]]
 
 
 class Metrics:
@@ -238,12 +238,18 @@ class _DeliveryCollector:
         sent: dict[str, int] = {}
         failed: dict[str, int] = {}
         dropped: dict[str, int] = {}
+        deferred: dict[str, int] = {}
         if self._metrics.delivery is not None:
-            sent, failed, dropped = self._metrics.delivery()
+            sent, failed, dropped, deferred = self._metrics.delivery()
         for name, help_text, counts in (
             ("omealert_notifications_sent", "Messages delivered per channel.", sent),
             ("omealert_notifications_failed", "Failed delivery attempts per channel.", failed),
             ("omealert_notifications_dropped", "Messages given up per channel.", dropped),
+            (
+                "omealert_notifications_deferred",
+                "Due messages held back while their service's last send still runs.",
+                deferred,
+            ),
         ):
             family = CounterMetricFamily(name, help_text, labels=["channel"])
             for channel in sorted({*counts, *self._metrics.channels}):
@@ -252,5 +258,5 @@ class _DeliveryCollector:
 
     def describe(self) -> Iterator[Metric]:
         """The families, without reading the outbox: lets the registry refuse a name clash."""
-        for name in ("sent", "failed", "dropped"):
+        for name in ("sent", "failed", "dropped", "deferred"):
             yield CounterMetricFamily(f"omealert_notifications_{name}", "", labels=["channel"])

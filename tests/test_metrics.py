@@ -52,7 +52,7 @@ def observed() -> Metrics:
     m.slow_tick()
     m.state_error()
     m.reloaded(ok=False)
-    m.delivery = lambda: ({"hook": 2}, {"mail": 1}, {})
+    m.delivery = lambda: ({"hook": 2}, {"mail": 1}, {}, {"mail": 3})
     return m
 
 
@@ -72,6 +72,7 @@ def test_documented_counters_and_gauges_keep_their_names_labels_and_types() -> N
         "omealert_notifications_sent": "counter",
         "omealert_notifications_failed": "counter",
         "omealert_notifications_dropped": "counter",
+        "omealert_notifications_deferred": "counter",
         "omealert_state_errors": "counter",
         "omealert_config_last_reload_successful": "gauge",
         "omealert_config_reloads": "counter",
@@ -105,10 +106,12 @@ def test_documented_counters_and_gauges_keep_their_names_labels_and_types() -> N
 
 
 def test_every_configured_channel_has_delivery_counters_from_zero() -> None:
-    """sent/failed/dropped exist for each channel before its first send, as the outbox counts."""
+    """sent/failed/dropped/deferred exist for each channel before its first send, as the
+    outbox counts."""
     fams = families(observed())
     for kind, want in (("sent", {"hook": 2, "mail": 0}), ("failed", {"hook": 0, "mail": 1}),
-                       ("dropped", {"hook": 0, "mail": 0})):  # fmt: skip
+                       ("dropped", {"hook": 0, "mail": 0}),
+                       ("deferred", {"hook": 0, "mail": 3})):  # fmt: skip
         family = f"omealert_notifications_{kind}"
         got = values(fams, family, f"{family}_total")
         assert {dict(k)["channel"]: v for k, v in got.items()} == want

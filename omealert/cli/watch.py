@@ -258,6 +258,7 @@ async def _watch(
             dict(box.counters.sent),
             dict(box.counters.failed),
             dict(box.counters.dropped),
+            dict(box.counters.deferred),
         )
     server = None
     receiver = None

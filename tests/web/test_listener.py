@@ -128,7 +128,7 @@ def test_a_scrape_is_reused_while_the_watchers_series_are_unchanged() -> None:
             answer = await request(listener, get("/metrics"))
             assert b"\nomealert_ticks_total 1.0\n" in answer
             assert counting.reads == 2
-            listener.metrics.delivery = lambda: ({"hook": 1}, {}, {})
+            listener.metrics.delivery = lambda: ({"hook": 1}, {}, {}, {})
             answer = await request(listener, get("/metrics"))
             assert b'omealert_notifications_sent_total{channel="hook"} 1.0' in answer
             assert counting.reads == 3
