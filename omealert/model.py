@@ -113,8 +113,10 @@ class Target(NamedTuple):
                 return out
             # a push's leaf is ``destination#digest``: the digest only tells apart pushes
             # to one destination with different keys
-            name = "destination" if self.output == Scope.PUSH else "record"
-            out[name] = self.leaf.partition("#")[0] if name == "destination" else self.leaf
+            if self.output == Scope.PUSH:
+                out["destination"] = self.leaf.partition("#")[0]
+            else:
+                out["record"] = self.leaf
         return out
 
     def child(self, name: str) -> Target:

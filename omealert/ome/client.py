@@ -173,8 +173,7 @@ class OmeClient:
                 error = failed.error
             found = []
         except NormalizeError as exc:
-            reason = f"a field of the wrong type or shape: {exc}"
-            error = self._api.error(SourceErrorKind.BAD_RESPONSE, QUEUES_PATH, reason)
+            error = self._bad_shape(QUEUES_PATH, exc)
             found = []
         if error is not None:
             result.listed |= self._queues
@@ -263,10 +262,6 @@ class OmeClient:
 
         Their targets join ``listed`` and ``samples``; a 404 (no Push or File publisher)
         is an app without any; a list that fails keeps the outputs it showed last."""
-        live: dict[Target, set[str]] = {}
-        for t in result.listed:
-            if t.scope is Scope.STREAM and t.stream is not None:
-                live.setdefault(Target(t.server, t.vhost, t.app), set()).add(t.stream)
         jobs = [
             (app, scope)
             for app in result.listed
@@ -275,6 +270,10 @@ class OmeClient:
         ]
         if not jobs:
             return
+        live: dict[Target, set[str]] = {}
+        for t in result.listed:
+            if t.scope is Scope.STREAM and t.stream is not None:
+                live.setdefault(Target(t.server, t.vhost, t.app), set()).add(t.stream)
 
         async def read(job: tuple[Target, Scope]) -> list[Output] | SourceError:
             app, scope = job
@@ -285,8 +284,7 @@ class OmeClient:
             except Missing:
                 return []
             except NormalizeError as exc:
-                reason = f"a field of the wrong type or shape: {exc}"
-                return self._api.error(SourceErrorKind.BAD_RESPONSE, path, reason)
+                return self._bad_shape(path, exc)
             except Failed as failed:
                 if failed.server_wide:
                     raise
@@ -419,9 +417,13 @@ class OmeClient:
         try:
             fields = normalize(payload)
         except NormalizeError as exc:
-            reason = f"a field of the wrong type or shape: {exc}"
-            raise Failed(self._api.error(SourceErrorKind.BAD_RESPONSE, path, reason)) from None
+            raise Failed(self._bad_shape(path, exc)) from None
         return fields
+
+    def _bad_shape(self, path: str, exc: NormalizeError) -> SourceError:
+        """An answer that parsed but holds a field of the wrong type or shape."""
+        reason = f"a field of the wrong type or shape: {exc}"
+        return self._api.error(SourceErrorKind.BAD_RESPONSE, path, reason)
 
 
 async def poll_all(clients: Sequence[OmeClient], plans: Mapping[str, PollPlan]) -> list[PollResult]:

@@ -167,7 +167,7 @@ def scrub_pushes(body: bytes) -> bytes:
     """
     try:
         envelope = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # not JSON (UnicodeDecodeError is a ValueError)
         return body
     pushes = envelope.get("response") if isinstance(envelope, dict) else None
     if not isinstance(pushes, list):

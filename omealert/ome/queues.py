@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TypeGuard
 
 from ..lang.queuefields import DROP_REFUSAL, QUEUE_FIELDS
 from ..lang.versions import release_key
@@ -81,7 +82,7 @@ def parse_queues(payload: object, version: str | None) -> list[Queue]:
             value = item.get(name)
             if value is None and name in _OPTIONAL:
                 continue
-            if not isinstance(value, int) or isinstance(value, bool):
+            if not _is_int(value):
                 raise NormalizeError(f"internals/queues[{index}].{name}", "expected an integer")
             fields[name] = value
         labels = parse_urn(urn)
@@ -104,7 +105,7 @@ def effective_threshold(
     report theirs). An unknown release or another queue: the reported threshold.
     """
     reported = fields.get("threshold")
-    key = release_key(version) if version is not None else None
+    key = release_key(version)
     name = labels.get("name", "")
     if key is None or labels.get("part") != "trs" or key >= (0, 21, 0, 0):
         return reported if isinstance(reported, int) else None
@@ -121,7 +122,7 @@ def effective_threshold(
     return reported if isinstance(reported, int) else None
 
 
-def _is_int(value: object) -> bool:
+def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
