@@ -11,7 +11,7 @@ import enum
 import re
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
-from functools import cache
+from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any
 
 from .model import Scope, Severity, Target
@@ -48,6 +48,7 @@ def _re2() -> tuple[Any, Any]:
 RE2_HINT = "RE2 syntax: no backreferences, lookahead or lookbehind"
 
 
+@lru_cache(maxsize=1024)  # silences are matched every tick, and RE2 keeps no cache of its own
 def compile_label_regex(pattern: str) -> Any:
     """``pattern`` compiled by RE2, which matches in time linear in the text.
 

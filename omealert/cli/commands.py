@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import logging
 import os
@@ -159,8 +158,10 @@ async def _check(settings: Settings, state: str | None, notify: bool, window: fl
                 from ..state.retention import Pruner
 
                 pruner = Pruner(store, clock=clock, retention_s=lambda: settings.state_retention_s)
-                with contextlib.suppress(StateError):  # a prune failing is no verdict
+                try:
                     await pruner.prune_once()
+                except StateError as exc:  # a prune failing is no verdict, but is said
+                    log.warning("cannot prune the state database: %s", exc)
             return result
         finally:
             await runner.aclose()

@@ -13,9 +13,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from ..errors import ConfigError, ConfigIssue
 from ..rules import Settings
@@ -28,8 +28,6 @@ from .parts import salvage
 from .yamlsource import parse_yaml
 
 __all__ = ["load_config", "load_config_text"]
-
-_M = TypeVar("_M", bound=BaseModel)
 
 
 # -- loading -------------------------------------------------------------------------------
@@ -134,7 +132,7 @@ def _secrets_in(data: Any) -> list[str]:
 
 
 def _url_secrets(url: str) -> list[str]:
-    from ..notify.delivery import url_secrets as parts  # no apprise import: the parsing is ours
+    from ..notify.scrub import url_secrets as parts  # no apprise import: the parsing is ours
 
     return parts(url)
 

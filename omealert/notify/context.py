@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +41,12 @@ CONTEXT_NAMES: frozenset[str] = frozenset(
 )
 
 
+@functools.cache
+def _empty_fields(scope: Scope) -> dict[str, Any]:
+    """Every field of ``scope`` with no value (0 for connection counts): the same each call."""
+    return {p: 0 if s.missing_is_zero else None for p, s in FIELDS.items() if scope in s.scopes}
+
+
 def template_sample(scope: Scope, fields: Mapping[str, Any] | None) -> dict[str, Any]:
     """``sample`` as templates see it: every field the catalogue has for ``scope``, nested
     (``sample.publishers.connections.llhls``), with the sample's values laid over it.
@@ -50,11 +57,7 @@ def template_sample(scope: Scope, fields: Mapping[str, Any] | None) -> dict[str,
     seen for an alert whose target vanished, so a resolve by ``on_missing`` shows that. A
     template that reads the sample therefore never fails because the target is gone.
     """
-    flat: dict[str, Any] = {
-        path: 0 if spec.missing_is_zero else None
-        for path, spec in FIELDS.items()
-        if scope in spec.scopes
-    }
+    flat = dict(_empty_fields(scope))
     if fields:
         flat.update(fields)
     return nest_fields(flat)

@@ -57,7 +57,7 @@ if TYPE_CHECKING:
     from ..rules import ChannelSpec
     from .render import Message
 
-__all__ = ["Deliverer", "Outcome", "check_url", "scrub_reason", "url_secrets"]
+__all__ = ["Deliverer", "Outcome", "check_url"]
 
 log = logging.getLogger(__name__)
 

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from ..clock import Clock
 from ..errors import StateError
 from ..rules import ChannelSpec
-from ..state.records import OutboxMessage, service_key
+from ..state.records import OutboxMessage, channel_services, service_key
 from ..state.store import StateStore
 from .delivery import Deliverer
 from .render import Message
@@ -148,12 +148,7 @@ class Outbox:
                     self._drop(msg, now, gone, self._describe(msg))
 
     def _index(self, channels: dict[str, ChannelSpec]) -> None:
-        self._where = {}
-        for name, channel in channels.items():
-            where: dict[str, int] = {}
-            for index, url in enumerate(channel.urls):
-                where.setdefault(service_key(url), index)
-            self._where[name] = where
+        self._where = {name: channel_services(c.urls) for name, c in channels.items()}
 
     def _gone(self, msg: OutboxMessage) -> str | None:
         """Why ``msg`` can no longer be delivered to its service, or None if it can."""
@@ -230,7 +225,6 @@ class Outbox:
         for msg in queue:
             assert msg.id is not None
             if now - msg.created_at > self.max_age_s:
-                self._deferred.discard(msg.id)
                 self._drop(msg, now, "gave up: older than delivery_max_age", self._describe(msg))
             elif msg.next_attempt_at <= now and msg.id not in self._deferred:
                 self._deferred.add(msg.id)
@@ -320,6 +314,7 @@ class Outbox:
     def _drop(self, msg: OutboxMessage, now: float, reason: str, service: str) -> None:
         assert msg.id is not None
         self._pending.pop(msg.id, None)
+        self._deferred.discard(msg.id)  # every way out of the queue ends its wait
         self._count(self.counters.dropped, msg.channel)
         self._persist("mark_dropped", msg.id, now, reason, service)
         self.log.error(

@@ -30,7 +30,7 @@ from ..engine.engine import Engine
 from ..errors import printable
 from ..model import AlertState
 from ..rules import API_DOWN_RULE, InhibitSpec, Matcher, Rule, Settings, matches_all
-from ..state.records import OutboxMessage, Silence, service_key
+from ..state.records import OutboxMessage, Silence, channel_services
 from .context import AlertView, template_sample
 from .render import render_alert_fields, render_message
 
@@ -198,9 +198,7 @@ class Planner:
             body_src=channel.body,
         )
         targets = [item.instance.target.key for item in group]
-        services: dict[str, int] = {}  # a URL listed twice is one service: one message
-        for index, url in enumerate(channel.urls):
-            services.setdefault(service_key(url), index)
+        services = channel_services(channel.urls)
         return [
             OutboxMessage(
                 id=None,

@@ -7,6 +7,7 @@ hold alerts, messages and silences without opening a database.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 __all__ = [
@@ -62,6 +63,15 @@ def service_key(url: str) -> str:
     """
     digest = hashlib.sha256(b"omealert service\0" + url.encode("utf-8", "surrogatepass"))
     return digest.hexdigest()[:32]
+
+
+def channel_services(urls: Sequence[str]) -> dict[str, int]:
+    """Each service of a channel (its ``service_key``) and the first index of its URL: a URL
+    listed twice is one service, sent one message."""
+    out: dict[str, int] = {}
+    for index, url in enumerate(urls):
+        out.setdefault(service_key(url), index)
+    return out
 
 
 @dataclass(slots=True)

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from omealert.notify.context import AlertView
-from omealert.notify.delivery import scrub_reason
 from omealert.notify.escape import escape
 from omealert.notify.render import render_message
+from omealert.notify.scrub import scrub_reason
 from tests.helpers import finishes_within
 
 #: Each is a shape a backtracking pattern rescans from every position: runs of whitespace
