@@ -1,0 +1,191 @@
+"""Per-minute aggregates of one (target, field): what windows longer than ``EXACT_LIMIT`` read.
+
+A point costs nothing once its minute is over: each closed minute keeps its count, the sum
+and sum of squares of its values (shifted by the series' first value, so the variance of a
+5 Mbps bitrate does not drown in rounding), its minimum and maximum, a quantile sketch
+(``engine.stats``), its last reading and when that was, and the running counts of changes
+and counter restarts. All columns are flat ``array``s, one row per minute, so a 1-hour
+window of one field costs a few kilobytes whatever the poll interval.
+
+A long window reads whole minutes only: those that ended at or before ``now`` and started
+at or after ``now - window``. The newest, unfinished minute joins when it ends, so a
+baseline never includes the last minute's anomaly, and its value, cached per function and
+window, changes once a minute. Minute boundaries are shifted per target (``phase``) so the
+recomputations of ten thousand streams spread over the minute instead of landing in one
+tick. ``changes`` and ``resets`` add the unfinished minute's count (they are exact).
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from bisect import bisect_left, bisect_right
+
+from .stats import compress, quantile, weighted_quantile
+
+#: windows up to this long are answered from every point; longer ones from minutes
+EXACT_LIMIT = 600.0
+BUCKET_S = 60.0
+_NAN = math.nan
+_INF = math.inf
+
+
+class Buckets:
+    """One series' closed minutes, and the minute being filled (``pending``)."""
+
+    __slots__ = (
+        "cache", "chg", "cur", "hi", "idx", "keep", "last_t", "last_v", "lo", "n", "nv",
+        "p_chg", "p_rst", "p_t", "p_v", "pending", "phase", "rst", "s1", "s2", "shift",
+        "undo", "vals", "version",
+    )  # fmt: skip
+
+    def __init__(self, phase: float, keep: float) -> None:
+        self.phase = phase
+        #: minutes kept: the longest window, plus one before its start (for counts, offset)
+        self.keep = math.ceil(keep / BUCKET_S) + 2
+        self.idx = array("q")  # minute number: floor((t - phase) / BUCKET_S)
+        self.n = array("d")
+        self.s1 = array("d")
+        self.s2 = array("d")
+        self.lo = array("d")
+        self.hi = array("d")
+        self.nv = array("B")  # sketch values of each minute
+        self.vals = array("f")  # every minute's sketch, one after the other
+        self.last_t = array("d")
+        self.last_v = array("d")
+        self.chg = array("d")  # running count of changes at the minute's end
+        self.rst = array("d")  # running count of counter restarts at the minute's end
+        self.shift = _NAN
+        self.cur: int | None = None
+        self.pending: list[float] = []
+        self.p_t, self.p_v, self.p_chg, self.p_rst = _NAN, _NAN, 0.0, 0.0
+        self.undo: tuple[bool, float, float, float, float] = (False, _NAN, _NAN, 0.0, 0.0)
+        self.version = 0
+        self.cache: dict[tuple[str, float, float], tuple[int, int, int, float | None]] = {}
+
+    def feed(self, at: float, value: float, chg: float, rst: float, replace: bool) -> None:
+        """Add a point; ``replace``: it takes the place of the newest one (same poll again)."""
+        if replace:
+            added, self.p_t, self.p_v, self.p_chg, self.p_rst = self.undo
+            if added and self.pending:
+                self.pending.pop()
+        else:
+            minute = math.floor((at - self.phase) / BUCKET_S)
+            if minute != self.cur:
+                if self.cur is not None:
+                    self._close()
+                self.cur = minute
+        added = value == value  # not NaN
+        self.undo = (added, self.p_t, self.p_v, self.p_chg, self.p_rst)
+        if added:
+            self.pending.append(value)
+            self.p_t, self.p_v = at, value
+            if self.shift != self.shift:
+                self.shift = value
+        self.p_chg, self.p_rst = chg, rst
+
+    def _close(self) -> None:
+        assert self.cur is not None
+        points, shift = self.pending, self.shift
+        self.pending = []
+        self.idx.append(self.cur)
+        self.n.append(len(points))
+        if points:
+            self.s1.append(math.fsum(v - shift for v in points))
+            self.s2.append(math.fsum((v - shift) ** 2 for v in points))
+            points.sort()
+            self.lo.append(points[0])
+            self.hi.append(points[-1])
+            sketch = compress(points)
+            self.nv.append(len(sketch))
+            self.vals.extend(sketch)
+        else:
+            self.s1.append(0.0)
+            self.s2.append(0.0)
+            self.lo.append(_INF)
+            self.hi.append(-_INF)
+            self.nv.append(0)
+        self.last_t.append(self.p_t)
+        self.last_v.append(self.p_v)
+        self.chg.append(self.p_chg)
+        self.rst.append(self.p_rst)
+        self.version += 1
+        old = bisect_left(self.idx, self.cur - self.keep)
+        if old > 0:
+            del self.vals[: sum(self.nv[:old])]
+            for column in (self.idx, self.n, self.s1, self.s2, self.lo, self.hi, self.nv,
+                           self.last_t, self.last_v, self.chg, self.rst):  # fmt: skip
+                del column[:old]
+
+    # -- reading
+
+    def _span(self, now: float, window: float) -> tuple[int, int, int]:
+        """(first, end, current): the rows of whole minutes inside the window, and the
+        minute ``now`` is in."""
+        phase = self.phase
+        current = math.floor((now - phase) / BUCKET_S)
+        first = math.ceil((now - window - phase) / BUCKET_S)
+        idx = self.idx
+        lo = bisect_left(idx, first)
+        return lo, bisect_left(idx, current, lo), current
+
+    def aggregate(self, func: str, now: float, window: float, q: float) -> float | None:
+        """``func`` over the window's whole minutes; cached until a minute ends."""
+        lo, hi, current = self._span(now, window)
+        key = (func, window, q)
+        hit = self.cache.get(key)
+        if hit is not None and hit[0] == lo and hit[1] == current and hit[2] == self.version:
+            return hit[3]
+        value = None
+        if hi > lo and (self.idx[hi - 1] + 1 - self.idx[lo]) * BUCKET_S >= window * 0.5:
+            value = self._compute(func, lo, hi, q)
+        self.cache[key] = (lo, current, self.version, value)
+        return value
+
+    def _compute(self, func: str, lo: int, hi: int, q: float) -> float | None:
+        count = sum(self.n[lo:hi])
+        if count < (1 if func in ("avg_over", "min_over", "max_over") else 2):
+            return None
+        if func == "min_over":
+            return min(self.lo[lo:hi])
+        if func == "max_over":
+            return max(self.hi[lo:hi])
+        if func in ("avg_over", "stddev_over"):
+            s1 = math.fsum(self.s1[lo:hi])
+            if func == "avg_over":
+                return self.shift + s1 / count
+            var = (math.fsum(self.s2[lo:hi]) - s1 * s1 / count) / count
+            return math.sqrt(var) if var > 0 else 0.0
+        start = sum(self.nv[:lo])
+        stored = self.nv[lo:hi]
+        values = self.vals[start : start + sum(stored)]
+        if sum(stored) == count:  # every point kept: exact
+            return quantile(sorted(values), q)
+        points: list[tuple[float, float]] = []
+        at = 0
+        for kept, n in zip(stored, self.n[lo:hi], strict=True):
+            weight = n / kept if kept else 0.0
+            points.extend((v, weight) for v in values[at : at + kept])
+            at += kept
+        points.sort()
+        return weighted_quantile(points, count, q)
+
+    def count_since(self, which: str, now: float, window: float) -> float | None:
+        """Changes (or restarts) after the last minute that ended before the window began;
+        no value unless the series goes back that far."""
+        lo, _, _ = self._span(now, window)
+        if lo == 0:
+            return None  # not watched since before the window: a count would be short
+        if which == "changes":
+            return self.p_chg - self.chg[lo - 1]
+        return self.p_rst - self.rst[lo - 1]
+
+    def value_at(self, now: float, window: float) -> float | None:
+        """The last reading at or before ``now - window``, if no more than half a window older."""
+        then = now - window
+        j = bisect_right(self.idx, math.floor((then - self.phase) / BUCKET_S)) - 1
+        if j >= 0 and self.last_t[j] > then:
+            j -= 1
+        if j < 0 or self.last_t[j] != self.last_t[j] or self.last_t[j] < then - window * 0.5:
+            return None
+        return self.last_v[j]

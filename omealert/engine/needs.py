@@ -1,0 +1,79 @@
+"""What the history must keep for a set of rules, derived from what their conditions read.
+
+Each condition lists the (function, field, window, quantile) it reads. Windows up to
+``EXACT_LIMIT`` (and every window of ``rate()`` and ``delta()``) are answered from every
+point; longer ones of the other functions from per-minute buckets (``engine.buckets``).
+``x offset w`` needs points back to ``w`` and half a window more. The engine compares the
+needs of a new config with the old ones: history that covers them is kept on reload.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from .buckets import EXACT_LIMIT
+
+#: (function, field path, window, quantile), as ``lang.parse.Use``
+Use = tuple[str, str, "float | None", "float | None"]
+#: functions that always read every point, whatever the window
+_ALWAYS_EXACT = frozenset({"rate", "delta"})
+_COUNTS = frozenset({"changes", "resets"})
+
+
+@dataclass(frozen=True)
+class Needs:
+    rate_paths: frozenset[str] = frozenset()
+    value_paths: frozenset[str] = frozenset()
+    #: fields whose changes and counter restarts are counted (changes(), resets())
+    step_paths: frozenset[str] = frozenset()
+    #: fields with per-minute buckets, for windows longer than EXACT_LIMIT
+    long_paths: frozenset[str] = frozenset()
+    exact_window: float = 0.0
+    long_window: float = 0.0
+
+    @property
+    def fields(self) -> frozenset[str]:
+        return self.rate_paths | self.value_paths | self.step_paths | self.long_paths
+
+    def covers(self, other: Needs) -> bool:
+        return (
+            other.rate_paths <= self.rate_paths
+            and other.value_paths <= self.value_paths
+            and other.step_paths <= self.step_paths
+            and other.long_paths <= self.long_paths
+            and other.exact_window <= self.exact_window
+            and other.long_window <= self.long_window
+        )
+
+
+def is_long(func: str, window: float | None, lenient: bool) -> bool:
+    """Whether ``func`` over ``window`` is read from minutes rather than points."""
+    return (
+        not lenient and window is not None and window > EXACT_LIMIT and func not in (_ALWAYS_EXACT)
+    )
+
+
+def needs_of(uses: Iterable[Use], *, lenient: bool = False) -> Needs:
+    rate: set[str] = set()
+    value: set[str] = set()
+    steps: set[str] = set()
+    long: set[str] = set()
+    exact_window = long_window = 0.0
+    for func, path, window, _ in uses:
+        span = (window or 0.0) * (1.5 if func == "offset" else 1.0)
+        if func in _COUNTS:
+            steps.add(path)
+        if is_long(func, window, lenient):
+            long.add(path)
+            long_window = max(long_window, span)
+            continue
+        exact_window = max(exact_window, span)
+        if func == "rate":
+            rate.add(path)
+        elif func not in _COUNTS:
+            value.add(path)
+    return Needs(
+        frozenset(rate), frozenset(value), frozenset(steps), frozenset(long), exact_window,
+        long_window,
+    )  # fmt: skip
