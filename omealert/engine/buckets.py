@@ -28,33 +28,45 @@ EXACT_LIMIT = 600.0
 BUCKET_S = 60.0
 _NAN = math.nan
 _INF = math.inf
+#: the columns a series' functions do not read: shared, and never appended to
+_UNUSED: array[float] = array("d")
+_UNUSED_B: array[int] = array("B")
+_UNUSED_F: array[float] = array("f")
 
 
 class Buckets:
     """One series' closed minutes, and the minute being filled (``pending``)."""
 
     __slots__ = (
-        "cache", "chg", "cur", "hi", "idx", "keep", "last_t", "last_v", "lo", "n", "nv",
+        "cache", "chg", "columns", "cur", "hi", "idx", "keep", "last_t", "last_v", "lo", "n", "nv",
         "p_chg", "p_rst", "p_t", "p_v", "pending", "phase", "rst", "s1", "s2", "shift",
         "undo", "vals", "version",
     )  # fmt: skip
 
-    def __init__(self, phase: float, keep: float) -> None:
+    def __init__(self, phase: float, keep: float, kinds: frozenset[str]) -> None:
+        """``kinds``: the aggregates kept (``engine.needs.KIND``); the others stay empty."""
         self.phase = phase
         #: minutes kept: the longest window, plus one before its start (for counts, offset)
         self.keep = math.ceil(keep / BUCKET_S) + 2
-        self.idx = array("q")  # minute number: floor((t - phase) / BUCKET_S)
-        self.n = array("d")
-        self.s1 = array("d")
-        self.s2 = array("d")
-        self.lo = array("d")
-        self.hi = array("d")
-        self.nv = array("B")  # sketch values of each minute
-        self.vals = array("f")  # every minute's sketch, one after the other
-        self.last_t = array("d")
-        self.last_v = array("d")
-        self.chg = array("d")  # running count of changes at the minute's end
-        self.rst = array("d")  # running count of counter restarts at the minute's end
+        self.idx = array("i")  # minute number: floor((t - phase) / BUCKET_S)
+        self.n = array("I")  # points in the minute
+        moments, sketch, extremes = "moments" in kinds, "sketch" in kinds, "extremes" in kinds
+        last, counts = "last" in kinds, "counts" in kinds
+        self.s1 = array("d") if moments else _UNUSED
+        self.s2 = array("d") if moments else _UNUSED
+        self.lo = array("d") if extremes else _UNUSED
+        self.hi = array("d") if extremes else _UNUSED
+        self.nv = array("B") if sketch else _UNUSED_B  # sketch values of each minute
+        self.vals = array("f") if sketch else _UNUSED_F  # the sketches, one after another
+        self.last_t = array("d") if last else _UNUSED
+        self.last_v = array("d") if last else _UNUSED
+        self.chg = array("d") if counts else _UNUSED  # running count of changes at the end
+        self.rst = array("d") if counts else _UNUSED  # running count of restarts at the end
+        self.columns = tuple(
+            c for c in (self.idx, self.n, self.s1, self.s2, self.lo, self.hi, self.nv,
+                        self.last_t, self.last_v, self.chg, self.rst)
+            if c is not _UNUSED and c is not _UNUSED_B
+        )  # fmt: skip
         self.shift = _NAN
         self.cur: int | None = None
         self.pending: list[float] = []
@@ -90,31 +102,30 @@ class Buckets:
         self.pending = []
         self.idx.append(self.cur)
         self.n.append(len(points))
-        if points:
+        if self.s1 is not _UNUSED:
             self.s1.append(math.fsum(v - shift for v in points))
             self.s2.append(math.fsum((v - shift) ** 2 for v in points))
+        if points and (self.vals is not _UNUSED_F or self.lo is not _UNUSED):
             points.sort()
-            self.lo.append(points[0])
-            self.hi.append(points[-1])
+        if self.lo is not _UNUSED:
+            self.lo.append(points[0] if points else _INF)
+            self.hi.append(points[-1] if points else -_INF)
+        if self.vals is not _UNUSED_F:
             sketch = compress(points)
             self.nv.append(len(sketch))
             self.vals.extend(sketch)
-        else:
-            self.s1.append(0.0)
-            self.s2.append(0.0)
-            self.lo.append(_INF)
-            self.hi.append(-_INF)
-            self.nv.append(0)
-        self.last_t.append(self.p_t)
-        self.last_v.append(self.p_v)
-        self.chg.append(self.p_chg)
-        self.rst.append(self.p_rst)
+        if self.last_t is not _UNUSED:
+            self.last_t.append(self.p_t)
+            self.last_v.append(self.p_v)
+        if self.chg is not _UNUSED:
+            self.chg.append(self.p_chg)
+            self.rst.append(self.p_rst)
         self.version += 1
         old = bisect_left(self.idx, self.cur - self.keep)
         if old > 0:
-            del self.vals[: sum(self.nv[:old])]
-            for column in (self.idx, self.n, self.s1, self.s2, self.lo, self.hi, self.nv,
-                           self.last_t, self.last_v, self.chg, self.rst):  # fmt: skip
+            if self.vals is not _UNUSED_F:
+                del self.vals[: sum(self.nv[:old])]
+            for column in self.columns:
                 del column[:old]
 
     # -- reading
@@ -144,7 +155,7 @@ class Buckets:
 
     def _compute(self, func: str, lo: int, hi: int, q: float) -> float | None:
         count = sum(self.n[lo:hi])
-        if count < (1 if func in ("avg_over", "min_over", "max_over") else 2):
+        if count < 2:
             return None
         if func == "min_over":
             return min(self.lo[lo:hi])

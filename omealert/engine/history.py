@@ -112,7 +112,9 @@ class _Track:
         self.changes = {path: array("d") for path in needs.step_paths}
         self.restarts = {path: array("d") for path in needs.step_paths}
         keep = needs.long_window
-        self.buckets = {path: Buckets(phase, keep) for path in sorted(needs.long_paths)}
+        self.buckets = {
+            path: Buckets(phase, keep, kinds) for path, kinds in needs.long_paths.items()
+        }
         #: set once a value column holds a NaN; its windows then filter, others just slice
         self.has_gaps = False
         self.last_seen = 0.0
@@ -191,7 +193,6 @@ class History:
         self.value_fields = needs.value_paths
         self.max_window = max(needs.exact_window, needs.long_window)
         self._exact_window = needs.exact_window
-        self._long_paths = tuple(sorted(needs.long_paths))
         self._tracks: dict[Target, _Track] = {}
 
     def record(self, sample: Sample) -> None:
@@ -236,8 +237,8 @@ class History:
         track.last_seen = at
         # Keep the longest exact window, starting at its last point at or before the
         # window's start, and at least two points for rate() without a window.
-        stale = bisect_right(times, at - self._exact_window) - 1
-        if stale > 0 and len(times) - stale >= 2:
+        stale = min(bisect_right(times, at - self._exact_window) - 1, len(times) - 2)
+        if stale > 0:
             track.drop_oldest(stale)
 
     def prune(self, now: float) -> None:

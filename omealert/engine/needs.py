@@ -19,6 +19,12 @@ Use = tuple[str, str, "float | None", "float | None"]
 #: functions that always read every point, whatever the window
 _ALWAYS_EXACT = frozenset({"rate", "delta"})
 _COUNTS = frozenset({"changes", "resets"})
+#: which aggregate of a minute each function over a long window reads (engine.buckets)
+KIND = {
+    "avg_over": "moments", "stddev_over": "moments", "median_over": "sketch",
+    "quantile_over": "sketch", "min_over": "extremes", "max_over": "extremes",
+    "offset": "last", "changes": "counts", "resets": "counts",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -27,21 +33,30 @@ class Needs:
     value_paths: frozenset[str] = frozenset()
     #: fields whose changes and counter restarts are counted (changes(), resets())
     step_paths: frozenset[str] = frozenset()
-    #: fields with per-minute buckets, for windows longer than EXACT_LIMIT
-    long_paths: frozenset[str] = frozenset()
+    #: (field, kind of aggregate) kept per minute, for windows longer than EXACT_LIMIT
+    long: frozenset[tuple[str, str]] = frozenset()
     exact_window: float = 0.0
     long_window: float = 0.0
 
     @property
+    def long_paths(self) -> dict[str, frozenset[str]]:
+        """Each field with minutes, and the kinds of aggregate its minutes keep."""
+        out: dict[str, set[str]] = {}
+        for path, kind in self.long:
+            out.setdefault(path, set()).add(kind)
+        return {path: frozenset(kinds) for path, kinds in sorted(out.items())}
+
+    @property
     def fields(self) -> frozenset[str]:
-        return self.rate_paths | self.value_paths | self.step_paths | self.long_paths
+        paths = {path for path, _ in self.long}
+        return self.rate_paths | self.value_paths | self.step_paths | paths
 
     def covers(self, other: Needs) -> bool:
         return (
             other.rate_paths <= self.rate_paths
             and other.value_paths <= self.value_paths
             and other.step_paths <= self.step_paths
-            and other.long_paths <= self.long_paths
+            and other.long <= self.long
             and other.exact_window <= self.exact_window
             and other.long_window <= self.long_window
         )
@@ -58,14 +73,14 @@ def needs_of(uses: Iterable[Use], *, lenient: bool = False) -> Needs:
     rate: set[str] = set()
     value: set[str] = set()
     steps: set[str] = set()
-    long: set[str] = set()
+    long: set[tuple[str, str]] = set()
     exact_window = long_window = 0.0
     for func, path, window, _ in uses:
         span = (window or 0.0) * (1.5 if func == "offset" else 1.0)
         if func in _COUNTS:
             steps.add(path)
         if is_long(func, window, lenient):
-            long.add(path)
+            long.add((path, KIND[func]))
             long_window = max(long_window, span)
             continue
         exact_window = max(exact_window, span)

@@ -29,6 +29,7 @@ class Parser(Protocol):
     def show(self, node: Node) -> str: ...
     def parse_value(self) -> Node: ...
 
+
 USAGE = {
     "median_over": "a field and a window, e.g. median_over(video.bitrateLatest, 1h)",
     "quantile_over": "a quantile between 0 and 1, a field and a window, "

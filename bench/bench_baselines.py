@@ -1,0 +1,139 @@
+"""Baselines: RSS and the evaluate step with three 1-hour baselines on 10,000 streams.
+
+Run by hand: ``.venv/bin/python bench/bench_baselines.py [--streams 10000] [--interval 10]``.
+
+Two runs of the engine alone (``Engine.step``: recording history and evaluating every
+rule, which is the tick's evaluate step), each in a process of its own so its RSS is
+nobody else's, over the same synthetic polls: 10,000 streams whose bitrate, input
+throughput and viewers wander, and whose ``createdTime`` moves now and then (a reconnect).
+
+* **avg 5m**: the three rules with ``avg_over(x, 5m)`` as their baseline: the reference.
+* **baselines 1h**: the same rules with 1-hour ``median_over``, ``median_over - 3 *
+  stddev_over`` and ``quantile_over`` (the worst case: a quantile sketch for each field).
+
+Each run does one hour and ten minutes of ticks (what a 1-hour window needs to fill, plus
+the minutes that show it stays flat). Step times are the mean over the last 30 minutes,
+whose ticks all read full windows; the worst tick is shown too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import random
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+START = 1_767_225_600.0
+RULES = {
+    "avg 5m": [
+        "video.bitrateLatest < 50% * avg_over(video.bitrateLatest, 5m)",
+        "avgThroughputIn < avg_over(avgThroughputIn, 5m) - 500kbps",
+        "viewers < 40% * avg_over(viewers, 5m) and viewers > 100",
+    ],
+    "baselines 1h": [
+        "video.bitrateLatest < 50% * median_over(video.bitrateLatest, 1h)",
+        "avgThroughputIn < median_over(avgThroughputIn, 1h) - 3 * stddev_over(avgThroughputIn, 1h)",
+        "viewers < 40% * quantile_over(0.9, viewers, 1h) and viewers > 100",
+    ],
+}
+
+
+def rss_mib() -> tuple[float, float]:
+    values = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        key, _, rest = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            values[key] = int(rest.split()[0]) / 1024
+    return values["VmRSS"], values["VmHWM"]
+
+
+def worker(mode: str, streams: int, interval: float, ticks: int) -> None:
+    """One engine over ``ticks`` polls; prints one JSON line per measurement."""
+    from omealert.engine.engine import Engine
+    from omealert.model import PollResult, Sample, Target
+    from tests.helpers import rule, settings
+
+    rules = [rule(f"r{i}", text) for i, text in enumerate(RULES[mode])]
+    engine = Engine(settings(*rules))
+    targets = [Target("origin", "default", f"app{i % 5}", f"s{i:05d}") for i in range(streams)]
+    rng = random.Random(7)
+    base = [(rng.uniform(0.8e6, 6e6), rng.uniform(10, 5000)) for _ in targets]
+    created = [START - 3600.0] * streams
+    steps: list[float] = []
+    for tick in range(ticks):
+        at = START + tick * interval
+        poll = PollResult("origin", at, at)
+        for i, target in enumerate(targets):
+            bitrate, viewers = base[i]
+            if rng.random() < 0.0005:
+                created[i] = at  # a reconnect
+            fields = {
+                "createdTime": datetime.fromtimestamp(created[i], UTC),
+                "video.bitrateLatest": bitrate * rng.uniform(0.9, 1.1),
+                "providers.avgThroughputIn": bitrate * rng.uniform(0.95, 1.05),
+                "publishers.viewers": int(viewers * rng.uniform(0.97, 1.03)),
+            }
+            poll.samples[target] = Sample(target, fields, at, at)  # type: ignore[arg-type]
+            poll.listed.add(target)
+        begin = time.perf_counter()
+        engine.step([poll], at)
+        steps.append(time.perf_counter() - begin)
+        del poll
+        if tick in (0, ticks // 2, ticks - 1):
+            gc.collect()
+            rss, peak = rss_mib()
+            line = {"tick": tick, "minutes": tick * interval / 60, "rss": rss, "peak": peak,
+                    "points": engine.history.points()}  # fmt: skip
+            print(json.dumps(line), flush=True)
+    steady = steps[-int(1800 / interval) :]
+    print(json.dumps({"mean": sum(steady) / len(steady), "worst": max(steady)}), flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--streams", type=int, default=10_000)
+    ap.add_argument("--interval", type=float, default=10.0, help="poll interval, seconds")
+    ap.add_argument("--minutes", type=float, default=70.0, help="simulated time per run")
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    ticks = int(args.minutes * 60 / args.interval) + 1
+    if args.worker:
+        worker(args.worker, args.streams, args.interval, ticks)
+        return
+    from _common import ROOT, machine
+
+    results = {}
+    for mode in RULES:
+        cmd = [sys.executable, __file__, "--worker", mode, "--streams", str(args.streams)]
+        cmd += ["--interval", str(args.interval), "--minutes", str(args.minutes)]
+        out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True).stdout
+        lines = [json.loads(line) for line in out.splitlines()]
+        results[mode] = lines
+        for line in lines[:-1]:
+            print(f"  {mode}: after {line['minutes']:.0f} min: RSS {line['rss']:.0f} MiB "
+                  f"(peak {line['peak']:.0f}), {line['points']:,} points", file=sys.stderr)  # fmt: skip
+    print(f"machine: {machine()}")
+    print(f"baselines: {args.streams:,} streams, interval {args.interval:g} s, "
+          f"{ticks} ticks per run")  # fmt: skip
+    print(
+        f"{'rules':<14} {'RSS MiB':>8} {'peak MiB':>9} {'points':>11} {'step ms':>8} {'worst ms':>9}"
+    )
+    for mode, lines in results.items():
+        last, timing = lines[-2], lines[-1]
+        print(f"{mode:<14} {last['rss']:8.0f} {last['peak']:9.0f} {last['points']:11,} "
+              f"{timing['mean'] * 1000:8.1f} {timing['worst'] * 1000:9.1f}")  # fmt: skip
+    ref, new = results["avg 5m"][-1]["mean"], results["baselines 1h"][-1]["mean"]
+    rss = results["baselines 1h"][-2]["rss"]
+    print(f"headline: three 1-hour baselines: RSS {rss:.0f} MiB (target ≤ 250 MB = 238 MiB), "
+          f"evaluate step {new / ref:.2f}× avg_over(x, 5m) alone (target ≤ 1.5×)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
