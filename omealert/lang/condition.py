@@ -74,7 +74,7 @@ class Condition:
         #: read by rate() / by delta() and *_over(): the history keeps each what it needs
         self.rate_fields = rate_fields
         self.value_fields = value_fields
-        self.history_fields = rate_fields | value_fields
+        self.history_fields = rate_fields | value_fields | {u[1] for u in history_uses}
         self.max_window = max_window
         #: every (function, field, window, quantile) read: what the history keeps, and how
         self.history_uses = history_uses
