@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from array import array
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left, bisect_right, insort
 
 from .stats import compress, quantile, weighted_quantile
 
@@ -39,8 +39,8 @@ class Buckets:
 
     __slots__ = (
         "cache", "chg", "columns", "cur", "hi", "idx", "keep", "last_t", "last_v", "lo", "n", "nv",
-        "p_chg", "p_rst", "p_t", "p_v", "pending", "phase", "rst", "s1", "s2", "shift",
-        "undo", "vals", "version",
+        "ordered", "p_added", "p_chg", "p_rst", "p_t", "p_v", "pending", "phase", "rst",
+        "s1", "s2", "shift", "vals", "version",
     )  # fmt: skip
 
     def __init__(self, phase: float, keep: float, kinds: frozenset[str]) -> None:
@@ -71,24 +71,25 @@ class Buckets:
         self.cur: int | None = None
         self.pending: list[float] = []
         self.p_t, self.p_v, self.p_chg, self.p_rst = _NAN, _NAN, 0.0, 0.0
-        self.undo: tuple[bool, float, float, float, float] = (False, _NAN, _NAN, 0.0, 0.0)
+        self.p_added = False
         self.version = 0
         self.cache: dict[tuple[str, float, float], tuple[int, int, int, float | None]] = {}
+        #: per window, its points kept sorted, while every minute keeps all its points
+        self.ordered: dict[float, _Ordered] | None = {}
 
-    def feed(self, at: float, value: float, chg: float, rst: float, replace: bool) -> None:
-        """Add a point; ``replace``: it takes the place of the newest one (same poll again)."""
+    def feed(
+        self, minute: int, at: float, value: float, chg: float, rst: float, replace: bool
+    ) -> None:
+        """Add a point of ``minute`` (``minute_of``); ``replace``: it takes the place of the
+        newest one (the same poll recorded again)."""
         if replace:
-            added, self.p_t, self.p_v, self.p_chg, self.p_rst = self.undo
-            if added and self.pending:
-                self.pending.pop()
-        else:
-            minute = math.floor((at - self.phase) / BUCKET_S)
-            if minute != self.cur:
-                if self.cur is not None:
-                    self._close()
-                self.cur = minute
-        added = value == value  # not NaN
-        self.undo = (added, self.p_t, self.p_v, self.p_chg, self.p_rst)
+            if self.p_added and self.pending:
+                self.pending.pop()  # (a replaced reading stays the last one if the new has none)
+        elif minute != self.cur:
+            if self.cur is not None:
+                self._close()
+            self.cur = minute
+        self.p_added = added = value == value  # not NaN
         if added:
             self.pending.append(value)
             self.p_t, self.p_v = at, value
@@ -112,6 +113,8 @@ class Buckets:
             self.hi.append(points[-1] if points else -_INF)
         if self.vals is not _UNUSED_F:
             sketch = compress(points)
+            if len(sketch) < len(points):
+                self.ordered = None  # a compressed minute: quantiles weigh the sketches
             self.nv.append(len(sketch))
             self.vals.extend(sketch)
         if self.last_t is not _UNUSED:
@@ -130,33 +133,81 @@ class Buckets:
 
     # -- reading
 
-    def _span(self, now: float, window: float) -> tuple[int, int, int]:
-        """(first, end, current): the rows of whole minutes inside the window, and the
-        minute ``now`` is in."""
+    def _minutes(self, now: float, window: float) -> tuple[int, int]:
+        """(first, current): the first minute wholly inside the window, the one ``now`` is in."""
         phase = self.phase
-        current = math.floor((now - phase) / BUCKET_S)
-        first = math.ceil((now - window - phase) / BUCKET_S)
+        return (
+            math.ceil((now - window - phase) / BUCKET_S),
+            math.floor((now - phase) / BUCKET_S),
+        )
+
+    def _rows(self, first: int, current: int) -> tuple[int, int]:
+        """The rows of minutes ``first`` to ``current - 1``."""
+        lo = bisect_left(self.idx, first)
+        return lo, bisect_left(self.idx, current, lo)
+
+    def _enough(self, lo: int, hi: int, window: float) -> bool:
+        """Half the window in whole minutes, and two points: else no value."""
         idx = self.idx
-        lo = bisect_left(idx, first)
-        return lo, bisect_left(idx, current, lo), current
+        return (
+            hi > lo
+            and (idx[hi - 1] + 1 - idx[lo]) * BUCKET_S >= window * 0.5
+            and sum(self.n[lo:hi]) >= 2
+        )
 
     def aggregate(self, func: str, now: float, window: float, q: float) -> float | None:
         """``func`` over the window's whole minutes; cached until a minute ends."""
-        lo, hi, current = self._span(now, window)
+        first, current = self._minutes(now, window)
         key = (func, window, q)
         hit = self.cache.get(key)
-        if hit is not None and hit[0] == lo and hit[1] == current and hit[2] == self.version:
+        if hit is not None and hit[0] == first and hit[1] == current and hit[2] == self.version:
             return hit[3]
-        value = None
-        if hi > lo and (self.idx[hi - 1] + 1 - self.idx[lo]) * BUCKET_S >= window * 0.5:
-            value = self._compute(func, lo, hi, q)
-        self.cache[key] = (lo, current, self.version, value)
+        lo, hi = self._rows(first, current)
+        value = self._compute(func, lo, hi, q) if self._enough(lo, hi, window) else None
+        self.cache[key] = (first, current, self.version, value)
         return value
+
+    def quantile(self, q: float, now: float, window: float) -> float | None:
+        """The ``q`` quantile of the window's whole minutes.
+
+        While every minute holds all its points, the window's points are kept sorted and
+        moved along a minute at a time (a few inserts and deletes in one flat array), so
+        a quantile is an index; with compressed minutes, the sketches are weighed.
+        """
+        ordered = self.ordered
+        if ordered is None:
+            return self.aggregate("quantile_over", now, window, q)
+        first, current = self._minutes(now, window)
+        win = ordered.get(window)
+        if win is None:
+            win = ordered[window] = _Ordered()
+        if win.first != first or win.end != current or win.version != self.version:
+            self._slide(win, first, current, window)
+        return quantile(win.values, q) if win.ok else None
+
+    def _slide(self, win: _Ordered, first: int, current: int, window: float) -> None:
+        nv, vals, values = self.nv, self.vals, win.values
+        lo, hi = self._rows(first, current)
+        old_lo, old_hi = self._rows(win.first, win.end)
+        moved_back = first < win.first or current < win.end
+        if win.end <= first or moved_back or old_hi - old_lo != win.rows:
+            values = win.values = array("f", sorted(vals[sum(nv[:lo]) : sum(nv[:hi])]))
+        else:
+            start = sum(nv[:old_lo])
+            for row in range(old_lo, lo):  # minutes that left the window
+                for v in vals[start : start + nv[row]]:
+                    del values[bisect_left(values, v)]
+                start += nv[row]
+            start = sum(nv[:old_hi])
+            for row in range(old_hi, hi):  # minutes that ended since
+                for v in vals[start : start + nv[row]]:
+                    insort(values, v)
+                start += nv[row]
+        win.first, win.end, win.version, win.rows = first, current, self.version, hi - lo
+        win.ok = self._enough(lo, hi, window)
 
     def _compute(self, func: str, lo: int, hi: int, q: float) -> float | None:
         count = sum(self.n[lo:hi])
-        if count < 2:
-            return None
         if func == "min_over":
             return min(self.lo[lo:hi])
         if func == "max_over":
@@ -184,7 +235,7 @@ class Buckets:
     def count_since(self, which: str, now: float, window: float) -> float | None:
         """Changes (or restarts) after the last minute that ended before the window began;
         no value unless the series goes back that far."""
-        lo, _, _ = self._span(now, window)
+        lo = bisect_left(self.idx, self._minutes(now, window)[0])
         if lo == 0:
             return None  # not watched since before the window: a count would be short
         if which == "changes":
@@ -200,3 +251,20 @@ class Buckets:
         if j < 0 or self.last_t[j] != self.last_t[j] or self.last_t[j] < then - window * 0.5:
             return None
         return self.last_v[j]
+
+
+class _Ordered:
+    """The sorted points of one window's minutes ``first`` to ``end - 1``."""
+
+    __slots__ = ("end", "first", "ok", "rows", "values", "version")
+
+    def __init__(self) -> None:
+        self.first = self.end = self.rows = 0
+        self.version = -1
+        self.ok = False
+        self.values = array("f")
+
+
+def minute_of(at: float, phase: float) -> int:
+    """The minute a point at ``at`` belongs to, for a target whose minutes start at ``phase``."""
+    return math.floor((at - phase) / BUCKET_S)

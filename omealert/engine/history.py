@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from ..model import Sample, Target
-from .buckets import BUCKET_S, EXACT_LIMIT, Buckets
+from .buckets import BUCKET_S, EXACT_LIMIT, Buckets, minute_of
 from .needs import Needs, Use, needs_of
 from .stats import pstddev, quantile
 
@@ -99,8 +99,8 @@ class _Track:
     """One target's points, column by column; a missing or non-numeric value is NaN."""
 
     __slots__ = (
-        "buckets", "changes", "counters", "has_gaps", "increases", "last_seen", "restarts",
-        "steps", "times", "values",
+        "buckets", "changes", "counters", "has_gaps", "increases", "last_seen", "phase",
+        "restarts", "steps", "times", "values",
     )  # fmt: skip
 
     def __init__(self, needs: Needs, phase: float) -> None:
@@ -112,6 +112,7 @@ class _Track:
         self.changes = {path: array("d") for path in needs.step_paths}
         self.restarts = {path: array("d") for path in needs.step_paths}
         keep = needs.long_window
+        self.phase = phase
         self.buckets = {
             path: Buckets(phase, keep, kinds) for path, kinds in needs.long_paths.items()
         }
@@ -230,10 +231,12 @@ class History:
             steps.add(_step(fields.get(path)), created_epoch)
             track.changes[path].append(steps.changes)
             track.restarts[path].append(steps.restarts)
-        for path, buckets in track.buckets.items():
-            steps_of = track.steps.get(path)
-            chg, rst = (steps_of.changes, steps_of.restarts) if steps_of else (0.0, 0.0)
-            buckets.feed(at, _number(fields.get(path)), chg, rst, replace)
+        if track.buckets:
+            minute = minute_of(at, track.phase)
+            for path, buckets in track.buckets.items():
+                steps_of = track.steps.get(path)
+                chg, rst = (steps_of.changes, steps_of.restarts) if steps_of else (0.0, 0.0)
+                buckets.feed(minute, at, _number(fields.get(path)), chg, rst, replace)
         track.last_seen = at
         # Keep the longest exact window, starting at its last point at or before the
         # window's start, and at least two points for rate() without a window.
@@ -379,7 +382,9 @@ class TargetHistory:
 
     def quantile_over(self, q: float, path: str, window: float) -> float | None:
         if window > self._limit:
-            return self._long("quantile_over", path, window, q)
+            track = self._track
+            buckets = None if track is None else track.buckets.get(path)
+            return None if buckets is None else buckets.quantile(q, self._now, window)
         got = self._values(path, window)
         return None if got is None else quantile(sorted(got), q)
 

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from omealert.engine.buckets import BUCKET_S, Buckets
+from omealert.engine.buckets import BUCKET_S, Buckets, minute_of
 from omealert.engine.history import History
 from omealert.engine.stats import SKETCH_K
 from omealert.model import Sample, Target, Value
@@ -179,7 +179,7 @@ def test_minutes_answer_within_the_documented_bound(
     while t < 2400:
         x = (x * 1103515245 + 12345) % 2**31
         points.append((t, float(1000 + x % spread)))  # integers: exact in float32
-        b.feed(t, points[-1][1], 0.0, 0.0, False)
+        b.feed(minute_of(t, b.phase), t, points[-1][1], 0.0, 0.0, False)
         t += interval
     now = points[-1][0]
     exact = sorted(_minutes_points(points, b, now, window))
@@ -190,7 +190,7 @@ def test_minutes_answer_within_the_documented_bound(
     assert b.aggregate("stddev_over", now, window, q) == pytest.approx(
         statistics.pstdev(exact), rel=1e-6, abs=1e-6
     )
-    got = b.aggregate("quantile_over", now, window, q)
+    got = b.quantile(q, now, window)
     assert got is not None
     if interval * SKETCH_K >= BUCKET_S:
         from omealert.engine.stats import quantile
@@ -220,3 +220,31 @@ def test_rate_without_a_window_keeps_two_points_not_all() -> None:
     feed(h, [(t * 10.0, t * 1000.0) for t in range(500)], path=BYTES)
     assert len(h._tracks[S1].times) == 2
     assert h.view(S1, 4990.0).rate(BYTES, None) == pytest.approx(100.0)
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 2**16), gap=st.integers(0, 900), phase=st.integers(0, 59))
+def test_the_sorted_window_slides_to_the_exact_answer_at_every_tick(
+    seed: int, gap: int, phase: int
+) -> None:
+    """Moved along a minute at a time, even across a gap in the stream, the kept window
+    gives the exact quantile of its whole minutes at every tick."""
+    from omealert.engine.stats import quantile
+
+    window = 1200.0
+    b = Buckets(float(phase), window, frozenset({"sketch"}))
+    points: list[tuple[float, float]] = []
+    x, t = seed, 0.0
+    while t < 3000:
+        if 1500 <= t < 1500 + gap:  # the stream was gone for a while
+            t += 10.0
+            continue
+        x = (x * 1103515245 + 12345) % 2**31
+        points.append((t, float(x % 5000)))
+        b.feed(minute_of(t, b.phase), t, points[-1][1], 0.0, 0.0, False)
+        exact = sorted(_minutes_points(points, b, t, window))
+        got = b.quantile(0.9, t, window)
+        if got is not None:
+            assert got == pytest.approx(quantile(exact, 0.9))
+        t += 10.0
+    assert b.quantile(0.9, points[-1][0], window) is not None
