@@ -40,7 +40,7 @@ class Buckets:
     __slots__ = (
         "cache", "chg", "columns", "cur", "hi", "idx", "keep", "last_t", "last_v", "lo", "n", "nv",
         "ordered", "p_added", "p_chg", "p_rst", "p_t", "p_v", "pending", "phase", "rst",
-        "s1", "s2", "shift", "vals", "version",
+        "s1", "s2", "shift", "since", "vals", "version",
     )  # fmt: skip
 
     def __init__(self, phase: float, keep: float, kinds: frozenset[str]) -> None:
@@ -72,6 +72,7 @@ class Buckets:
         self.pending: list[float] = []
         self.p_t, self.p_v, self.p_chg, self.p_rst = _NAN, _NAN, 0.0, 0.0
         self.p_added = False
+        self.since = _NAN  # the first point's time: how far back this series was watched
         self.version = 0
         self.cache: dict[tuple[str, float, float], tuple[int, int, int, float | None]] = {}
         #: per window, its points kept sorted, while every minute keeps all its points
@@ -88,6 +89,8 @@ class Buckets:
         elif minute != self.cur:
             if self.cur is not None:
                 self._close()
+            else:
+                self.since = at
             self.cur = minute
         self.p_added = added = value == value  # not NaN
         if added:
@@ -236,7 +239,7 @@ class Buckets:
         """Changes (or restarts) after the last minute that ended before the window began;
         no value unless the series goes back that far."""
         lo = bisect_left(self.idx, self._minutes(now, window)[0])
-        if lo == 0:
+        if lo == 0 or self.since > now - window:
             return None  # not watched since before the window: a count would be short
         if which == "changes":
             return self.p_chg - self.chg[lo - 1]

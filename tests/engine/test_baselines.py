@@ -248,3 +248,13 @@ def test_the_sorted_window_slides_to_the_exact_answer_at_every_tick(
             assert got == pytest.approx(quantile(exact, 0.9))
         t += 10.0
     assert b.quantile(0.9, points[-1][0], window) is not None
+
+
+def test_a_count_needs_the_window_watched_from_its_start_not_just_its_minute() -> None:
+    """A first point 55 s into its minute: at 170 s a 2-minute count has no value yet."""
+    b = Buckets(0.0, 120.0, frozenset({"counts"}))
+    for t in range(55, 240, 10):
+        b.feed(minute_of(t, 0.0), float(t), 1.0, 0.0, 0.0, False)
+        if t < 175:
+            assert b.count_since("changes", float(t), 120.0) is None
+    assert b.count_since("changes", 235.0, 120.0) == 0
