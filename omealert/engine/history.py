@@ -23,76 +23,10 @@ from datetime import datetime
 from ..model import Sample, Target
 from .buckets import BUCKET_S, EXACT_LIMIT, Buckets, minute_of
 from .needs import Needs, Use, needs_of
+from .running import Counter, Steps
 from .stats import pstddev, quantile
 
 _NAN = math.nan
-
-
-class _Counter:
-    """Where a counter's running increase stands: its last value, that value's life, the sum.
-
-    ``undo`` is the state before the newest point, for when that point is replaced.
-    """
-
-    __slots__ = ("created", "total", "undo", "value")
-
-    def __init__(self) -> None:
-        self.value: float | None = None
-        self.created = 0.0
-        self.total = 0.0
-        self.undo: tuple[float | None, float, float] = (None, 0.0, 0.0)
-
-    def add(self, value: float, created: float) -> float:
-        """Account for a new reading; a drop or a new ``createdTime`` is a restart.
-
-        After a restart the counter starts again from 0, so the new value itself is the
-        increase since the restart, never a negative amount of traffic.
-        """
-        self.undo = (self.value, self.created, self.total)
-        before = self.value
-        if before is not None:
-            same_life = created == self.created and value >= before
-            self.total += value - before if same_life else value
-        self.value, self.created = value, created
-        return self.total
-
-    def skip(self) -> None:
-        """No reading this poll: the sum stands still, and replacing the point changes nothing."""
-        self.undo = (self.value, self.created, self.total)
-
-    def revert(self) -> None:
-        self.value, self.created, self.total = self.undo
-
-
-class _Steps:
-    """Running counts of a field's changes and (for a counter) restarts, for changes()/resets().
-
-    A restart is what ``rate()`` takes for one: the value dropped, or ``createdTime`` moved.
-    """
-
-    __slots__ = ("changes", "created", "restarts", "undo", "value")
-
-    def __init__(self) -> None:
-        self.value = _NAN
-        self.created = _NAN
-        self.changes = 0.0
-        self.restarts = 0.0
-        self.undo: tuple[float, float, float, float] = (_NAN, _NAN, 0.0, 0.0)
-
-    def add(self, value: float, created: float) -> None:
-        self.undo = (self.value, self.created, self.changes, self.restarts)
-        if value != value:  # NaN: no reading
-            return
-        before = self.value
-        if before == before:
-            if value != before:
-                self.changes += 1
-            if value < before or created != self.created:
-                self.restarts += 1
-        self.value, self.created = value, created
-
-    def revert(self) -> None:
-        self.value, self.created, self.changes, self.restarts = self.undo
 
 
 class _Track:
@@ -107,8 +41,8 @@ class _Track:
         self.times = array("d")
         self.values = {path: array("d") for path in needs.value_paths}
         self.increases = {path: array("d") for path in needs.rate_paths}
-        self.counters = {path: _Counter() for path in self.increases}
-        self.steps = {path: _Steps() for path in needs.step_paths}
+        self.counters = {path: Counter() for path in self.increases}
+        self.steps = {path: Steps() for path in needs.step_paths}
         self.changes = {path: array("d") for path in needs.step_paths}
         self.restarts = {path: array("d") for path in needs.step_paths}
         keep = needs.long_window

@@ -258,3 +258,27 @@ def test_a_count_needs_the_window_watched_from_its_start_not_just_its_minute() -
         if t < 175:
             assert b.count_since("changes", float(t), 120.0) is None
     assert b.count_since("changes", 235.0, 120.0) == 0
+
+
+def test_a_reload_keeps_baselines_it_covers_and_refills_longer_ones() -> None:
+    """Same rules: the hour seen so far stays; a longer window starts over with no value."""
+    from omealert.engine.engine import Engine
+    from omealert.model import PollResult
+
+    from ..helpers import rule, settings
+
+    text = "video.bitrateLatest < 50% * median_over(video.bitrateLatest, 1h)"
+    engine = Engine(settings(rule("low", text)))
+    fired = []
+    for i in range(400):
+        poll = PollResult("origin", i * 10.0, i * 10.0)
+        poll.samples[S1] = Sample(S1, {RATE: 5e6 if i < 390 else 1e6}, i * 10.0, i * 10.0)
+        poll.listed.add(S1)
+        fired += [(i, t.to_state.value) for t in engine.step([poll], i * 10.0)]
+    assert fired == [(390, "firing")]
+    kept = engine.history
+    engine.reload(settings(rule("low", text)), 3990.0)
+    assert engine.history is kept
+    engine.reload(settings(rule("low", text.replace("1h", "2h"))), 3990.0)
+    assert engine.history is not kept
+    assert engine.history.view(S1, 3990.0).median_over(RATE, 7200.0) is None
