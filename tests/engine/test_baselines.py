@@ -282,3 +282,18 @@ def test_a_reload_keeps_baselines_it_covers_and_refills_longer_ones() -> None:
     engine.reload(settings(rule("low", text.replace("1h", "2h"))), 3990.0)
     assert engine.history is not kept
     assert engine.history.view(S1, 3990.0).median_over(RATE, 7200.0) is None
+
+
+def test_check_reads_its_two_polls_as_the_whole_window() -> None:
+    """`omealert check` (lenient) samples two polls 5 s apart: baselines read just those."""
+    uses = [
+        ("median_over", RATE, 3600.0, None),
+        ("changes", RATE, 3600.0, None),
+        ("offset", RATE, 86400.0, None),
+    ]
+    h = History.for_uses(uses, lenient=True)
+    feed(h, [(0.0, 4.0), (5.0, 6.0)])
+    view = h.view(S1, 5.0)
+    assert view.median_over(RATE, 3600.0) == 5.0
+    assert view.changes(RATE, 3600.0) == 1
+    assert view.offset(RATE, 86400.0) == 4.0
