@@ -28,6 +28,7 @@ EXACT_LIMIT = 600.0
 BUCKET_S = 60.0
 _NAN = math.nan
 _INF = math.inf
+_MISSING = -_INF  # no answer cached (a quantile is never -inf: no reading is)
 #: the columns a series' functions do not read: shared, and never appended to
 _UNUSED: array[float] = array("d")
 _UNUSED_B: array[int] = array("B")
@@ -186,7 +187,10 @@ class Buckets:
             win = ordered[window] = _Ordered()
         if win.first != first or win.end != current or win.version != self.version:
             self._slide(win, first, current, window)
-        return quantile(win.values, q) if win.ok else None
+        answer = win.answers.get(q, _MISSING)
+        if answer is _MISSING:
+            answer = win.answers[q] = quantile(win.values, q) if win.ok else None
+        return answer
 
     def _slide(self, win: _Ordered, first: int, current: int, window: float) -> None:
         nv, vals, values = self.nv, self.vals, win.values
@@ -208,6 +212,7 @@ class Buckets:
                 start += nv[row]
         win.first, win.end, win.version, win.rows = first, current, self.version, hi - lo
         win.ok = self._enough(lo, hi, window)
+        win.answers.clear()
 
     def _compute(self, func: str, lo: int, hi: int, q: float) -> float | None:
         count = sum(self.n[lo:hi])
@@ -259,13 +264,14 @@ class Buckets:
 class _Ordered:
     """The sorted points of one window's minutes ``first`` to ``end - 1``."""
 
-    __slots__ = ("end", "first", "ok", "rows", "values", "version")
+    __slots__ = ("answers", "end", "first", "ok", "rows", "values", "version")
 
     def __init__(self) -> None:
         self.first = self.end = self.rows = 0
         self.version = -1
         self.ok = False
         self.values = array("f")
+        self.answers: dict[float, float | None] = {}  # per quantile, until the window moves
 
 
 def minute_of(at: float, phase: float) -> int:

@@ -167,10 +167,16 @@ class History:
             track.restarts[path].append(steps.restarts)
         if track.buckets:
             minute = minute_of(at, track.phase)
+            counted = track.steps
             for path, buckets in track.buckets.items():
-                steps_of = track.steps.get(path)
-                chg, rst = (steps_of.changes, steps_of.restarts) if steps_of else (0.0, 0.0)
-                buckets.feed(minute, at, _number(fields.get(path)), chg, rst, replace)
+                raw = fields.get(path)
+                kind = type(raw)  # not isinstance: a bool is no number here
+                value = float(raw) if kind is float or kind is int else _NAN  # type: ignore[arg-type]
+                counts = counted.get(path) if counted else None
+                if counts is None:
+                    buckets.feed(minute, at, value, 0.0, 0.0, replace)
+                else:
+                    buckets.feed(minute, at, value, counts.changes, counts.restarts, replace)
         track.last_seen = at
         # Keep the longest exact window, starting at its last point at or before the
         # window's start, and at least two points for rate() without a window.
@@ -312,6 +318,10 @@ class TargetHistory:
         return None if buckets is None else buckets.aggregate(func, self._now, window, q)
 
     def median_over(self, path: str, window: float) -> float | None:
+        if window > self._limit:  # as quantile_over, one call less: it runs per stream per tick
+            track = self._track
+            buckets = None if track is None else track.buckets.get(path)
+            return None if buckets is None else buckets.quantile(0.5, self._now, window)
         return self.quantile_over(0.5, path, window)
 
     def quantile_over(self, q: float, path: str, window: float) -> float | None:
