@@ -250,13 +250,13 @@ class Buckets:
             return self.p_chg - self.chg[lo - 1]
         return self.p_rst - self.rst[lo - 1]
 
-    def value_at(self, now: float, window: float) -> float | None:
-        """The last reading at or before ``now - window``, if no more than half a window older."""
+    def value_at(self, now: float, window: float, slack: float) -> float | None:
+        """The last reading at or before ``now - window``, if no more than ``slack`` older."""
         then = now - window
         j = bisect_right(self.idx, math.floor((then - self.phase) / BUCKET_S)) - 1
         if j >= 0 and self.last_t[j] > then:
             j -= 1
-        if j < 0 or self.last_t[j] != self.last_t[j] or self.last_t[j] < then - window * 0.5:
+        if j < 0 or self.last_t[j] != self.last_t[j] or self.last_t[j] < then - slack:
             return None
         return self.last_v[j]
 

@@ -22,7 +22,7 @@ from datetime import datetime
 
 from ..model import Sample, Target
 from .buckets import BUCKET_S, EXACT_LIMIT, Buckets, minute_of
-from .needs import Needs, Use, needs_of
+from .needs import Needs, Use, needs_of, offset_slack
 from .running import Counter, Steps
 from .stats import pstddev, quantile
 
@@ -366,13 +366,15 @@ class TargetHistory:
         return column[hi - 1] - column[max(lo - 1, 0)]
 
     def offset(self, path: str, window: float) -> float | None:
-        """The last reading at or before ``now - window``, if no more than half a window older."""
+        """The last reading at or before ``now - window``, no more than ``offset_slack`` older."""
         track = self._track
         if track is None:
             return None
         if window > self._limit:
             buckets = track.buckets.get(path)
-            return None if buckets is None else buckets.value_at(self._now, window)
+            if buckets is None:
+                return None
+            return buckets.value_at(self._now, window, offset_slack(window))
         column = track.values.get(path)
         if column is None:
             return None
@@ -381,7 +383,7 @@ class TargetHistory:
         last = _reading_at_or_before(column, bisect_right(times, then) - 1, 0)
         if last < 0 and self._lenient:  # `check`: the oldest of its two polls
             last = _reading_at_or_after(column, 0, len(times) - 1)
-        elif last < 0 or times[last] < then - window * 0.5:
+        elif last < 0 or times[last] < then - offset_slack(window):
             return None
         return column[last]
 

@@ -3,7 +3,7 @@
 Each condition lists the (function, field, window, quantile) it reads. Windows up to
 ``EXACT_LIMIT`` (and every window of ``rate()`` and ``delta()``) are answered from every
 point; longer ones of the other functions from per-minute buckets (``engine.buckets``).
-``x offset w`` needs points back to ``w`` and half a window more. The engine compares the
+``x offset w`` needs points back to ``w`` and ``offset_slack(w)`` more. The engine compares the
 needs of a new config with the old ones: history that covers them is kept on reload.
 """
 
@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .buckets import EXACT_LIMIT
+
+OFFSET_SLACK_MAX = 600.0
 
 #: (function, field path, window, quantile), as ``lang.parse.Use``
 Use = tuple[str, str, "float | None", "float | None"]
@@ -62,6 +64,12 @@ class Needs:
         )
 
 
+def offset_slack(window: float) -> float:
+    """How much older than ``window`` the reading ``x offset window`` may be: half the
+    window, at most 10 minutes (a gap longer than that then is no value)."""
+    return min(window * 0.5, OFFSET_SLACK_MAX)
+
+
 def is_long(func: str, window: float | None, lenient: bool) -> bool:
     """Whether ``func`` over ``window`` is read from minutes rather than points."""
     return (
@@ -76,7 +84,7 @@ def needs_of(uses: Iterable[Use], *, lenient: bool = False) -> Needs:
     long: set[tuple[str, str]] = set()
     exact_window = long_window = 0.0
     for func, path, window, _ in uses:
-        span = (window or 0.0) * (1.5 if func == "offset" else 1.0)
+        span = (window or 0.0) + (offset_slack(window or 0.0) if func == "offset" else 0.0)
         if func in _COUNTS:
             steps.add(path)
         if is_long(func, window, lenient):
