@@ -28,7 +28,6 @@ EXACT_LIMIT = 600.0
 BUCKET_S = 60.0
 _NAN = math.nan
 _INF = math.inf
-_MISSING = -_INF  # no answer cached (a quantile is never -inf: no reading is)
 #: the columns a series' functions do not read: shared, and never appended to
 _UNUSED: array[float] = array("d")
 _UNUSED_B: array[int] = array("B")
@@ -39,9 +38,9 @@ class Buckets:
     """One series' closed minutes, and the minute being filled (``pending``)."""
 
     __slots__ = (
-        "cache", "chg", "columns", "cur", "hi", "idx", "keep", "last_t", "last_v", "lo", "n", "nv",
+        "cache", "chg", "cur", "hi", "idx", "keep", "last_t", "last_v", "lo", "n", "nv",
         "ordered", "p_added", "p_chg", "p_rst", "p_t", "p_v", "pending", "phase", "rst",
-        "s1", "s2", "shift", "since", "vals", "version",
+        "s1", "s2", "shift", "since", "vals", "version", "window",
     )  # fmt: skip
 
     def __init__(self, phase: float, keep: float, kinds: frozenset[str]) -> None:
@@ -50,7 +49,7 @@ class Buckets:
         #: minutes kept: the longest window, plus one before its start (for counts, offset)
         self.keep = math.ceil(keep / BUCKET_S) + 2
         self.idx = array("i")  # minute number: floor((t - phase) / BUCKET_S)
-        self.n = array("I")  # points in the minute
+        self.n = array("H")  # points in the minute
         moments, sketch, extremes = "moments" in kinds, "sketch" in kinds, "extremes" in kinds
         last, counts = "last" in kinds, "counts" in kinds
         self.s1 = array("d") if moments else _UNUSED
@@ -63,11 +62,6 @@ class Buckets:
         self.last_v = array("d") if last else _UNUSED
         self.chg = array("d") if counts else _UNUSED  # running count of changes at the end
         self.rst = array("d") if counts else _UNUSED  # running count of restarts at the end
-        self.columns = tuple(
-            c for c in (self.idx, self.n, self.s1, self.s2, self.lo, self.hi, self.nv,
-                        self.last_t, self.last_v, self.chg, self.rst)
-            if c is not _UNUSED and c is not _UNUSED_B
-        )  # fmt: skip
         self.shift = _NAN
         self.cur: int | None = None
         self.pending: list[float] = []
@@ -75,8 +69,12 @@ class Buckets:
         self.p_added = False
         self.since = _NAN  # the first point's time: how far back this series was watched
         self.version = 0
-        self.cache: dict[tuple[str, float, float], tuple[int, int, int, float | None]] = {}
-        #: per window, its points kept sorted, while every minute keeps all its points
+        #: aggregates, cached until a minute ends; made on first use (a median needs none)
+        self.cache: dict[tuple[str, float, float], tuple[int, int, int, float | None]] | None
+        self.cache = None
+        #: the sorted points of the first window a quantile reads (``window``), while every
+        #: minute keeps all its points; a second window has its own in ``ordered``
+        self.window: _Ordered | None = None
         self.ordered: dict[float, _Ordered] | None = {}
 
     def feed(
@@ -93,20 +91,26 @@ class Buckets:
             else:
                 self.since = at
             self.cur = minute
-        self.p_added = added = value == value  # not NaN
-        if added:
+        if value == value:  # not NaN
             self.pending.append(value)
-            self.p_t, self.p_v = at, value
-            if self.shift != self.shift:
-                self.shift = value
-        self.p_chg, self.p_rst = chg, rst
+            self.p_added = True
+            self.p_t = at
+            self.p_v = value
+        else:
+            self.p_added = False
+        if chg or rst:
+            self.p_chg = chg
+            self.p_rst = rst
 
     def _close(self) -> None:
         assert self.cur is not None
-        points, shift = self.pending, self.shift
+        points = self.pending
         self.pending = []
+        if points and self.shift != self.shift:
+            self.shift = points[0]
+        shift = self.shift
         self.idx.append(self.cur)
-        self.n.append(len(points))
+        self.n.append(min(len(points), 65535))  # (a minute of over 65,535 polls: absurd)
         if self.s1 is not _UNUSED:
             self.s1.append(math.fsum(v - shift for v in points))
             self.s2.append(math.fsum((v - shift) ** 2 for v in points))
@@ -132,8 +136,10 @@ class Buckets:
         if old > 0:
             if self.vals is not _UNUSED_F:
                 del self.vals[: sum(self.nv[:old])]
-            for column in self.columns:
-                del column[:old]
+            for column in (self.idx, self.n, self.s1, self.s2, self.lo, self.hi, self.nv,
+                           self.last_t, self.last_v, self.chg, self.rst):  # fmt: skip
+                if len(column):  # the shared unused columns stay empty
+                    del column[:old]
 
     # -- reading
 
@@ -163,12 +169,15 @@ class Buckets:
         """``func`` over the window's whole minutes; cached until a minute ends."""
         first, current = self._minutes(now, window)
         key = (func, window, q)
-        hit = self.cache.get(key)
+        cache = self.cache
+        if cache is None:
+            cache = self.cache = {}
+        hit = cache.get(key)
         if hit is not None and hit[0] == first and hit[1] == current and hit[2] == self.version:
             return hit[3]
         lo, hi = self._rows(first, current)
         value = self._compute(func, lo, hi, q) if self._enough(lo, hi, window) else None
-        self.cache[key] = (first, current, self.version, value)
+        cache[key] = (first, current, self.version, value)
         return value
 
     def quantile(self, q: float, now: float, window: float) -> float | None:
@@ -181,16 +190,22 @@ class Buckets:
         ordered = self.ordered
         if ordered is None:
             return self.aggregate("quantile_over", now, window, q)
-        first, current = self._minutes(now, window)
-        win = ordered.get(window)
+        phase = self.phase
+        first = math.ceil((now - window - phase) / BUCKET_S)
+        current = math.floor((now - phase) / BUCKET_S)
+        win = self.window
         if win is None:
-            win = ordered[window] = _Ordered()
+            win = self.window = _Ordered(window)
+        elif win.span != window:
+            win = ordered.get(window)
+            if win is None:
+                win = ordered[window] = _Ordered(window)
         if win.first != first or win.end != current or win.version != self.version:
             self._slide(win, first, current, window)
-        answer = win.answers.get(q, _MISSING)
-        if answer is _MISSING:
-            answer = win.answers[q] = quantile(win.values, q) if win.ok else None
-        return answer
+        if win.q != q:
+            win.q = q
+            win.answer = quantile(win.values, q) if win.ok else None
+        return win.answer
 
     def _slide(self, win: _Ordered, first: int, current: int, window: float) -> None:
         nv, vals, values = self.nv, self.vals, win.values
@@ -212,7 +227,7 @@ class Buckets:
                 start += nv[row]
         win.first, win.end, win.version, win.rows = first, current, self.version, hi - lo
         win.ok = self._enough(lo, hi, window)
-        win.answers.clear()
+        win.q = _NAN  # the answer is for the old window
 
     def _compute(self, func: str, lo: int, hi: int, q: float) -> float | None:
         count = sum(self.n[lo:hi])
@@ -262,16 +277,19 @@ class Buckets:
 
 
 class _Ordered:
-    """The sorted points of one window's minutes ``first`` to ``end - 1``."""
+    """The sorted points of one window's minutes ``first`` to ``end - 1``, and the last
+    quantile asked of them (a series usually has one)."""
 
-    __slots__ = ("answers", "end", "first", "ok", "rows", "values", "version")
+    __slots__ = ("answer", "end", "first", "ok", "q", "rows", "span", "values", "version")
 
-    def __init__(self) -> None:
+    def __init__(self, span: float) -> None:
+        self.span = span
         self.first = self.end = self.rows = 0
         self.version = -1
         self.ok = False
         self.values = array("f")
-        self.answers: dict[float, float | None] = {}  # per quantile, until the window moves
+        self.q = _NAN
+        self.answer: float | None = None
 
 
 def minute_of(at: float, phase: float) -> int:

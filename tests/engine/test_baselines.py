@@ -247,7 +247,8 @@ def test_the_sorted_window_slides_to_the_exact_answer_at_every_tick(
         if got is not None:
             assert got == pytest.approx(quantile(exact, 0.9))
         t += 10.0
-    assert b.quantile(0.9, points[-1][0], window) is not None
+    if gap < 300:  # else the last 20 minutes hold under 10 whole minutes of points
+        assert b.quantile(0.9, points[-1][0], window) is not None
 
 
 def test_a_count_needs_the_window_watched_from_its_start_not_just_its_minute() -> None:
