@@ -139,6 +139,15 @@ class TargetPattern:
 
 
 @dataclass(frozen=True, slots=True)
+class FlapSpec:
+    """Flap detection of a rule (``engine/flapping.py``): shares are fractions (0.3 = 30%)."""
+
+    window: int = 20
+    high: float = 0.30
+    low: float = 0.25
+
+
+@dataclass(frozen=True, slots=True)
 class Rule:
     """One alerting rule, ready to evaluate."""
 
@@ -161,6 +170,11 @@ class Rule:
     group_by: tuple[str, ...] = ()
     group_wait_s: float = 0.0
     servers: tuple[str, ...] = ()  # empty: every server
+    #: None: flap detection off for this rule
+    flapping: FlapSpec | None = FlapSpec()
+    #: its firing alerts hold the same target's alerts on dependent servers
+    #: (``engine/dependencies.py``); None: when it is ``absent`` or reads ``lastRecvTime``
+    dependency_cause: bool | None = None
 
     @property
     def is_absent(self) -> bool:
@@ -201,6 +215,8 @@ class ServerSpec:
     http_client: str = "builtin"
     #: the Alert ``<SecretKey>`` this server's event POSTs are signed with (None: not heard)
     ome_events_key: str | None = field(default=None, repr=False)
+    #: servers this one depends on (an edge on its origin): their outages hold its alerts
+    depends_on: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,6 +293,7 @@ class ApiDownSpec:
     )
     repeat_interval_s: float = 3600.0
     send_resolved: bool = True
+    flapping: FlapSpec | None = FlapSpec()
 
 
 API_DOWN_RULE = "ome-api-down"
@@ -301,3 +318,6 @@ class Settings:
     delivery_max_age_s: float = 86400.0
     #: transitions, the notification log and ended silences older than this are pruned
     state_retention_s: float = 30 * 86400.0
+    #: held alerts of a dependent server are sent on their own only if they still fire
+    #: this long after the parent recovered
+    dependency_grace_s: float = 120.0

@@ -44,6 +44,7 @@ class Parts:
     outage_tolerance: float = 3600.0
     delivery_max_age: float = 86400.0
     state_retention: float = 30 * 86400.0
+    dependency_grace: float = 120.0
     #: Names as written, valid or not, so a channel with a bad URL still "exists" for the
     #: rules that name it and only one error is reported.
     channel_names: list[str] = field(default_factory=list)
@@ -76,6 +77,7 @@ def salvage(data: Any, model: ConfigModel | None) -> Parts:
         parts.outage_tolerance = model.outage_tolerance
         parts.delivery_max_age = model.delivery_max_age
         parts.state_retention = model.state_retention
+        parts.dependency_grace = model.dependency_grace
         return parts
     parts.servers = _items(ServerModel, raw.get("servers"))
     parts.rules = _items(RuleModel, raw.get("rules"))

@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING
 from ..model import AlertState, PollResult, Sample, Scope, Target, under
 from ..rules import API_DOWN_RULE, OnMissing, Rule, Settings
 from .alerts import AlertValue, Instance, Transition, api_down_rule, instance_labels, rule_identity
+from .dependencies import DependencyBook
+from .flapping import FlapBook
 from .history import History
 
 if TYPE_CHECKING:
@@ -53,6 +55,8 @@ class Engine:
         self.no_value: dict[str, list[Target]] = {}
         #: each server's OME release, labelled ``ome_version`` on its instances
         self.versions: dict[str, str] = {}
+        self.flapping = FlapBook()  # alerts that change state too often (engine/flapping.py)
+        self.dependencies = DependencyBook()  # alerts held by a parent server's outage
         self._configure(settings)
 
     # -- configuration -------------------------------------------------------------------
@@ -63,6 +67,8 @@ class Engine:
         self.api_rule = api_down_rule(settings)
         self._identities = {r.name: rule_identity(r) for r in settings.rules}
         self._identities[API_DOWN_RULE] = rule_identity(self.api_rule)
+        self.flapping.configure(settings, self.api_rule)
+        self.dependencies.configure(settings, self.rule_for)
         conditions = [r.when for r in settings.rules] + [
             r.resolve_when for r in settings.rules if r.resolve_when is not None
         ]
@@ -158,6 +164,10 @@ class Engine:
         for by_target in self._by_rule.values():
             yield from by_target.values()
 
+    def live(self, rule: str, target: Target) -> Instance | None:
+        """The pending or firing instance of ``rule`` on ``target``, if there is one."""
+        return self._by_rule.get(rule, {}).get(target)
+
     def rule_for(self, name: str) -> Rule | None:
         if name == API_DOWN_RULE:
             return self.api_rule
@@ -177,6 +187,8 @@ class Engine:
         for poll in polls:
             self._step_server(poll, now, out)
         self._forget_ended()
+        self.flapping.observe(polls, out, self.live, now)
+        self.dependencies.update(self.instances(), out, now)
         self.history.prune(now)
         seen = sum(len(p.samples) for p in polls)
         for cache in self._selected.values():

@@ -9,7 +9,10 @@ Per tick, after the engine has moved the instances:
 3. an instance that resolved tells every channel it told about the firing (reason
    ``resolved``) when ``send_resolved`` — even if it is silenced or inhibited now, because
    a silence that swallows the resolve leaves a stale incident behind;
-4. silenced and inhibited instances say nothing new (they are still evaluated and shown);
+4. silenced and inhibited instances say nothing new (they are still evaluated and shown),
+   nor do alerts held by a parent server's outage (``engine/dependencies.py``: the cause's
+   message counts them) or flapping ones, whose resolves wait too (``notify/flapnotice.py``:
+   ``[FLAPPING]`` once, ``[FLAPPING ENDED]`` saying how it stands);
 5. what is left is grouped by (rule, channel, ``group_by`` labels) into one message each,
    rendered, and becomes one outbox entry per service (apprise URL) of the channel.
 
@@ -32,6 +35,7 @@ from ..model import AlertState
 from ..rules import API_DOWN_RULE, InhibitSpec, Matcher, Rule, Settings, matches_all
 from ..state.records import OutboxMessage, Silence, channel_services
 from .context import AlertView, template_sample
+from .flapnotice import flap_notices
 from .render import render_alert_fields, render_message
 
 log = logging.getLogger(__name__)
@@ -128,6 +132,14 @@ class Planner:
         instances = list(engine.instances())
         muted = inhibited_keys(instances, self.settings.inhibit)
         items: dict[tuple[str, str, tuple[str, ...]], list[_Item]] = {}
+        flaps, held = engine.flapping, engine.dependencies.held
+
+        def quiet(inst: Instance) -> bool:
+            return inst.key in muted or inst.key in held or is_silenced(inst.labels, active)
+
+        notices = flap_notices(
+            self.settings, flaps, engine.rule_for, engine.live, self.channels_for, quiet, now
+        )
 
         def add(channel: str, inst: Instance, rule: Rule | None, reason: NotifyReason) -> None:
             group = tuple(inst.labels.get(n, "") for n in (rule.group_by if rule else ()))
@@ -139,9 +151,8 @@ class Planner:
             rule = engine.rule_for(inst.rule)
             if rule is None:
                 continue
-            quiet = inst.key in muted or is_silenced(inst.labels, active)
-            if quiet:
-                continue
+            if quiet(inst) or flaps.is_flapping(inst.key):
+                continue  # flapping: one [FLAPPING] notice says it; held: the cause's message
             for channel in self.channels_for(rule, inst):
                 last = inst.notified.get(channel)
                 if last is None:
@@ -154,6 +165,9 @@ class Planner:
             if tr.to_state is not AlertState.RESOLVED:
                 continue
             inst = tr.instance
+            if tr.rule is not None and flaps.is_flapping(inst.key):
+                inst.notified = {}  # [FLAPPING ENDED] will say how it stands
+                continue
             for channel in self.channels_for(tr.rule, inst):
                 if channel not in inst.notified:
                     continue  # never told about the firing: nothing to take back
@@ -161,7 +175,7 @@ class Planner:
                     add(channel, inst, tr.rule, NotifyReason.RESOLVED)
             inst.notified = {}
 
-        out: list[OutboxMessage] = []
+        out: list[OutboxMessage] = notices
         for (rule_name, channel_name, _), group in sorted(items.items(), key=lambda kv: kv[0]):
             group.sort(key=lambda item: item.instance.target.key)  # same message every run
             out.extend(self._render(rule_name, channel_name, group, now))
@@ -234,6 +248,7 @@ class Planner:
             fired_at=inst.fired_at,
             resolved_at=inst.resolved_at,
             gone=inst.gone and status == "resolved",
+            also_affects=inst.also_affects,
             summary=inst.summary,
             description="",
             sample=template_sample(

@@ -141,6 +141,8 @@ class Runner:
         try:
             records = store.load_alerts()
             last = store.get_meta("last_tick_at")
+            self.engine.flapping.load(store.get_meta("flapping"))
+            self.engine.dependencies.load(store.get_meta("dependencies"))
         except StateError as exc:
             self._store_failed(exc)
             return
@@ -276,6 +278,8 @@ class Runner:
                     "last_tick_at": repr(now),
                     "no_value": self.no_value_summary(),
                     "ome_versions": json.dumps(self.engine.versions, sort_keys=True),
+                    "flapping": self.engine.flapping.dump(),
+                    "dependencies": self.engine.dependencies.dump(),
                 },
             )
         except StateError as exc:
