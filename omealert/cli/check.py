@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the verdict types stay light: a usage error must answer fast
     from ..clock import Clock
@@ -41,6 +41,10 @@ class CheckAlert:
     summary: str
     labels: dict[str, str]
     silenced: bool = False
+    #: flap detection, dependency holds (``cli/lifecycle.py``): None when not concerned
+    flapping: dict[str, Any] | None = None
+    held: dict[str, Any] | None = None
+    holds: dict[str, Any] | None = None
 
 
 @dataclass
@@ -105,8 +109,10 @@ def verdict(runner: Runner, report: TickReport, *, include_pending: bool) -> Che
     from ..model import AlertState
     from ..notify.planner import compile_silences, is_silenced
     from ..rules import API_DOWN_RULE
+    from .lifecycle import engine_view
 
     now = report.at
+    lifecycle = engine_view(runner.engine)
     silences = []
     if runner.store is not None:
         try:
@@ -130,6 +136,7 @@ def verdict(runner: Runner, report: TickReport, *, include_pending: bool) -> Che
         if inst.state not in (AlertState.FIRING, AlertState.PENDING):
             continue
         alert = _alert(runner, inst, now, is_silenced(inst.labels, active))
+        alert.flapping, alert.held, alert.holds = lifecycle.fields(*inst.key).values()
         alerts.append(alert)
         if alert.state == "firing" and not alert.silenced:
             if alert.severity == "critical":
@@ -202,8 +209,11 @@ def format_text(result: CheckResult) -> str:
             head = f"OMEALERT OK - nothing firing on {result.targets} target(s)"
     perf = f"firing={result.firing} pending={result.pending} targets={result.targets}"
     lines = [f"{head} | {perf}"]
+    from .lifecycle import mark as lifecycle_mark
+
     for a in result.alerts:
         mark = " (silenced)" if a.silenced else ""
+        mark += lifecycle_mark({"flapping": a.flapping, "held": a.held, "holds": a.holds})
         lines.append(f"{a.severity.upper()} {a.state} {a.rule}: {a.summary}{mark}")
     for e in result.errors:
         if result.status != "UNKNOWN":

@@ -207,6 +207,7 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
     from ..notify.planner import compile_silences
     from ..rules import matches_all
     from ..state.store import StateStore
+    from .lifecycle import mark, stored_view
 
     store = _store(args)
     assert isinstance(store, StateStore)
@@ -216,6 +217,7 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
         silences = store.active_silences(now)
         no_value = _no_value_lines(store.get_meta("no_value"))
         no_value += version_lines(store.get_meta("ome_versions"))
+        lifecycle = stored_view(store.get_meta("flapping"), store.get_meta("dependencies"))
     # a silence stored under an older regex syntax is reported, not a traceback
     compiled = [m for _, m in compile_silences(silences)]
     rows = []
@@ -232,8 +234,10 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
                 "since": format_duration(since),
                 "silenced": silenced,
                 "summary": r.summary,
+                **lifecycle.fields(r.rule, r.target),
             }
         )
+    rows += lifecycle.between_flaps({(r.rule, r.target) for r in records})
     if args.format == "json":
         print(json.dumps(rows, default=str), file=out)
         return ExitCode.OK
@@ -251,7 +255,7 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
             str(row["target"]),
             _fmt_value(row["value"]),
             str(row["since"]),
-            "yes" if row["silenced"] else "",
+            ("yes" if row["silenced"] else "") + mark(row),
         ]
         for row in rows
     ]
