@@ -18,6 +18,7 @@ import pytest
 from omealert.cli.main import main
 from omealert.clock import FakeClock
 from omealert.config.load import load_config_text
+from omealert.rules import Settings
 from omealert.simulator import Simulator
 
 from ..helpers import run_async
@@ -70,7 +71,7 @@ def rig(tmp_path: Path) -> Iterator[RunnerRig]:
         sim.stop()
 
 
-def _settings(rig: RunnerRig, extra: str = "") -> object:
+def _settings(rig: RunnerRig, extra: str = "") -> Settings:
     text = CONFIG.format(sim=rig.sim.url, hook=rig.hook.port) + extra
     return load_config_text(text, "rig.yaml", env={})
 
@@ -108,7 +109,7 @@ async def test_an_alert_toggling_every_tick_flaps_once_then_settles(rig: RunnerR
     """40 ticks: fire/resolve pages until the share passes 30%, one [FLAPPING], silence,
     then one [FLAPPING ENDED] (firing now) followed by a normal [FIRING]."""
     viewers = [0, 5] * 8 + [0] * 24  # toggles for 16 ticks, then stays firing
-    rig.start_with(_settings(rig))  # type: ignore[arg-type]
+    rig.start_with(_settings(rig))
     try:
         per_tick = await _run(rig, viewers)
     finally:
@@ -131,7 +132,7 @@ async def test_an_alert_toggling_every_tick_flaps_once_then_settles(rig: RunnerR
 async def test_flapping_that_ends_resolved_says_so_and_sends_no_resolve(rig: RunnerRig) -> None:
     """Toggling that stops with the alert quiet: [FLAPPING ENDED] says not firing, nothing else."""
     viewers = [0, 5] * 8 + [5] * 24
-    rig.start_with(_settings(rig))  # type: ignore[arg-type]
+    rig.start_with(_settings(rig))
     try:
         per_tick = await _run(rig, viewers)
     finally:
@@ -162,7 +163,7 @@ async def test_reconnects_alone_make_a_firing_alert_flap(rig: RunnerRig) -> None
     """A stream that reconnects every tick (new createdTime) while its alert keeps firing
     flaps: one [FLAPPING]; once it stops reconnecting, [FLAPPING ENDED] and [FIRING]."""
     rig.sim.set_viewers(*LIVE, "cam1", "webrtc", 0)
-    rig.start_with(_settings(rig))  # type: ignore[arg-type]
+    rig.start_with(_settings(rig))
     titles: list[list[str]] = []
     try:
         for i in range(40):
@@ -193,14 +194,14 @@ async def test_flapping_survives_a_restart_and_status_shows_it(
     viewers = [0, 5] * 8 + [0] * 24
     start, end = _expected(viewers)
     settings = _settings(rig)
-    rig.start_with(settings)  # type: ignore[arg-type]
+    rig.start_with(settings)
     per_tick = await _run(rig, viewers[: start + 2])
     await rig.stop()
     assert main(["status", "--state", str(rig.tmp / "state.db"), "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     flap = next(r["flapping"] for r in rows if r["target"] == "origin/default/live/cam1")
     assert flap["flapping"] is True and flap["share"] > 0.30 and flap["window"] == 20
-    rig.start_with(settings)  # type: ignore[arg-type]
+    rig.start_with(settings)
     try:
         per_tick += await _run(rig, viewers[start + 2 :])
     finally:
