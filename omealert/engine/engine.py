@@ -19,7 +19,7 @@ its ``ome-api-down`` instance fires instead, so an outage never looks like a rec
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from ..model import AlertState, PollResult, Sample, Scope, Target, under
@@ -164,8 +164,11 @@ class Engine:
         for by_target in self._by_rule.values():
             yield from by_target.values()
 
+    def instances_of(self, rule: str) -> Mapping[Target, Instance]:
+        """The pending and firing instances of ``rule``, by target."""
+        return self._by_rule.get(rule, {})
+
     def live(self, rule: str, target: Target) -> Instance | None:
-        """The pending or firing instance of ``rule`` on ``target``, if there is one."""
         return self._by_rule.get(rule, {}).get(target)
 
     def rule_for(self, name: str) -> Rule | None:
@@ -187,7 +190,7 @@ class Engine:
         for poll in polls:
             self._step_server(poll, now, out)
         self._forget_ended()
-        self.flapping.observe(polls, out, self.live, now)
+        self.flapping.observe(polls, out, self.instances_of, now)
         self.dependencies.update(self.instances(), out, now)
         self.history.prune(now)
         seen = sum(len(p.samples) for p in polls)

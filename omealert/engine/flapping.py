@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -75,14 +75,20 @@ def flap_share(bits: int, window: int) -> float:
 
 @dataclass(slots=True)
 class Flap:
-    """What the book knows of one alert's recent changes."""
+    """What the book knows of one alert's recent changes.
+
+    ``changes`` holds the evaluation numbers (of its server's counter) at which it changed,
+    oldest first, only those inside the window: the share is computed from them when it
+    can have moved (a change raises it; only a flapping alert's falling share is watched),
+    so a tick costs a few operations per change, not per tracked alert.
+    """
 
     rule: str
     target: Target
     labels: dict[str, str]
-    bits: int = 0
-    #: evaluations recorded, up to the window (a status page can show "7 of 20")
-    seen: int = 0
+    changes: list[int] = field(default_factory=list)
+    #: the evaluation number when tracking began (for "evaluations seen")
+    first: int = 0
     share: float = 0.0
     flapping: bool = False
     since: float | None = None
@@ -93,13 +99,30 @@ class Flap:
     def key(self) -> Key:
         return (self.rule, self.target.key)
 
-    def as_json(self, spec: FlapSpec | None) -> dict[str, Any]:
+    def bits(self, now: int, window: int) -> int:
+        """The ring as Icinga keeps it: bit ``a`` set if the evaluation of age ``a`` changed."""
+        out = 0
+        for c in self.changes:
+            if 0 <= now - c < window:
+                out |= 1 << (now - c)
+        return out
+
+    def measure(self, now: int, window: int) -> float:
+        """Drop changes out of the window and recompute the share at evaluation ``now``."""
+        while self.changes and now - self.changes[0] >= window:
+            del self.changes[0]
+        weights = slot_weights(window)
+        self.share = sum(weights[now - c] for c in self.changes) / window
+        return self.share
+
+    def as_json(self, spec: FlapSpec | None, now: int) -> dict[str, Any]:
         """The form ``status``, ``check --format json`` and a status page read."""
+        window = spec.window if spec else 0
         return {
             "flapping": self.flapping,
             "share": round(self.share, 4),
             "since": self.since,
-            "evaluations": self.seen,
+            "evaluations": min(window, now - self.first + 1),
             "window": spec.window if spec else None,
             "high": spec.high if spec else None,
             "low": spec.low if spec else None,
@@ -116,8 +139,14 @@ class FlapEvent:
     at: float
 
 
+#: Ticks between sweeps that forget trackers whose changes all left the window.
+SWEEP_TICKS = 20
+#: While alerts flap, their state-file record is rewritten at least this often (in ticks).
+DUMP_TICKS = 10
+
+
 class FlapBook:
-    """Every tracked alert's change bits, flapping or not, and what changed this tick."""
+    """Every tracked alert's recent changes, flapping or not, and what changed this tick."""
 
     def __init__(self) -> None:
         self.flaps: dict[Key, Flap] = {}
@@ -125,6 +154,12 @@ class FlapBook:
         #: each target's last ``createdTime`` seen, per server
         self._created: dict[str, dict[Target, Value]] = {}
         self._specs: dict[str, FlapSpec] = {}
+        #: evaluations so far per server: ticks it answered, and ticks it was polled
+        self._answered: dict[str, int] = {}
+        self._polled: dict[str, int] = {}
+        self._flapping: set[Key] = set()
+        self._ticks = 0
+        self._dumped: str | None = None
 
     def configure(self, settings: Settings, api_rule: Rule) -> None:
         """Take a (re)loaded config; alerts of rules gone or no longer flap-checked are
@@ -134,6 +169,8 @@ class FlapBook:
             self._specs[API_DOWN_RULE] = api_rule.flapping
         for key in [k for k in self.flaps if k[0] not in self._specs]:
             del self.flaps[key]
+            self._flapping.discard(key)
+        self._dumped = None
         if not self._specs:
             self._created.clear()
 
@@ -141,12 +178,20 @@ class FlapBook:
         return self._specs.get(rule)
 
     def is_flapping(self, key: Key) -> bool:
-        flap = self.flaps.get(key)
-        return flap is not None and flap.flapping
+        return key in self._flapping
 
     def take_events(self) -> list[FlapEvent]:
         events, self.events = self.events, []
         return events
+
+    def evaluation(self, flap: Flap) -> int:
+        """The current evaluation number of ``flap``'s server (all polls for ome-api-down)."""
+        counts = self._polled if flap.rule == API_DOWN_RULE else self._answered
+        return counts.get(flap.target.server, 0)
+
+    def bits(self, key: Key) -> int:
+        flap = self.flaps[key]
+        return flap.bits(self.evaluation(flap), self._specs[flap.rule].window)
 
     # -- one tick ----------------------------------------------------------------------------
 
@@ -154,12 +199,22 @@ class FlapBook:
         self,
         polls: Sequence[PollResult],
         transitions: Iterable[Transition],
-        live: Callable[[str, Target], Instance | None],
+        instances_of: Callable[[str], Mapping[Target, Instance]],
         now: float,
     ) -> None:
-        """Record this tick's evaluations: one bit per tracked alert of each polled server."""
+        """Record this tick's evaluations: a change for each alert that changed."""
+
+        def live(rule: str, target: Target) -> Instance | None:
+            return instances_of(rule).get(target)
+
         if not self._specs:
             return
+        evaluated: set[str] = set()
+        for poll in polls:
+            self._polled[poll.server] = self._polled.get(poll.server, 0) + 1
+            if poll.error is None:
+                self._answered[poll.server] = self._answered.get(poll.server, 0) + 1
+            evaluated.add(poll.server)
         #: alerts that changed this tick, with their live instance (None: tracked, ended)
         changed: dict[Key, Instance | None] = {}
         for tr in transitions:
@@ -167,32 +222,79 @@ class FlapBook:
             rule = tr.instance.rule
             if was != firing and tr.reason not in _NOT_CHANGES and rule in self._specs:
                 changed[tr.instance.key] = tr.instance
-        answered = {p.server for p in polls if p.error is None}
-        polled = {p.server for p in polls}
+        reconnected: set[Target] = set()
         for poll in polls:
-            if poll.error is not None:
-                continue
-            for target in self._reconnected(poll):
-                for rule in self._specs:
-                    inst = live(rule, target)
-                    key = (rule, target.key)
-                    if inst is not None and inst.state in _LIVE:
-                        changed[key] = inst
-                    elif key in self.flaps:
-                        changed.setdefault(key, None)
+            if poll.error is None:
+                reconnected.update(self._reconnected(poll))
+        if reconnected:
+            self._churned(reconnected, instances_of, changed)
         for key, inst in changed.items():
-            if inst is None:
-                continue
             flap = self.flaps.get(key)
             if flap is None:
-                self.flaps[key] = Flap(inst.rule, inst.target, dict(inst.labels))
+                if inst is None:
+                    continue
+                flap = self.flaps[key] = Flap(inst.rule, inst.target, inst.labels)
+                flap.first = self.evaluation(flap)
+            elif inst is not None:
+                flap.labels = inst.labels  # the latest (a push's OME id changes)
+            at = self.evaluation(flap)
+            if not flap.changes or flap.changes[-1] != at:
+                flap.changes.append(at)
+            spec = self._specs[flap.rule]
+            if flap.measure(at, spec.window) > spec.high and not flap.flapping:
+                flap.flapping, flap.since, flap.told = True, now, []
+                self._flapping.add(key)
+                self.events.append(
+                    FlapEvent(flap, True, _firing(live(flap.rule, flap.target)), now)
+                )
+        for key in list(self._flapping):
+            flap = self.flaps[key]
+            if key in changed or flap.target.server not in evaluated:
+                continue
+            spec = self._specs[flap.rule]
+            if flap.measure(self.evaluation(flap), spec.window) < spec.low:
+                flap.flapping, flap.since = False, None
+                self._flapping.discard(key)
+                self.events.append(
+                    FlapEvent(flap, False, _firing(live(flap.rule, flap.target)), now)
+                )
+        self._ticks += 1
+        if self.events or (self._flapping and self._ticks % DUMP_TICKS == 0):
+            self._dumped = None
+        if self._ticks % SWEEP_TICKS == 0:
+            self._sweep()
+
+    def _churned(
+        self,
+        reconnected: set[Target],
+        instances_of: Callable[[str], Mapping[Target, Instance]],
+        changed: dict[Key, Instance | None],
+    ) -> None:
+        """A reconnect is a change of each pending or firing alert on the target, and of
+        each tracked one. An OME restart reconnects every stream at once, so each side is
+        walked from the smaller one."""
+        for rule in self._specs:
+            insts = instances_of(rule)
+            if len(insts) <= len(reconnected):
+                hits = [i for t, i in insts.items() if t in reconnected]
             else:
-                flap.labels = dict(inst.labels)
+                hits = [insts[t] for t in reconnected if t in insts]
+            for inst in hits:
+                if inst.state in _LIVE:
+                    changed[inst.key] = inst
+        keys = {t.key for t in reconnected}
+        for key in self.flaps:
+            if key[1] in keys:
+                changed.setdefault(key, None)
+
+    def _sweep(self) -> None:
+        """Forget alerts whose every change left the window (and that are not flapping)."""
         for key, flap in list(self.flaps.items()):
-            servers = polled if flap.rule == API_DOWN_RULE else answered
-            if flap.target.server not in servers:
-                continue  # not evaluated this tick: nothing to record
-            self._record(flap, key in changed, live, now)
+            if flap.flapping:
+                continue
+            spec = self._specs[flap.rule]
+            if not flap.changes or self.evaluation(flap) - flap.changes[-1] >= spec.window:
+                del self.flaps[key]
 
     def _reconnected(self, poll: PollResult) -> list[Target]:
         """Targets sampled now whose ``createdTime`` differs from the one seen last."""
@@ -211,42 +313,39 @@ class FlapBook:
                 del seen[target]  # it ended: a stream of that name later is a new one
         return out
 
-    def _record(
-        self,
-        flap: Flap,
-        changed: bool,
-        live: Callable[[str, Target], Instance | None],
-        now: float,
-    ) -> None:
-        spec = self._specs[flap.rule]
-        mask = (1 << spec.window) - 1
-        flap.bits = ((flap.bits << 1) | int(changed)) & mask
-        flap.seen = min(flap.seen + 1, spec.window)
-        flap.share = flap_share(flap.bits, spec.window)
-        if not flap.flapping and flap.share > spec.high:
-            flap.flapping, flap.since, flap.told = True, now, []
-            self.events.append(FlapEvent(flap, True, _firing(live(flap.rule, flap.target)), now))
-        elif flap.flapping and flap.share < spec.low:
-            flap.flapping = False
-            self.events.append(FlapEvent(flap, False, _firing(live(flap.rule, flap.target)), now))
-            flap.since = None
-        if not flap.bits and not flap.flapping:
-            del self.flaps[flap.key]
-
     # -- the state file ----------------------------------------------------------------------
 
+    def rows(self) -> dict[Key, dict[str, Any]]:
+        """The flapping alerts as ``status`` shows them, their share measured now."""
+        out = {}
+        for key in sorted(self._flapping):
+            flap = self.flaps[key]
+            spec = self._specs[flap.rule]
+            at = self.evaluation(flap)
+            flap.measure(at, spec.window)
+            out[key] = flap.as_json(spec, at)
+        return out
+
     def dump(self) -> str:
-        """The tracked alerts as JSON, for the state file (and ``omealert status``)."""
+        """The flapping alerts as JSON, for the state file and ``omealert status``.
+
+        Only those: an alert building up its share starts its count over after a restart.
+        Computed again after a tick that started or ended a flap, and every
+        ``DUMP_TICKS`` ticks while any flaps (its share in ``status`` is that fresh), so a
+        storm of 10,000 flapping alerts costs one JSON write per ten ticks."""
+        if self._dumped is not None:
+            return self._dumped
         rows = {
-            f"{f.rule}\t{f.target.key}": {
-                **f.as_json(self._specs.get(f.rule)),
-                "bits": f.bits,
-                "told": f.told,
-                "labels": f.labels,
+            f"{rule}\t{target}": {
+                **row,
+                "bits": self.bits((rule, target)),
+                "told": self.flaps[(rule, target)].told,
+                "labels": self.flaps[(rule, target)].labels,
             }
-            for f in sorted(self.flaps.values(), key=lambda f: f.key)
+            for (rule, target), row in self.rows().items()
         }
-        return json.dumps(rows, sort_keys=True, separators=(",", ":"))
+        self._dumped = json.dumps(rows, sort_keys=True, separators=(",", ":"))
+        return self._dumped
 
     def load(self, raw: str | None) -> None:
         """Take back what ``dump`` wrote; a row that does not read is skipped, and said once."""
@@ -269,17 +368,22 @@ class FlapBook:
                     rule,
                     Target.from_key(target),
                     {str(k): str(v) for k, v in dict(row.get("labels") or {}).items()},
-                    bits=int(row["bits"]) & ((1 << spec.window) - 1),
-                    seen=min(int(row.get("evaluations", 0)), spec.window),
                     flapping=bool(row["flapping"]),
                     since=float(row["since"]) if row.get("since") is not None else None,
                     told=[str(c) for c in row.get("told") or []],
                 )
+                at = self.evaluation(flap)
+                bits = int(row["bits"])
+                flap.changes = [at - age for age in reversed(range(spec.window)) if bits >> age & 1]
+                flap.first = at - min(int(row.get("evaluations", 1)), spec.window) + 1
             except (KeyError, TypeError, ValueError):
                 log.warning("a flapping record in the state file does not read; skipped")
                 continue
-            flap.share = flap_share(flap.bits, spec.window)
+            flap.measure(at, spec.window)
             self.flaps[flap.key] = flap
+            if flap.flapping:
+                self._flapping.add(flap.key)
+        self._dumped = None
 
 
 def _firing(inst: Instance | None) -> bool:
