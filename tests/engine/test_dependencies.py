@@ -14,11 +14,13 @@ from pathlib import Path
 
 import pytest
 
+from omealert.cli.check import format_json, verdict
 from omealert.cli.main import main
 from omealert.clock import FakeClock
 from omealert.config.load import load_config_text
 from omealert.engine.dependencies import ancestors
 from omealert.rules import Settings
+from omealert.runner import TickReport
 from omealert.simulator import Simulator
 
 from ..helpers import run_async
@@ -123,6 +125,16 @@ async def test_origin_down_holds_edge_alerts_and_releases_them_after_grace(
         assert held == {"by": [{"rule": "ome-api-down", "target": "origin-1"}], "until": None}
         holds = rows["ome-api-down origin-1"]["holds"]
         assert holds == {"held": 2, "servers": ["edge-1", "edge-2"], "ended_at": None}
+        assert main(["status", "--state", str(rig.tmp / "state.db")]) == 0
+        table = capsys.readouterr().out
+        assert "(held by origin-1 ome-api-down)" in table
+        assert "(holds 2 alert(s) on edge-1, edge-2)" in table
+        assert rig.runner is not None
+        report = TickReport(rig.clock.now(), [], [])  # check's verdict on this engine
+        doc = json.loads(format_json(verdict(rig.runner, report, include_pending=False)))
+        alerts = {a["labels"]["server"]: a for a in doc["alerts"]}
+        assert set(alerts) == {"edge-1", "edge-2"}  # check lists ome-api-down as an error
+        assert alerts["edge-2"]["held"] == held and alerts["edge-2"]["flapping"] is None
 
         rig.sims["origin-1"].clear_faults()
         titles = await _ticks(rig, 1)
