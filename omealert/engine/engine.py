@@ -168,9 +168,6 @@ class Engine:
         """The pending and firing instances of ``rule``, by target."""
         return self._by_rule.get(rule, {})
 
-    def live(self, rule: str, target: Target) -> Instance | None:
-        return self._by_rule.get(rule, {}).get(target)
-
     def rule_for(self, name: str) -> Rule | None:
         if name == API_DOWN_RULE:
             return self.api_rule

@@ -19,7 +19,7 @@ channel's format.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from ..engine.alerts import Instance
@@ -42,7 +42,7 @@ def flap_notices(
     settings: Settings,
     book: FlapBook,
     rule_for: Callable[[str], Rule | None],
-    live: Callable[[str, Target], Instance | None],
+    instances_of: Callable[[str], Mapping[Target, Instance]],
     channels_for: ChannelsFor,
     quiet: Callable[[Instance], bool],
     now: float,
@@ -61,7 +61,7 @@ def flap_notices(
         else:
             channels = [c for c in flap.told if c in settings.channels]
             flap.told = []
-            inst = live(flap.rule, flap.target)
+            inst = instances_of(flap.rule).get(flap.target)
             if event.firing and inst is not None:
                 inst.notified = {}  # a normal firing message follows, as for a new alert
                 inst.dirty = True

@@ -138,7 +138,13 @@ class Planner:
             return inst.key in muted or inst.key in held or is_silenced(inst.labels, active)
 
         notices = flap_notices(
-            self.settings, flaps, engine.rule_for, engine.live, self.channels_for, quiet, now
+            self.settings,
+            flaps,
+            engine.rule_for,
+            engine.instances_of,
+            self.channels_for,
+            quiet,
+            now,
         )
 
         def add(channel: str, inst: Instance, rule: Rule | None, reason: NotifyReason) -> None:
