@@ -154,7 +154,8 @@ class ServerModel(_Model):
     timeout: PositiveDuration = 5.0
     #: the whole poll of this server; None: 60s, or ``timeout`` if that is longer
     poll_timeout: PositiveDuration | None = None
-    max_in_flight: int = Field(16, ge=1)
+    #: connections to one OME; capped so a typo cannot open a million sockets and tasks
+    max_in_flight: int = Field(16, ge=1, le=1024)
     verify_tls: bool = True
     ca_file: str | None = None
     http_client: Literal["builtin", "httpx"] = "builtin"

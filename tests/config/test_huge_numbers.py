@@ -71,3 +71,9 @@ def test_a_short_base60_number_still_reads_as_yaml_says() -> None:
     from omealert.config.yamlsource import parse_yaml
 
     assert parse_yaml("x: 1:30\n", "t.yaml", {}).data == {"x": 90}
+
+
+def test_max_in_flight_has_a_ceiling() -> None:
+    """``max_in_flight: 10000000`` would open that many sockets and tasks: refused at its place."""
+    found = issues(SERVER + "    max_in_flight: 10000000\n")
+    assert len(found) == 1 and found[0].startswith("t.yaml:4:20:") and "1024" in found[0]
