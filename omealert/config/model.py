@@ -28,6 +28,7 @@ from ..durations import format_duration, parse_duration
 from ..model import Scope, Severity
 from ..rules import MessageFormat, OnMissing
 from .messages import describe
+from .time_intervals import NamedTimeIntervalModel
 
 __all__ = [
     "ApiDownModel",
@@ -188,6 +189,9 @@ class ChannelModel(_Model):
     body: str | None = None
     format: MessageFormat = MessageFormat.MARKDOWN
     send_resolved: bool | None = None
+    notify_acks: bool | None = None
+    mute_time_intervals: list[str] | None = None
+    active_time_intervals: list[str] | None = None
 
 
 class DefaultsModel(_Model):
@@ -225,6 +229,8 @@ class RuleModel(_Model):
     group_by: list[LabelName] | None = None
     group_wait: Duration | None = None
     servers: list[ServerName] | None = None
+    mute_time_intervals: list[str] | None = None
+    active_time_intervals: list[str] | None = None
 
 
 class RouteModel(_Model):
@@ -233,6 +239,8 @@ class RouteModel(_Model):
     matchers: list[str] = Field(default_factory=list)
     severity: Severity | None = None
     channels: list[ChannelName] = Field(min_length=1)
+    mute_time_intervals: list[str] | None = None
+    active_time_intervals: list[str] | None = None
 
     @model_validator(mode="after")
     def _selects_something(self) -> RouteModel:
@@ -292,3 +300,7 @@ class ConfigModel(_Model):
     outage_tolerance: Duration = 3600.0
     delivery_max_age: PositiveDuration = 86400.0
     state_retention: Retention = 30 * 86400.0
+    time_intervals: Annotated[
+        list[NamedTimeIntervalModel], BeforeValidator(_none_as_empty_list)
+    ] = Field(default_factory=list)
+    notify_acks: bool = True
