@@ -44,7 +44,7 @@ def check_time_intervals(
                 src.issue(("time_intervals", i, "name"), f"duplicate time interval '{named.name}'")
             )
         known[named.name] = NamedInterval(named.name, tuple(named.time_intervals))
-    names = parts.time_interval_names
+    names = list(dict.fromkeys(parts.time_interval_names))
 
     def refs(path: KeyPath, model: object) -> tuple[tuple[str, ...], tuple[str, ...]]:
         out: list[tuple[str, ...]] = []

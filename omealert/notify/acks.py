@@ -3,8 +3,9 @@
 It goes to the channels that heard the firing of the alerts it covers, once per ack and
 channel, unless ``notify_acks`` (the config's, or the channel's) is false. An ack is marked
 announced in the state file in the transaction that queues its messages (the runner passes
-``take_announced`` to ``save_tick``), so a restart does not announce it again; the ids told
-are also kept in memory, so a state file that cannot be written does not repeat them either.
+``announced`` to ``save_tick`` and clears it once saved), so a restart does not announce it
+again; the ids told are also kept in memory, so a state file that cannot be written for a
+while does not repeat them either.
 """
 
 from __future__ import annotations
@@ -37,10 +38,6 @@ class AckNotices:
     told: set[str] = field(default_factory=set)
     #: (ack id, when) announced since the runner last saved
     announced: list[tuple[str, float]] = field(default_factory=list)
-
-    def take_announced(self) -> list[tuple[str, float]]:
-        out, self.announced = self.announced, []
-        return out
 
     def messages(self, engine: Engine, acks: Iterable[Ack], now: float) -> list[OutboxMessage]:
         fresh = {a.id: a for a in acks if a.announced_at is None and a.id not in self.told}
