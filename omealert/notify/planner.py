@@ -157,7 +157,8 @@ class Planner:
                 continue
             if inst.key in muted:
                 continue
-            acked, silence = quiet.ack_for(inst) is not None, quiet.silence_for(inst)
+            acked = quiet.ack_for(inst.rule, inst.target.key, inst.fired_at) is not None
+            silence = quiet.silence_for(inst.labels)
             for channel in self.channels_for(rule, inst):
                 if acked or quiet.why(rule, inst, channel, silence):
                     skip_due_repeats(inst, channel, rule.repeat_interval_s, now)
@@ -173,7 +174,7 @@ class Planner:
             if tr.to_state is not AlertState.RESOLVED:
                 continue
             inst = tr.instance
-            silence = quiet.silence_for(inst)
+            silence = quiet.silence_for(inst.labels)
             for channel in self.channels_for(tr.rule, inst):
                 if channel not in inst.notified:
                     continue  # never told about the firing: nothing to take back

@@ -23,10 +23,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..engine.alerts import Instance
 from ..rules import Matcher, Rule, Settings, matches_all
-from ..state.acks import Ack, ack_index
+from ..state.acks import Ack, ack_index, ack_view
 from ..state.records import Silence
 
 __all__ = ["Quiet", "resolve_note", "skip_due_repeats"]
@@ -45,7 +46,7 @@ def skip_due_repeats(inst: Instance, channel: str, repeat_s: float, now: float) 
 class Quiet:
     """One tick's view of everything that keeps channels quiet; built by the planner."""
 
-    settings: Settings
+    settings: Settings | None  # None: no config at hand (``status``), so no time intervals
     now: float
     silences: Sequence[tuple[Silence, tuple[Matcher, ...]]]
     acks: dict[tuple[str, str, float], Ack]
@@ -54,20 +55,36 @@ class Quiet:
     @classmethod
     def build(
         cls,
-        settings: Settings,
+        settings: Settings | None,
         now: float,
         silences: Sequence[tuple[Silence, tuple[Matcher, ...]]],
         acks: Iterable[Ack],
     ) -> Quiet:
         return cls(settings, now, silences, ack_index(acks, now))
 
-    def ack_for(self, inst: Instance) -> Ack | None:
-        if inst.fired_at is None:
-            return None
-        return self.acks.get((inst.rule, inst.target.key, inst.fired_at))
+    def ack_for(self, rule: str, target: str, fired_at: float | None) -> Ack | None:
+        """The live ack of this firing of the alert (another firing is another alert)."""
+        return None if fired_at is None else self.acks.get((rule, target, fired_at))
 
-    def silence_for(self, inst: Instance) -> Silence | None:
-        return next((s for s, m in self.silences if matches_all(m, inst.labels)), None)
+    def silence_for(self, labels: dict[str, str]) -> Silence | None:
+        return next((s for s, m in self.silences if matches_all(m, labels)), None)
+
+    def view(
+        self, rule: str, target: str, fired_at: float | None, labels: dict[str, str]
+    ) -> dict[str, Any]:
+        """Who acknowledged the alert and what silences it, as plain JSON values: the shape
+        ``status`` and ``check --format json`` print, for a status page to reuse."""
+        silence = self.silence_for(labels)
+        held = None
+        if silence is not None:
+            held = {
+                "id": silence.id,
+                "kind": silence.kind,
+                "comment": silence.comment,
+                "by": silence.created_by,
+                "ends_at": silence.ends_at,
+            }
+        return {"ack": ack_view(self.ack_for(rule, target, fired_at)), "silence": held}
 
     def why(
         self, rule: Rule | None, inst: Instance, channel: str, silence: Silence | None
@@ -84,6 +101,8 @@ class Quiet:
 
     def window(self, rule: Rule | None, inst: Instance, channel: str) -> str | None:
         """The time interval that closes every path from ``inst`` to ``channel``, if any."""
+        if self.settings is None:
+            return None
         if rule is not None:
             closed = self._closed(rule.mute_time_intervals, rule.active_time_intervals)
             if closed:
@@ -115,6 +134,7 @@ class Quiet:
     def _is_active(self, name: str) -> bool:
         known = self._active.get(name)
         if known is None:
+            assert self.settings is not None
             interval = self.settings.time_intervals.get(name)
             known = self._active[name] = interval is not None and interval(self.now)
         return known
