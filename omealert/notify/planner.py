@@ -157,10 +157,10 @@ class Planner:
                 continue
             if inst.key in muted:
                 continue
-            acked = quiet.ack_for(inst.rule, inst.target.key, inst.fired_at) is not None
-            silence = quiet.silence_for(inst.labels)
+            held = quiet.ack_for(inst.rule, inst.target.key, inst.fired_at) is not None
+            held = held or quiet.silence_for(inst.labels) is not None
             for channel in self.channels_for(rule, inst):
-                if acked or quiet.why(rule, inst, channel, silence):
+                if held or quiet.window(rule, inst, channel):
                     skip_due_repeats(inst, channel, rule.repeat_interval_s, now)
                     continue
                 last = inst.notified.get(channel)

@@ -51,6 +51,11 @@ class Quiet:
     silences: Sequence[tuple[Silence, tuple[Matcher, ...]]]
     acks: dict[tuple[str, str, float], Ack]
     _active: dict[str, bool] = field(default_factory=dict, init=False)
+    #: whether any time interval is defined: without one, ``window`` is always None
+    _timed: bool = field(default=False, init=False)
+
+    def __post_init__(self) -> None:
+        self._timed = self.settings is not None and bool(self.settings.time_intervals)
 
     @classmethod
     def build(
@@ -64,9 +69,13 @@ class Quiet:
 
     def ack_for(self, rule: str, target: str, fired_at: float | None) -> Ack | None:
         """The live ack of this firing of the alert (another firing is another alert)."""
-        return None if fired_at is None else self.acks.get((rule, target, fired_at))
+        if fired_at is None or not self.acks:
+            return None
+        return self.acks.get((rule, target, fired_at))
 
     def silence_for(self, labels: dict[str, str]) -> Silence | None:
+        if not self.silences:
+            return None
         return next((s for s, m in self.silences if matches_all(m, labels)), None)
 
     def view(
@@ -101,7 +110,7 @@ class Quiet:
 
     def window(self, rule: Rule | None, inst: Instance, channel: str) -> str | None:
         """The time interval that closes every path from ``inst`` to ``channel``, if any."""
-        if self.settings is None:
+        if not self._timed or self.settings is None:
             return None
         if rule is not None:
             closed = self._closed(rule.mute_time_intervals, rule.active_time_intervals)
