@@ -157,10 +157,10 @@ class Planner:
                 continue
             if inst.key in muted:
                 continue
-            held = quiet.ack_for(inst.rule, inst.target.key, inst.fired_at) is not None
-            held = held or quiet.silence_for(inst.labels) is not None
+            hushed = quiet.ack_for(inst.rule, inst.target.key, inst.fired_at) is not None
+            hushed = hushed or quiet.silence_for(inst.labels) is not None
             for channel in self.channels_for(rule, inst):
-                if held or quiet.window(rule, inst, channel):
+                if hushed or quiet.window(rule, inst, channel):
                     skip_due_repeats(inst, channel, rule.repeat_interval_s, now)
                     continue
                 last = inst.notified.get(channel)
