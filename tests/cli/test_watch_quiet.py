@@ -139,7 +139,7 @@ def test_maintenance_holds_new_alerts_lets_resolves_through_and_says_why(
     assert wait_until(lambda: f"[FIRING] stalled on {CAM1}" in titles(http), 15), w.stderr()
 
     added = cli(
-        tmp_path, "maintenance", "add", "-m", "stream=~cam.*", "--for", "5s",
+        tmp_path, "maintenance", "add", "-m", "stream=~cam.*", "--for", "1h",
         "--comment", "swapping the encoder", "--by", "bob",
     )  # fmt: skip
     assert added.returncode == 0, added
@@ -160,8 +160,12 @@ def test_maintenance_holds_new_alerts_lets_resolves_through_and_says_why(
     body = next(b for b in http.json_bodies() if b["title"] == resolved)
     assert f"under maintenance {mid}: swapping the encoder" in body["message"]
 
+    assert wait_until(lambda: [r["target"] for r in status(tmp_path)] == [CAM2])
+    w.wait_ticks(3)
     cam2 = f"[FIRING] stalled on {CAM2}"
     assert cam2 not in titles(http)
+    ended = cli(tmp_path, "maintenance", "remove", mid[:5])  # the window ends now
+    assert ended.returncode == 0, ended
     assert wait_until(lambda: cam2 in titles(http) and cam2 in subjects(smtp), 20), w.stderr()
     w.wait_ticks(5)
     assert titles(http).count(cam2) == 1 and subjects(smtp).count(cam2) == 1
