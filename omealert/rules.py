@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from functools import cache, lru_cache
@@ -170,6 +171,9 @@ class Rule:
     group_by: tuple[str, ...] = ()
     group_wait_s: float = 0.0
     servers: tuple[str, ...] = ()  # empty: every server
+    #: names of ``time_intervals``: none sent inside these / only inside one of these
+    mute_time_intervals: tuple[str, ...] = ()
+    active_time_intervals: tuple[str, ...] = ()
     #: None: flap detection off for this rule
     flapping: FlapSpec | None = FlapSpec()
     #: its firing alerts hold the same target's alerts on dependent servers
@@ -229,6 +233,9 @@ class ChannelSpec:
     body: str | None = None
     format: MessageFormat = MessageFormat.MARKDOWN
     send_resolved: bool | None = None  # None: the rule decides
+    notify_acks: bool | None = None  # None: the config's ``notify_acks``
+    mute_time_intervals: tuple[str, ...] = ()
+    active_time_intervals: tuple[str, ...] = ()
 
     def describe_url(self, index: int) -> str:
         """``name[index] (scheme)``: enough to tell services apart, nothing secret.
@@ -261,6 +268,8 @@ class RouteSpec:
     matchers: tuple[Matcher, ...]
     channels: tuple[str, ...]
     severity: Severity | None = None
+    mute_time_intervals: tuple[str, ...] = ()
+    active_time_intervals: tuple[str, ...] = ()
 
     def matches(self, labels: dict[str, str]) -> bool:
         if self.severity is not None and labels.get("severity") != self.severity.value:
@@ -318,6 +327,10 @@ class Settings:
     delivery_max_age_s: float = 86400.0
     #: transitions, the notification log and ended silences older than this are pruned
     state_retention_s: float = 30 * 86400.0
+    #: named ``time_intervals``: each says whether it is active at a unix time
+    time_intervals: Mapping[str, Callable[[float], bool]] = field(default_factory=dict)
+    #: tell the channels that heard a firing when someone acknowledges it
+    notify_acks: bool = True
     #: held alerts of a dependent server are sent on their own only if they still fire
     #: this long after the parent recovered
     dependency_grace_s: float = 120.0

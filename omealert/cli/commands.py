@@ -18,6 +18,7 @@ from .exitcode import ExitCode
 
 if TYPE_CHECKING:
     from ..rules import Settings
+    from ..state.records import Silence
     from ..state.store import StateStore
     from .check import CheckResult
 
@@ -205,7 +206,7 @@ def _store(args: argparse.Namespace) -> StateStore:
 
 def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
     from ..notify.planner import compile_silences
-    from ..rules import matches_all
+    from ..notify.windows import Quiet
     from ..state.store import StateStore
     from .lifecycle import mark, stored_view
 
@@ -215,14 +216,15 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
     with store:
         records = [r for r in store.load_alerts() if r.state in ("pending", "firing")]
         silences = store.active_silences(now)
+        acks = store.live_acks(now)
         no_value = _no_value_lines(store.get_meta("no_value"))
         no_value += version_lines(store.get_meta("ome_versions"))
         lifecycle = stored_view(store.get_meta("flapping"), store.get_meta("dependencies"))
     # a silence stored under an older regex syntax is reported, not a traceback
-    compiled = [m for _, m in compile_silences(silences)]
+    quiet = Quiet.build(None, now, compile_silences(silences), acks)
     rows = []
     for r in sorted(records, key=lambda r: (r.state != "firing", r.rule, r.target)):
-        silenced = any(matches_all(m, r.labels) for m in compiled)
+        why = quiet.view(r.rule, r.target, r.fired_at, r.labels)
         since = now - r.active_since if r.active_since else 0.0
         rows.append(
             {
@@ -232,8 +234,9 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
                 "severity": r.labels.get("severity", ""),
                 "value": r.value,
                 "since": format_duration(since),
-                "silenced": silenced,
+                "silenced": why["silence"] is not None,
                 "summary": r.summary,
+                **why,
                 **lifecycle.fields(r.rule, r.target),
             }
         )
@@ -241,12 +244,13 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
     if args.format == "json":
         print(json.dumps(rows, default=str), file=out)
         return ExitCode.OK
+    no_value = [*_maintenance_lines(silences), *no_value]
     if not rows:
         print("no pending or firing alerts", file=out)
         for line in no_value:
             print(line, file=out)
         return ExitCode.OK
-    headers = ["STATE", "SEVERITY", "RULE", "TARGET", "VALUE", "FOR", "SILENCED"]
+    headers = ["STATE", "SEVERITY", "RULE", "TARGET", "VALUE", "FOR", "SILENCED", "ACK"]
     table = [
         [
             str(row["state"]),
@@ -255,14 +259,29 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
             str(row["target"]),
             _fmt_value(row["value"]),
             str(row["since"]),
-            ("yes" if row["silenced"] else "") + mark(row),
+            (row["silence"]["kind"].replace("silence", "yes") if row["silence"] else "")
+            + mark(row),
+            f"{row['ack']['by']}: {row['ack']['comment']}".rstrip(": ") if row["ack"] else "",
         ]
         for row in rows
     ]
+    if not any(row["ack"] for row in rows):  # the column only when someone acknowledged
+        headers, table = headers[:-1], [r[:-1] for r in table]
     _print_table(headers, table, out)
     for line in no_value:
         print(line, file=out)
     return ExitCode.OK
+
+
+def _maintenance_lines(silences: list[Silence]) -> list[str]:
+    """Each maintenance in force, with why: what ``maintenance add --comment`` said."""
+    return [
+        f"maintenance {s.id} of {', '.join(s.matchers)} until "
+        f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime(s.ends_at))}Z"
+        f"{' by ' + s.created_by if s.created_by else ''}: {s.comment}"
+        for s in silences
+        if s.kind == "maintenance"
+    ]
 
 
 def version_lines(raw: str | None) -> list[str]:

@@ -56,6 +56,8 @@ class LifecycleView:
                     "since": "",
                     "silenced": False,
                     "summary": "flapping; not firing now",
+                    "ack": None,
+                    "silence": None,
                     **self.fields(*key),
                 }
             )

@@ -33,6 +33,7 @@ from ..rules import (
     Settings,
     TargetPattern,
 )
+from .interval_refs import check_time_intervals
 from .messages import suggest
 
 if TYPE_CHECKING:
@@ -65,6 +66,8 @@ def build_settings(
     routes = check.routes()
     inhibit = check.inhibit()
     api_down = check.api_down()
+    timed = check_time_intervals(src, parts, issues, rules, routes, channels)
+    rules, routes, channels, intervals = timed
     if issues:
         return None
     return Settings(
@@ -80,6 +83,8 @@ def build_settings(
         outage_tolerance_s=parts.outage_tolerance,
         delivery_max_age_s=parts.delivery_max_age,
         state_retention_s=parts.state_retention,
+        time_intervals=intervals,
+        notify_acks=parts.notify_acks,
     )
 
 

@@ -28,6 +28,7 @@ from ..durations import format_duration, parse_duration
 from ..model import Scope, Severity
 from ..rules import MessageFormat, OnMissing
 from .messages import describe
+from .time_intervals import NamedTimeIntervalModel
 
 __all__ = [
     "ApiDownModel",
@@ -173,7 +174,8 @@ class ServerModel(_Model):
     timeout: PositiveDuration = 5.0
     #: the whole poll of this server; None: 60s, or ``timeout`` if that is longer
     poll_timeout: PositiveDuration | None = None
-    max_in_flight: int = Field(16, ge=1)
+    #: connections to one OME; capped so a typo cannot open a million sockets and tasks
+    max_in_flight: int = Field(16, ge=1, le=1024)
     verify_tls: bool = True
     ca_file: str | None = None
     http_client: Literal["builtin", "httpx"] = "builtin"
@@ -208,6 +210,9 @@ class ChannelModel(_Model):
     body: str | None = None
     format: MessageFormat = MessageFormat.MARKDOWN
     send_resolved: bool | None = None
+    notify_acks: bool | None = None
+    mute_time_intervals: list[str] | None = None
+    active_time_intervals: list[str] | None = None
 
 
 def _flap_switch(value: object) -> object:
@@ -272,6 +277,8 @@ class RuleModel(_Model):
     group_by: list[LabelName] | None = None
     group_wait: Duration | None = None
     servers: list[ServerName] | None = None
+    mute_time_intervals: list[str] | None = None
+    active_time_intervals: list[str] | None = None
     flapping: Flapping | None = None
     #: hold dependents' alerts while this fires; None: when ``absent`` or reading lastRecvTime
     dependency_cause: bool | None = None
@@ -283,6 +290,8 @@ class RouteModel(_Model):
     matchers: list[str] = Field(default_factory=list)
     severity: Severity | None = None
     channels: list[ChannelName] = Field(min_length=1)
+    mute_time_intervals: list[str] | None = None
+    active_time_intervals: list[str] | None = None
 
     @model_validator(mode="after")
     def _selects_something(self) -> RouteModel:
@@ -343,4 +352,8 @@ class ConfigModel(_Model):
     outage_tolerance: Duration = 3600.0
     delivery_max_age: PositiveDuration = 86400.0
     state_retention: Retention = 30 * 86400.0
+    time_intervals: Annotated[
+        list[NamedTimeIntervalModel], BeforeValidator(_none_as_empty_list)
+    ] = Field(default_factory=list)
+    notify_acks: bool = True
     dependency_grace: Duration = 120.0

@@ -36,6 +36,7 @@ from ..ome.client import OmeClient, poll_all
 from ..ome.plan import PollPlan, plan_polls
 from ..ome.version import describe
 from ..rules import Settings
+from ..state.acks import Ack
 from ..state.persist import from_record, to_record, transition_record
 from ..state.records import OutboxMessage, Silence, TransitionRecord
 from ..state.retention import Pruner
@@ -111,6 +112,7 @@ class Runner:
         self._unsaved_transitions: list[TransitionRecord] = []
         #: the silences last read, used when reading them fails
         self._silences: list[Silence] = []
+        self._acks: list[Ack] = []
         self.outbox: Outbox | None = None
         if deliverer is not None and notify:
             self.outbox = Outbox(
@@ -160,7 +162,7 @@ class Runner:
         transitions = self.engine.reload(settings, now)
         old_servers = {s.name: s for s in self.settings.servers}
         self.settings = settings
-        self.planner = Planner(settings)
+        self.planner = Planner(settings, self.planner.acks)
         for name, client in list(self.clients.items()):
             new = next((s for s in settings.servers if s.name == name), None)
             if new is None or new != old_servers.get(name):
@@ -226,10 +228,11 @@ class Runner:
             # a silence must keep working through a disk problem.
             try:
                 self._silences = self.store.active_silences(now)
+                self._acks = self.store.live_acks(now)
             except StateError as exc:
                 self._store_failed(exc)
         silences = [s for s in self._silences if s.starts_at <= now < s.ends_at]
-        return self.planner.plan(self.engine, transitions, now, silences)
+        return self.planner.plan(self.engine, transitions, now, silences, self._acks)
 
     def _refresh_summaries(self, transitions: Sequence[Transition], now: float) -> None:
         """Render the summary of alerts that just became pending or firing.
@@ -281,6 +284,7 @@ class Runner:
                     "flapping": self.engine.flapping.dump(),
                     "dependencies": self.engine.dependencies.dump(),
                 },
+                acks_announced=self.planner.acks.announced,
             )
         except StateError as exc:
             self._store_failed(exc)
@@ -288,6 +292,7 @@ class Runner:
             return
         for inst in dirty:
             inst.dirty = False
+        self.planner.acks.announced.clear()
         self._unsaved_deletes.clear()
         self._unsaved_transitions.clear()
         if self.outbox is not None:
