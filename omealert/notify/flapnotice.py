@@ -5,8 +5,9 @@ tick; this module turns that into messages, one per (rule, channel, start or end
 records which channels heard the start so that exactly those hear the end:
 
 * ``[FLAPPING]`` goes to the channels the alert would notify (its rule's, plus routes),
-  unless it is silenced, inhibited or held by a dependency; from then on the planner sends
-  no firing, repeat or resolved message for it;
+  unless it is silenced, acknowledged, inhibited or held by a dependency, or the channel
+  is closed by a time interval; from then on the planner sends no firing, repeat or
+  resolved message for it;
 * ``[FLAPPING ENDED]`` goes to the channels that heard ``[FLAPPING]`` (even under a
   silence: it closes what they were told) and says whether the alert fires now. If it
   does, its notified marks are cleared, so the planner's normal firing message follows in
@@ -44,7 +45,7 @@ def flap_notices(
     rule_for: Callable[[str], Rule | None],
     instances_of: Callable[[str], Mapping[Target, Instance]],
     channels_for: ChannelsFor,
-    quiet: Callable[[Instance], bool],
+    quiet: Callable[[Instance, str], bool],
     now: float,
 ) -> list[OutboxMessage]:
     """Messages for this tick's flap events; clears ``notified`` of alerts that settled firing."""
@@ -54,9 +55,9 @@ def flap_notices(
         rule = rule_for(flap.rule)
         stand_in = Instance(flap.rule, flap.target, flap.labels, identity="")
         if event.started:
-            if rule is None or quiet(stand_in):
+            if rule is None:
                 continue
-            flap.told = channels_for(rule, stand_in)
+            flap.told = [c for c in channels_for(rule, stand_in) if not quiet(stand_in, c)]
             channels: Sequence[str] = flap.told
         else:
             channels = [c for c in flap.told if c in settings.channels]

@@ -147,11 +147,13 @@ class Planner:
         items: dict[tuple[str, str, tuple[str, ...]], list[_Item]] = {}
         flaps, deps = engine.flapping, engine.dependencies.held
 
-        def hushed_flap(inst: Instance) -> bool:
-            """No ``[FLAPPING]`` for an alert that is to say nothing now."""
+        def hushed_flap(inst: Instance, channel: str) -> bool:
+            """No ``[FLAPPING]`` where the alert is to say nothing now."""
             if inst.key in muted or inst.key in deps or quiet.silence_for(inst.labels):
                 return True
-            return quiet.ack_for(inst.rule, inst.target.key, inst.fired_at) is not None
+            if quiet.ack_for(inst.rule, inst.target.key, inst.fired_at) is not None:
+                return True
+            return quiet.window(engine.rule_for(inst.rule), inst, channel) is not None
 
         notices = flap_notices(
             self.settings,

@@ -209,3 +209,22 @@ async def test_flapping_survives_a_restart_and_status_shows_it(
     flat = [t for tick in per_tick for t in tick]
     assert flat.count(FLAPPING) == 1
     assert per_tick[end] == [ENDED, FIRING]
+
+
+@run_async
+async def test_a_silenced_alert_flaps_without_a_word(rig: RunnerRig) -> None:
+    """Under a silence neither [FLAPPING] nor [FLAPPING ENDED] is sent; once it settles
+    firing after the silence ended, the normal [FIRING] goes out."""
+    viewers = [0, 5] * 8 + [0] * 24
+    start, end = _expected(viewers)
+    rig.start_with(_settings(rig))
+    assert rig.store is not None
+    now = rig.clock.now()
+    rig.store.add_silence(["stream=cam1"], now, now + 10 * (start + 3), "t", "swap", now)
+    try:
+        per_tick = await _run(rig, viewers)
+    finally:
+        await rig.stop()
+    flat = [t for tick in per_tick for t in tick]
+    assert FLAPPING not in flat and ENDED not in flat
+    assert flat == [FIRING] and per_tick[end] == [FIRING]
