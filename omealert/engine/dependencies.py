@@ -100,6 +100,8 @@ class DependencyBook:
         self.held: dict[Key, Hold] = {}
         #: each cause's held alerts, by cause key (for its message and for ``status``)
         self.holding: dict[Key, list[Key]] = {}
+        #: the instances whose ``also_affects`` the last update set
+        self._told: dict[Key, Instance] = {}
 
     def configure(self, settings: Settings, rule_for: Callable[[str], Rule | None]) -> None:
         self._ancestors = ancestors({s.name: s.depends_on for s in settings.servers})
@@ -134,9 +136,10 @@ class DependencyBook:
             return
         live = list(instances)
         causes: dict[Key, Instance] = {}
+        parents = self._parents
         for inst in live:
-            if inst.state in (AlertState.PENDING, AlertState.FIRING) and self.is_cause(inst):
-                causes[inst.key] = inst
+            if inst.target.server in parents and self.is_cause(inst):
+                causes[inst.key] = inst  # live instances are pending or firing
         for key, fired in self._active.items():
             if key not in causes and fired:
                 self._ended[key] = now
@@ -151,10 +154,11 @@ class DependencyBook:
         ended_now = {
             t.instance.key: t.instance for t in transitions if t.instance.key in self._ended
         }
-        for inst in live:
-            if inst.also_affects and inst.key not in causes:
-                inst.also_affects = ""
-        for key, inst in (*causes.items(), *ended_now.items()):
+        for key, inst in self._told.items():
+            if key not in causes:
+                inst.also_affects = ""  # no longer a cause: its messages say nothing more
+        self._told = {**causes, **ended_now}
+        for key, inst in self._told.items():
             inst.also_affects = self.summary(key, now)
 
     def _hold(self, live: list[Instance]) -> None:
@@ -163,12 +167,16 @@ class DependencyBook:
             target = Target.from_key(key[1])
             by_server.setdefault(target.server, []).append((target, key, ended))
         self.held, self.holding = {}, {}
+        if not by_server:
+            return  # no cause anywhere: the usual tick costs nothing more
+        # the servers with a cause upstream; only their alerts can be held
+        behind = {s for s, found in self._ancestors.items() if not found.isdisjoint(by_server)}
         for inst in live:
-            if inst.state is not AlertState.FIRING or inst.rule == API_DOWN_RULE:
+            if inst.target.server not in behind or inst.state is not AlertState.FIRING:
                 continue
-            parents = self._ancestors.get(inst.target.server)
-            if not parents:
+            if inst.rule == API_DOWN_RULE:
                 continue
+            parents = self._ancestors[inst.target.server]
             names = inst.target.names
             by: list[Key] = []
             until: float | None = None
