@@ -102,6 +102,9 @@ class DependencyBook:
         self.holding: dict[Key, list[Key]] = {}
         #: the instances whose ``also_affects`` the last update set
         self._told: dict[Key, Instance] = {}
+        #: each cause's dependent servers with held alerts
+        self._servers: dict[Key, set[str]] = {}
+        self._dumped: str | None = None
 
     def configure(self, settings: Settings, rule_for: Callable[[str], Rule | None]) -> None:
         self._ancestors = ancestors({s.name: s.depends_on for s in settings.servers})
@@ -140,6 +143,7 @@ class DependencyBook:
         for inst in live:
             if inst.target.server in parents and self.is_cause(inst):
                 causes[inst.key] = inst  # live instances are pending or firing
+        ended_before = dict(self._ended)
         for key, fired in self._active.items():
             if key not in causes and fired:
                 self._ended[key] = now
@@ -150,6 +154,8 @@ class DependencyBook:
             self._ended.pop(key, None)
         for key in [k for k, at in self._ended.items() if now - at >= self._grace]:
             del self._ended[key]
+        if self._ended != ended_before:
+            self._dumped = None
         self._hold(live)
         ended_now = {
             t.instance.key: t.instance for t in transitions if t.instance.key in self._ended
@@ -162,48 +168,55 @@ class DependencyBook:
             inst.also_affects = self.summary(key, now)
 
     def _hold(self, live: list[Instance]) -> None:
-        by_server: dict[str, list[tuple[Target, Key, float | None]]] = {}
+        by_server: dict[str, list[tuple[tuple[str | None, ...], Key, float | None]]] = {}
         for key, ended in [(k, None) for k in self._active] + list(self._ended.items()):
             target = Target.from_key(key[1])
-            by_server.setdefault(target.server, []).append((target, key, ended))
-        self.held, self.holding = {}, {}
+            by_server.setdefault(target.server, []).append((target.names, key, ended))
+        old = self.held
+        self.held, self.holding, self._servers = {}, {}, {}
         if not by_server:
+            if old:
+                self._dumped = None
             return  # no cause anywhere: the usual tick costs nothing more
         # the servers with a cause upstream; only their alerts can be held
         behind = {s for s, found in self._ancestors.items() if not found.isdisjoint(by_server)}
+        grace = self._grace
         for inst in live:
-            if inst.target.server not in behind or inst.state is not AlertState.FIRING:
+            t = inst.target
+            if t.server not in behind or inst.state is not AlertState.FIRING:
                 continue
             if inst.rule == API_DOWN_RULE:
                 continue
-            parents = self._ancestors[inst.target.server]
-            names = inst.target.names
+            names = (t.vhost, t.app, t.stream)
             by: list[Key] = []
             until: float | None = None
             pending_or_firing = False
-            for parent in parents:
-                for target, key, ended in by_server.get(parent, ()):
-                    cover = target.names
-                    if names[: len(cover)] != cover:
+            for parent in self._ancestors[t.server]:
+                for cover, key, ended in by_server.get(parent, ()):
+                    if cover and names[: len(cover)] != cover:
                         continue
                     by.append(key)
                     if ended is None:
                         pending_or_firing = True
                     else:
-                        until = max(until or 0.0, ended + self._grace)
+                        until = max(until or 0.0, ended + grace)
             if by:
-                by.sort()
-                hold = Hold(inst.rule, inst.target, tuple(by), None if pending_or_firing else until)
-                self.held[inst.key] = hold
-                for key in by:
-                    self.holding.setdefault(key, []).append(inst.key)
+                if len(by) > 1:
+                    by.sort()
+                key = inst.key
+                self.held[key] = Hold(inst.rule, t, tuple(by), None if pending_or_firing else until)
+                for cause in by:
+                    self.holding.setdefault(cause, []).append(key)
+                    self._servers.setdefault(cause, set()).add(t.server)
+        if self.held.keys() != old.keys() or any(h != old[k] for k, h in self.held.items()):
+            self._dumped = None
 
     def summary(self, cause: Key, now: float) -> str:
         """What a cause's message adds: ``also affects edge-1, edge-2: 14 alerts held``."""
         held = self.holding.get(cause)
         if not held:
             return ""
-        servers = sorted({Target.from_key(t).server for _, t in held})
+        servers = sorted(self._servers.get(cause, ()))
         count = f"{len(held)} alert{'s' if len(held) != 1 else ''} held"
         if cause in self._ended:
             left = max(0.0, self._ended[cause] + self._grace - now)
@@ -216,14 +229,17 @@ class DependencyBook:
     # -- the state file ----------------------------------------------------------------------
 
     def dump(self) -> str:
-        """Held alerts, holding causes and causes in their grace, as JSON."""
-        return json.dumps(
+        """Held alerts, holding causes and causes in their grace, as JSON; built again only
+        when the holds changed (10,000 held alerts are not re-encoded every tick)."""
+        if self._dumped is not None:
+            return self._dumped
+        self._dumped = json.dumps(
             {
                 "held": {f"{r}\t{t}": h.as_json() for (r, t), h in sorted(self.held.items())},
                 "causes": {
                     f"{r}\t{t}": {
                         "held": len(keys),
-                        "servers": sorted({Target.from_key(k[1]).server for k in keys}),
+                        "servers": sorted(self._servers.get((r, t), ())),
                         "ended_at": self._ended.get((r, t)),
                     }
                     for (r, t), keys in sorted(self.holding.items())
@@ -233,6 +249,7 @@ class DependencyBook:
             sort_keys=True,
             separators=(",", ":"),
         )
+        return self._dumped
 
     def load(self, raw: str | None) -> None:
         """Take back the causes in their grace (holds are recomputed on the next tick)."""
