@@ -29,6 +29,7 @@ The book keeps the causes that ended and when, so holds survive a restart in the
 
 from __future__ import annotations
 
+import heapq
 import json
 import logging
 from collections.abc import Callable, Iterable
@@ -46,6 +47,8 @@ log = logging.getLogger(__name__)
 
 Key = tuple[str, str]
 
+#: Held alerts named in the state file (and so in ``status``); causes count every one.
+MAX_NAMED = 1000
 #: A rule reading this field watches ingest: it says a stream is stalled.
 STALL_FIELD = "providers.lastRecvTime"
 
@@ -229,13 +232,14 @@ class DependencyBook:
     # -- the state file ----------------------------------------------------------------------
 
     def dump(self) -> str:
-        """Held alerts, holding causes and causes in their grace, as JSON; built again only
-        when the holds changed (10,000 held alerts are not re-encoded every tick)."""
+        """Held alerts (the first ``MAX_NAMED`` by name), holding causes with their full
+        counts and causes in their grace, as JSON; built again only when the holds changed."""
         if self._dumped is not None:
             return self._dumped
+        named = heapq.nsmallest(MAX_NAMED, self.held)  # the causes below count them all
         self._dumped = json.dumps(
             {
-                "held": {f"{r}\t{t}": h.as_json() for (r, t), h in sorted(self.held.items())},
+                "held": {f"{r}\t{t}": self.held[(r, t)].as_json() for r, t in named},
                 "causes": {
                     f"{r}\t{t}": {
                         "held": len(keys),
