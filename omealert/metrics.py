@@ -134,7 +134,15 @@ class Metrics:
             self._ome_rejected.labels(reason=reason)
         self._event_polls = Counter(
             "omealert_event_polls_total",
-            "Early polls of a server asked for by its OME Alert events.",
+            "Polls outside the schedule asked for by OME Alert events: of the whole server "
+            "(kind=server), or targeted at the streams they named (kind=stream).",
+            ["server", "kind"],
+            registry=reg,
+        )
+        self._event_folded = Counter(
+            "omealert_event_polls_folded_total",
+            "Streams named by OME Alert events not polled alone, too many being pending: "
+            "folded into one early poll of the whole server.",
             ["server"],
             registry=reg,
         )
@@ -196,9 +204,23 @@ class Metrics:
         shown = kind if kind in ("INGRESS", "EGRESS", "INTERNAL_QUEUE") else "other"
         self._ome_events.labels(server=server, type=shown).inc()
 
-    def event_poll(self, server: str) -> None:
+    def event_poll(self, server: str, kind: str) -> None:
         self.generation += 1
-        self._event_polls.labels(server=server).inc()
+        self._event_polls.labels(server=server, kind=kind).inc()
+
+    def event_polls_folded(self, server: str, streams: int) -> None:
+        self.generation += 1
+        self._event_folded.labels(server=server).inc(streams)
+
+    def observe_targeted(self, polls: Iterable[PollResult]) -> None:
+        """Targeted polls (``ome.targeted``): counted apart from ticks and full polls, but
+        their requests and failures are the server's like any poll's."""
+        for poll in polls:
+            self.generation += 1
+            self._event_polls.labels(server=poll.server, kind="stream").inc()
+            self._requests.labels(server=poll.server).inc(poll.requests)
+            if poll.error is not None:
+                self._poll_errors.labels(server=poll.server, kind=poll.error.kind.value).inc()
 
     def ome_event_rejected(self, reason: str) -> None:
         self.generation += 1

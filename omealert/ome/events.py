@@ -130,6 +130,17 @@ class EventBook:
             del self._servers[name]
 
 
+def stream_of(heard: Heard) -> Target | None:
+    """The stream a targeted poll should read for ``heard``; None: poll the whole server.
+
+    A queue event reads the queues, which only a poll of the whole server does; an event
+    naming no stream (0.18's queue congestion, an app's queue) has no narrower target."""
+    source = heard.event.source
+    if heard.event.type == "INTERNAL_QUEUE" or source is None or source.stream is None:
+        return None
+    return Target(heard.server, source.vhost, source.app, source.stream)
+
+
 def _source_of(target: Target) -> Source | None:
     """The event source a sample's target reads: its stream, its app, or (server) none."""
     if target.vhost is None or target.app is None:
@@ -138,5 +149,11 @@ def _source_of(target: Target) -> Source | None:
 
 
 def _in_listing(poll: PollResult) -> Callable[[Source], bool]:
+    """Whether the poll lists a source; a targeted poll says yes for what it did not judge."""
     server, listed = poll.server, poll.listed
-    return lambda s: Target(server, s.vhost, s.app, s.stream) in listed
+
+    def seen(s: Source) -> bool:
+        target = Target(server, s.vhost, s.app, s.stream)
+        return target in listed or not poll.judges(target)
+
+    return seen
