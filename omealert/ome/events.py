@@ -22,6 +22,10 @@ from .alert import EVENT_TYPES, INGRESS_METRIC_CODES, QUEUE_CODES, AlertEvent, S
 
 MAX_SOURCES = 4096
 RECENT = 50
+#: what ``status`` and ``history`` show: the last few events of each source, for the sources
+#: heard from most recently (each server)
+SHOWN_PER_SOURCE = 3
+SHOWN_SOURCES = 256
 #: the codes OME repeats until they clear, so they make a state
 STATE_CODES = INGRESS_METRIC_CODES | QUEUE_CODES
 KINDS = tuple(k for t in EVENT_TYPES for k in (t, f"{t}:event"))
@@ -46,6 +50,8 @@ class ServerEvents:
     )
     recent: deque[Heard] = field(default_factory=lambda: deque(maxlen=RECENT))
     received: int = 0
+    #: source -> its last ``SHOWN_PER_SOURCE`` events, for ``status`` and ``history``
+    shown: OrderedDict[Source | None, deque[Heard]] = field(default_factory=OrderedDict)
 
 
 class EventBook:
@@ -54,6 +60,8 @@ class EventBook:
     def __init__(self, max_sources: int = MAX_SOURCES) -> None:
         self.max_sources = max_sources
         self._servers: dict[str, ServerEvents] = {}
+        #: set by every event, cleared by whoever saved ``shown()`` (the runner)
+        self.changed = False
 
     def record(self, heard: Heard) -> None:
         """Remember ``heard``: its codes become the source's state, an ``OK`` clears it."""
@@ -61,6 +69,14 @@ class EventBook:
         book.received += 1
         book.recent.append(heard)
         event = heard.event
+        self.changed = True
+        last = book.shown.get(event.source)
+        if last is None:
+            last = book.shown[event.source] = deque(maxlen=SHOWN_PER_SOURCE)
+            if len(book.shown) > SHOWN_SOURCES:
+                book.shown.popitem(last=False)
+        book.shown.move_to_end(event.source)
+        last.append(heard)
         key = (event.type, event.source)
         if event.recovered:
             book.codes.pop(key, None)
@@ -98,6 +114,16 @@ class EventBook:
         for k in gone:
             del book.codes[k]
         return len(gone)
+
+    def shown(self) -> list[dict[str, object]]:
+        """The last events of each source of every server, newest source first, as JSON-ready
+        rows (``target`` is the key alerts use): what the watcher saves for ``status``."""
+        rows: list[dict[str, object]] = []
+        for server, book in sorted(self._servers.items()):
+            for source, heard in reversed(book.shown.items()):
+                target = _target_of(server, source).key
+                rows.append({"target": target, "events": [_row(h) for h in heard]})
+        return rows
 
     def recent(self, server: str) -> tuple[Heard, ...]:
         book = self._servers.get(server)
@@ -139,6 +165,17 @@ def stream_of(heard: Heard) -> Target | None:
     if heard.event.type == "INTERNAL_QUEUE" or source is None or source.stream is None:
         return None
     return Target(heard.server, source.vhost, source.app, source.stream)
+
+
+def _target_of(server: str, source: Source | None) -> Target:
+    if source is None:
+        return Target(server)
+    return Target(server, source.vhost, source.app, source.stream)
+
+
+def _row(heard: Heard) -> dict[str, object]:
+    event = heard.event
+    return {"at": heard.at, "type": event.type, "codes": list(event.codes)}
 
 
 def _source_of(target: Target) -> Source | None:

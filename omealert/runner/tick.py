@@ -286,6 +286,7 @@ class Runner:
                     "last_tick_at": repr(now),
                     "no_value": self.no_value_summary(),
                     "ome_versions": json.dumps(self.engine.versions, sort_keys=True),
+                    **self._events_meta(),
                 },
                 acks_announced=self.planner.acks.announced,
             )
@@ -313,6 +314,13 @@ class Runner:
                 len(dirty),
                 len(unsaved),
             )
+
+    def _events_meta(self) -> dict[str, str]:
+        """The last OME events per target, for ``status`` and ``history``, when new ones came."""
+        if self.events is None or not self.events.changed:
+            return {}
+        self.events.changed = False  # a failed write loses only what the next event rewrites
+        return {"ome_events": json.dumps(self.events.shown(), sort_keys=True)}
 
     def _queue(self, messages: list[OutboxMessage]) -> None:
         if self.outbox is not None and messages:
