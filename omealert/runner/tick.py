@@ -125,6 +125,8 @@ class Runner:
         self.restored: list[Transition] = []
         #: sends still running when ``watch`` gave up waiting for them at shutdown
         self.unfinished_sends = 0
+        #: scheduled ticks that ``watch`` skipped because the loop was busy past their time
+        self.missed_slots = 0
         if store is not None:
             self._restore(store)
 
@@ -393,6 +395,7 @@ class Runner:
                 if next_at < now:  # skip the slots we missed, start on schedule
                     missed = int((now - next_at) // interval) + 1
                     next_at += missed * interval
+                    self.missed_slots += missed
                 while not stop.is_set():
                     if reload_requested is not None and reload_requested.is_set():
                         reload_requested.clear()
