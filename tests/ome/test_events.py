@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from omealert.model import PollResult, Target
 from omealert.ome.alert import AlertEvent, Source
 from omealert.ome.events import RECENT, EventBook, Heard
 
@@ -65,3 +66,17 @@ def test_expire_forgets_the_streams_no_longer_listed_and_keeps_app_and_server_co
     assert book.codes("origin", other) == {"INGRESS_HAS_BFRAME"}
     assert book.codes("origin", None) == {"INTERNAL_QUEUE_CONGESTION"}
     assert book.expire("edge", lambda s: False) == 0
+
+
+def test_a_targeted_poll_expires_only_the_streams_of_the_apps_it_listed() -> None:
+    """A stream gone from the listed app loses its codes; one in an app not looked at keeps
+    them, though the targeted poll does not list it either."""
+    book = EventBook()
+    book.record(heard(("INGRESS_BITRATE_LOW",)))
+    elsewhere = Source("default", "other", "cam3")
+    book.record(heard(("INGRESS_BITRATE_LOW",), elsewhere))
+    app = Target("origin", "default", "live")
+    poll = PollResult("origin", 0.0, 0.0, listed={Target("origin"), app}, covers=frozenset({app}))
+    book.apply([poll])
+    assert book.codes("origin", CAM) == frozenset()
+    assert book.codes("origin", elsewhere) == {"INGRESS_BITRATE_LOW"}
