@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from omealert.model import PollResult, Target
-from omealert.ome.alert import AlertEvent, Source
-from omealert.ome.events import RECENT, EventBook, Heard
+from omealert.ome.alert import AlertEvent, Source, parse_event
+from omealert.ome.events import RECENT, EventBook, Heard, stream_of
 
 CAM = Source("default", "live", "cam1")
 
@@ -80,3 +80,29 @@ def test_a_targeted_poll_expires_only_the_streams_of_the_apps_it_listed() -> Non
     book.apply([poll])
     assert book.codes("origin", CAM) == frozenset()
     assert book.codes("origin", elsewhere) == {"INGRESS_BITRATE_LOW"}
+
+
+def test_which_events_ask_for_a_targeted_poll_and_which_for_the_whole_server() -> None:
+    """A stream's own event and a transcoder's (parentSourceUri) name their stream; a queue
+    event (it needs the queues, read server-wide) or one naming no stream names none."""
+
+    def event(doc: str) -> Heard:
+        return Heard(0.0, "origin", parse_event(doc.encode()))
+
+    ingress = '{"messages":[{"code":"OK"}],"sourceUri":"#default#live/cam1","type":"INGRESS"}'
+    transcoder = (
+        '{"messages":[{"code":"EGRESS_TRANSCODE_FAILED_DECODING"}],'
+        '"parentSourceUri":"#default#live/cam1","type":"EGRESS"}'
+    )
+    queue = (
+        '{"messages":[{"code":"INTERNAL_QUEUE_CONGESTION"}],'
+        '"sourceUri":"#default#live/cam1","type":"INTERNAL_QUEUE"}'
+    )
+    app = '{"messages":[{"code":"OK"}],"sourceUri":"#default#live","type":"INGRESS"}'
+    cam1 = Target("origin", "default", "live", "cam1")
+    assert [stream_of(event(d)) for d in (ingress, transcoder, queue, app)] == [
+        cam1,
+        cam1,
+        None,
+        None,
+    ]
