@@ -179,7 +179,8 @@ class Engine:
         for poll in polls:
             self._step_server(poll, now, out)
         self._forget_ended()
-        self.history.prune(now)
+        if full:  # not after targeted polls, which saw few targets and record none
+            self.history.prune(now, {p.server for p in full})
         seen = sum(len(p.samples) for p in full)
         for cache in self._selected.values() if full else ():
             if len(cache) > 2 * seen + 1000:
@@ -204,9 +205,13 @@ class Engine:
                 self._advance(inst, self.api_rule, False, inst.value, now, out, "api-up")
 
         by_scope: dict[Scope, list[Sample]] = {}
+        # a targeted poll's readings stay out of the history: a moment after a tick's, they
+        # would make rate(x) span milliseconds; its rules read the ticks' history
+        keep = poll.covers is None
         for sample in poll.samples.values():
             by_scope.setdefault(sample.target.scope, []).append(sample)
-            self.history.record(sample)
+            if keep:
+                self.history.record(sample)
 
         for rule in self.settings.rules:
             if not rule.applies_to_server(poll.server):

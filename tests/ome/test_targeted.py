@@ -21,10 +21,11 @@ CAM1 = Target("origin", "default", "live", "cam1")
 @contextlib.asynccontextmanager
 async def running(sim: Simulator, clock: FakeClock) -> AsyncIterator[Runner]:
     """A runner with a stream rule (with ``for``), an app rule, and an ``absent`` rule over
-    two apps, on ``sim``."""
+    two apps, and one reading history, on ``sim``."""
     server = ServerSpec("origin", sim.url, access_token=sim.access_token)
     rules = (
         rule("stalled", "lastRecvTime stale > 30s", for_s=30.0, match="default/*/*"),
+        rule("quiet", "rate(totalBytesIn) < 0", match="default/*/*"),
         rule("few", "streams < 2", scope="app", match="default/live"),
         rule("gone", "absent", match=("default/live/cam2", "default/other/cam3")),
     )
@@ -147,5 +148,36 @@ def test_a_failed_targeted_poll_changes_nothing_not_even_api_down() -> None:
             assert metrics.value("omealert_poll_errors_total", server="origin", kind="unreachable")
             await runner.tick()
             assert states(runner)[("ome-api-down", "origin")] == "firing"
+
+    asyncio.run(asyncio.wait_for(body(), 30))
+
+
+def test_a_targeted_poll_leaves_every_history_as_the_ticks_made_it() -> None:
+    """rate(x) keeps reading the ticks' readings: a targeted poll a moment after a tick adds
+    none (it would make the rate span milliseconds) and prunes none, of its stream or others."""
+
+    async def body() -> None:
+        clock = FakeClock()
+        with Simulator(clock=clock.now) as sim:
+            sim.add_stream("default", "live", "cam1", bitrate=2_000_000)
+            sim.add_stream("default", "other", "cam3", bitrate=2_000_000)
+            async with running(sim, clock) as runner:
+                for _ in range(2):
+                    await runner.tick()
+                    clock.advance(10)
+                history = runner.engine.history
+
+                def rates() -> list[float | None]:
+                    now = clock.now()
+                    return [
+                        history.view(t, now).rate("providers.totalBytesIn", None)
+                        for t in (CAM1, Target("origin", "default", "other", "cam3"))
+                    ]
+
+                before = rates()
+                assert None not in before
+                clock.advance(0.05)
+                await targeted(runner, CAM1)
+                assert rates() == before
 
     asyncio.run(asyncio.wait_for(body(), 30))
