@@ -39,8 +39,14 @@ OME_EVENT_REJECTIONS = (
     "duplicate",
 )
 
-#: Per channel (sent, failed, dropped, deferred) counts, read from the outbox at each scrape.
-DeliveryCounts = Callable[[], tuple[dict[str, int], dict[str, int], dict[str, int], dict[str, int]]]
+#: Why a delivery failed (``notify.failure.FailureReason``), each counted from 0 per channel.
+FAILURE_REASONS = ("auth", "rate_limited", "timeout", "refused", "server_error", "bad_request")
+
+#: Per channel sent, per (channel, reason) failed, per channel dropped and deferred counts,
+#: read from the outbox at each scrape.
+DeliveryCounts = Callable[
+    [], tuple[dict[str, int], dict[tuple[str, str], int], dict[str, int], dict[str, int]]
+]
 
 
 class Metrics:
@@ -258,14 +264,14 @@ class _DeliveryCollector:
 
     def collect(self) -> Iterator[Metric]:
         sent: dict[str, int] = {}
-        failed: dict[str, int] = {}
+        failed: dict[tuple[str, str], int] = {}
         dropped: dict[str, int] = {}
         deferred: dict[str, int] = {}
         if self._metrics.delivery is not None:
             sent, failed, dropped, deferred = self._metrics.delivery()
+        yield self._failed(failed)
         for name, help_text, counts in (
             ("omealert_notifications_sent", "Messages delivered per channel.", sent),
-            ("omealert_notifications_failed", "Failed delivery attempts per channel.", failed),
             ("omealert_notifications_dropped", "Messages given up per channel.", dropped),
             (
                 "omealert_notifications_deferred",
@@ -278,7 +284,20 @@ class _DeliveryCollector:
                 family.add_metric([channel], counts.get(channel, 0))
             yield family
 
+    def _failed(self, counts: dict[tuple[str, str], int]) -> Metric:
+        """Failed attempts per channel and reason; every configured channel's reasons from 0."""
+        family = CounterMetricFamily(
+            "omealert_notifications_failed",
+            "Failed delivery attempts per channel and reason.",
+            labels=["channel", "reason"],
+        )
+        keys = {*counts, *((c, r) for c in self._metrics.channels for r in FAILURE_REASONS)}
+        for channel, reason in sorted(keys):
+            family.add_metric([channel, reason], counts.get((channel, reason), 0))
+        return family
+
     def describe(self) -> Iterator[Metric]:
         """The families, without reading the outbox: lets the registry refuse a name clash."""
-        for name in ("sent", "failed", "dropped", "deferred"):
+        yield CounterMetricFamily("omealert_notifications_failed", "", labels=["channel", "reason"])
+        for name in ("sent", "dropped", "deferred"):
             yield CounterMetricFamily(f"omealert_notifications_{name}", "", labels=["channel"])

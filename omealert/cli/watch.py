@@ -257,7 +257,7 @@ async def _watch(
         box = runner.outbox
         metrics.delivery = lambda: (
             dict(box.counters.sent),
-            dict(box.counters.failed),
+            dict(box.counters.failed_reasons),
             dict(box.counters.dropped),
             dict(box.counters.deferred),
         )
