@@ -175,6 +175,8 @@ class _Checker:
                 source = getattr(ch, key)
                 if source is not None:
                     self.template(("channels", name, key), source, key)
+            slack = ch.slack_api.spec() if ch.slack_api is not None else None
+            urls = urls if slack is None else (*urls, slack.service_url)  # last: URLs keep index
             out[name] = ChannelSpec(
                 name=name,
                 urls=urls,
@@ -182,6 +184,7 @@ class _Checker:
                 body=ch.body,
                 format=ch.format,
                 send_resolved=ch.send_resolved,
+                slack_api=slack,
             )
         return out
 

@@ -50,12 +50,18 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
-from ..rules import scheme_and_host
+from ..rules import SLACK_API_SCHEME, scheme_and_host
+from ..state.threads import ThreadRows
 from .failure import FailureReason, from_apprise_logs
+from .outcome import Outcome
 from .scrub import _looks_like_host, scrub_reason, url_secrets
+from .slack import SlackSender
+from .threads import ThreadBook
 
 if TYPE_CHECKING:
     from ..rules import ChannelSpec
+    from ..state.db import StateDB
+    from ..state.records import OutboxMessage
     from .render import Message
 
 __all__ = ["Deliverer", "Outcome", "check_url"]
@@ -146,22 +152,6 @@ def check_url(url: str) -> str | None:
 # --------------------------------------------------------------------------- sending
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """One delivery attempt to one service. ``error`` is safe to log; ``""`` when ok."""
-
-    ok: bool
-    service: str
-    error: str
-    elapsed: float
-    #: not tried: the service's last send is still running, or no thread was free
-    busy: bool = False
-    #: why it failed (a ``FailureReason`` value); ``""`` when ok or busy
-    reason: str = ""
-    #: seconds the service asked us to wait before the next try (HTTP 429 ``Retry-After``)
-    retry_after: float = 0.0
-
-
 @dataclass(slots=True)
 class _Slot:
     """One URL of a channel, built once: the plugin, an Apprise holding just it, or why not."""
@@ -217,6 +207,12 @@ class Deliverer:
         self.stuck = 0
         #: called (on the event loop) whenever a send thread ends, so a waiting queue can go on
         self.on_free: Callable[[], None] | None = None
+        #: the channels' native Slack services (``slack_api``), sent on the event loop
+        self.slack = SlackSender(timeout)
+
+    def use_state(self, store: StateDB | None) -> None:
+        """Keep Slack threads in ``store`` (None: in memory only), so they survive a restart."""
+        self.slack.threads = ThreadBook(ThreadRows(store) if store is not None else None)
 
     def _get_asset(self) -> Any:
         if self._asset is None:
@@ -245,6 +241,8 @@ class Deliverer:
         )
 
     def _build(self, url: str) -> _Slot:
+        if url.startswith(SLACK_API_SCHEME):  # sent by ``self.slack``; needs no apprise
+            return _Slot(SLACK_API_SCHEME, [], error="a native Slack service")
         apprise = _apprise()
         asset = self._get_asset()
         secrets = url_secrets(url)
@@ -297,11 +295,21 @@ class Deliverer:
             return False
         return self.stuck < self._max_stuck or slot.proven
 
-    async def send(self, channel: ChannelSpec, url_index: int, message: Message) -> Outcome:
+    async def send(
+        self,
+        channel: ChannelSpec,
+        url_index: int,
+        message: Message,
+        about: OutboxMessage | None = None,
+    ) -> Outcome:
         """Deliver ``message`` to URL ``url_index`` of ``channel``; never raises for delivery.
 
-        A busy service (see ``can_start``) is not tried: the outcome says ``busy``.
+        A busy service (see ``can_start``) is not tried: the outcome says ``busy``. ``about``
+        (the queued message: its reason, rule and targets) lets a Slack service thread it.
         """
+        slack = channel.slack_at(url_index)
+        if slack is not None:
+            return await self.slack.send(channel, slack, message, about)
         started = time.monotonic()
         try:
             slot = self._slot(channel, url_index)

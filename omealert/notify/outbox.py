@@ -92,6 +92,7 @@ class Outbox:
         #: ids of messages already counted as deferred in their current wait
         self._deferred: set[int] = set()
         deliverer.on_free = self._wake.set  # a busy service may take its queue again
+        deliverer.use_state(store)  # Slack threads live in the same file as the queue
         #: who hears of a store failure; the runner, so that one problem is one log line
         self._on_store_error = on_store_error
         self._store_broken = False
@@ -281,6 +282,7 @@ class Outbox:
             channel,
             index,
             Message(msg.title, msg.body, msg.format, msg.notify_type),
+            msg,
         )
         now = self.clock.now()
         if outcome.busy:  # not tried: it waits, and ``_start_due`` counts it as deferred

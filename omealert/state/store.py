@@ -46,6 +46,9 @@ _PRUNABLE = (
     ("notification_log", "at < ?"),
     ("silences", "min(ends_at, coalesce(expired_at, ends_at)) < ?"),
     ("acks", ACK_PRUNE_CONDITION),
+    # a thread whose alert never resolved (its rule or channel went away) ages out
+    ("slack_threads", "posted_at < ?"),
+    ("slack_messages", "posted_at < ?"),
 )
 
 #: Compact JSON for the DB; one reused encoder is markedly faster than json.dumps per call.
