@@ -10,6 +10,7 @@ and its edits, so a test asserts on what a person would see in the channel.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from dataclasses import dataclass, field
@@ -46,6 +47,8 @@ class SlackStandIn:
         self._limited = 0
         self._retry_after = 1
         self._limited_method = ""
+        self._delay = 0.0
+        self._release = threading.Event()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.port = 0
@@ -65,6 +68,7 @@ class SlackStandIn:
         self._thread.start()
 
     def stop(self) -> None:
+        self._release.set()  # a held answer goes out now, so no handler outlives the test
         if self._server is not None and self._thread is not None:
             self._server.shutdown()
             self._thread.join()
@@ -95,6 +99,10 @@ class SlackStandIn:
         with self._lock:
             self._limited, self._retry_after = requests, retry_after
             self._limited_method = method
+
+    def hold(self, seconds: float) -> None:
+        """Keep each answer back ``seconds`` (until ``stop``), like a Slack that hangs."""
+        self._delay = seconds
 
     # what a person sees --------------------------------------------------------
 
@@ -165,6 +173,8 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             args = dict(parse_qsl(raw))
         method = self.path.rsplit("/", 1)[-1]
+        if standin._delay > 0:
+            standin._release.wait(standin._delay)
         status, body = standin.answer(method, self.headers.get("Authorization", ""), args)
         payload = json.dumps(body).encode()
         self.send_response(status)
@@ -173,7 +183,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
-        self.wfile.write(payload)
+        # the client may have given up already (its deadline): nothing left to tell it
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            self.wfile.write(payload)
 
     def log_message(self, format: str, *args: Any) -> None:
         pass

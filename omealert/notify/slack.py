@@ -54,6 +54,8 @@ _SDK_LOG.propagate = False
 
 #: Slack cuts a message's text at 40,000 characters; leave room for the status line.
 MAX_TEXT = 38_000
+#: Messages whose finished steps are remembered for their retry; more forgets the oldest.
+MAX_REMEMBERED = 1000
 #: The longest wait a ``Retry-After`` may ask for; a larger one is a broken header.
 MAX_RETRY_AFTER = 3600.0
 
@@ -220,6 +222,8 @@ class SlackSender:
                 root.alerts = dict.fromkeys(alerts)
                 self.threads.started(service, root)
             return
+        if len(self._done) >= MAX_REMEMBERED:  # those of messages given up: oldest go first
+            del self._done[next(iter(self._done))]
         done = self._done.setdefault(about.id if about and about.id is not None else -1, set())
         newcomers = {a for a in alerts if not any(a in root.alerts for root in roots)}
         for i, root in enumerate(roots):

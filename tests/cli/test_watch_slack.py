@@ -3,12 +3,14 @@ loopback stand-in for Slack's Web API: one thread per alert, across a restart.""
 
 from __future__ import annotations
 
+import io
 import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from omealert.cli.main import main
 from omealert.simulator import Simulator
 from omealert.state.store import StateStore
 from tests.cli.test_watch import TOKEN as OME_TOKEN
@@ -101,7 +103,8 @@ def test_a_refused_token_is_logged_and_counted_as_auth_without_showing_it(
     tmp_path: Path, sim: Simulator
 ) -> None:
     """The stand-in knows another token: the watcher logs ``failed (auth)`` with Slack's
-    ``invalid_auth``, /metrics counts it under reason="auth", and the token shows nowhere."""
+    ``invalid_auth``, /metrics counts it under reason="auth", ``history`` says so, and the
+    token shows nowhere."""
     with SlackStandIn(token="xoxb-the-right-one") as slack:
         cfg = write(tmp_path / "omealert.yaml", config_text(sim, slack))
         w = Watcher(tmp_path, cfg, tmp_path / "state.db", "auth", ())
@@ -120,5 +123,9 @@ def test_a_refused_token_is_logged_and_counted_as_auth_without_showing_it(
             )
         finally:
             w.kill()
+        history = io.StringIO()
+        assert main(["history", "--state", str(tmp_path / "state.db")], out=history) == 0
+        (failed,) = [line for line in history.getvalue().splitlines() if " failed " in line]
+        assert "attempt 1 failed (auth): Slack chat.postMessage: invalid_auth" in failed
         assert slack.top_level() == []
-        assert TOKEN not in w.stdout() + w.stderr() + metrics
+        assert TOKEN not in w.stdout() + w.stderr() + metrics + history.getvalue()

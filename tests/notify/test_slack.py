@@ -226,6 +226,30 @@ async def test_no_token_at_all_is_not_authed() -> None:
 
 
 @run_async
+async def test_a_slack_that_does_not_answer_is_a_timeout() -> None:
+    """A Web API that holds its answer past the send deadline: ``timeout``, nothing posted."""
+    with SlackStandIn() as slack:
+        slack.hold(10.0)
+        spec = SlackApiSpec(TOKEN, "#ops", slack.api_url)
+        channel = ChannelSpec("slack", (spec.service_url,), slack_api=spec)
+        outcome = await Deliverer(timeout=0.5).send(channel, 0, Message("t", "b", "text", "info"))
+    assert (outcome.ok, outcome.reason) == (False, "timeout")
+    assert outcome.error == "timed out after 0.5s"
+
+
+@run_async
+async def test_a_slack_that_is_down_is_refused() -> None:
+    """Nothing listening at api_url: the connection is refused, and the reason says so."""
+    with SlackStandIn() as slack:
+        api_url = slack.api_url
+    spec = SlackApiSpec(TOKEN, "#ops", api_url)
+    channel = ChannelSpec("slack", (spec.service_url,), slack_api=spec)
+    outcome = await Deliverer(timeout=5).send(channel, 0, Message("t", "b", "text", "info"))
+    assert (outcome.ok, outcome.reason) == (False, "refused")
+    assert outcome.error == "Slack chat.postMessage: ClientConnectorError"
+
+
+@run_async
 async def test_an_edit_that_fails_is_retried_without_repeating_the_reply(rig: Rig) -> None:
     """The resolve's reply went out but chat.update was rate limited: the retry only edits."""
     rig.start_with(config(rig.sim, rig.slack, rig.hook))
