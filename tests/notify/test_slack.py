@@ -15,9 +15,12 @@ from omealert.errors import ConfigError
 from omealert.notify.delivery import Deliverer
 from omealert.notify.render import Message
 from omealert.notify.slack import slack_text, span
+from omealert.notify.threads import ThreadBook, ThreadRoot
 from omealert.rules import ChannelSpec, Settings, SlackApiSpec
 from omealert.simulator import Simulator
+from omealert.state.records import OutboxMessage, service_key
 from omealert.state.store import StateStore
+from omealert.state.threads import ThreadRows
 from tests.helpers import run_async
 from tests.receivers import HttpReceiver
 from tests.rig import RunnerRig
@@ -142,6 +145,49 @@ async def test_the_thread_survives_a_restart_between_firing_and_resolve(rig: Rig
     await rig.stop()
     with StateStore(rig.tmp / "state.db") as store, store._use("t") as conn:
         assert conn.execute("SELECT count(*) FROM slack_threads").fetchone() == (0,)
+
+
+@run_async
+async def test_any_other_kind_of_message_about_the_alert_joins_its_thread(rig: Rig) -> None:
+    """A message of a kind the planner may add (here an acknowledgement) about a firing
+    alert is a reply, and the first message's status line becomes that message's title."""
+    runner = rig.start_with(config(rig.sim, rig.slack, rig.hook))
+    rig.sim.stall(*LIVE, "cam1")
+    await rig.ticks(5)
+    (root,) = rig.slack.top_level()
+    assert runner.outbox is not None and runner.store is not None
+    channel = runner.settings.channels["slack"]
+    ack = OutboxMessage(
+        id=None, channel="slack", url_index=0, created_at=rig.clock.now(),
+        next_attempt_at=rig.clock.now(), attempts=0, title="acknowledged by alice: on it",
+        body="alice is looking at it", format="text", notify_type="info", reason="ack",
+        rule="stalled", targets=[CAM1], service_key=service_key(channel.urls[0]),
+    )  # fmt: skip
+    (ack.id,) = runner.store.save_tick(outbox=[ack])
+    runner.outbox.add([ack])
+    await rig.deliver()
+    (reply,) = rig.slack.replies(root.ts)
+    assert reply.text == "*acknowledged by alice: on it*\nalice is looking at it"
+    assert root.edits[-1].split("\n")[0] == "*acknowledged by alice: on it*"
+    await rig.stop()
+
+
+def test_threads_go_on_in_memory_when_the_state_file_cannot_be_written(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A thread started while the file is unusable is kept in memory, and said once."""
+    store = StateStore(tmp_path / "state.db")
+    store.close()  # every read and write now fails with a StateError
+    book = ThreadBook(ThreadRows(store))
+    service = ("slack", "key")
+    with caplog.at_level(logging.ERROR, "omealert.slack"):
+        for n in range(3):
+            root = ThreadRoot(f"1.{n}", "C0OPS", 0.0, "text", {("stalled", f"cam{n}"): None})
+            book.started(service, root)
+    assert [r.ts for r in book.open_roots(service, [("stalled", "cam2")])] == ["1.2"]
+    assert len(book.open_roots(service, [("stalled", f"cam{n}") for n in range(3)])) == 3
+    (line,) = [r.getMessage() for r in caplog.records]
+    assert line.startswith("Slack threads kept in memory only: state database ")
 
 
 @run_async
