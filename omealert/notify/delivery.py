@@ -3,7 +3,10 @@
 The notifier decides what to send, keeps undelivered messages in its outbox and retries them
 with backoff; this module only performs one attempt against exactly one URL of a channel and
 returns an ``Outcome``. Sending to one service at a time is what lets the outbox retry only
-the service that failed, and a channel that is down cost only its own attempt.
+the service that failed, and a channel that is down cost only its own attempt. A channel's
+``slack_api`` service is handed to ``notify.slack`` (Slack's Web API, on the event loop);
+everything below is about apprise. A failed ``Outcome`` carries its ``FailureReason``
+(``notify.failure``), read from what apprise logged for that one send.
 
 Why it looks the way it does:
 
