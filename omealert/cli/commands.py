@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, TextIO
 from ..durations import format_duration, parse_duration
 from ..errors import ConfigError, OmealertError, StateError
 from .exitcode import ExitCode
+from .ome_events import events_by_target, history_lines, status_lines
 
 if TYPE_CHECKING:
     from ..rules import Settings
@@ -219,7 +220,10 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
         acks = store.live_acks(now)
         no_value = _no_value_lines(store.get_meta("no_value"))
         no_value += version_lines(store.get_meta("ome_versions"))
+        heard = store.get_meta("ome_events")
         lifecycle = stored_view(store.get_meta("flapping"), store.get_meta("dependencies"))
+    no_value += status_lines(heard)
+    said = events_by_target(heard)
     # a silence stored under an older regex syntax is reported, not a traceback
     quiet = Quiet.build(None, now, compile_silences(silences), acks)
     rows = []
@@ -237,6 +241,7 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
                 "silenced": why["silence"] is not None,
                 "summary": r.summary,
                 **why,
+                "ome_events": said.get(r.target, []),
                 **lifecycle.fields(r.rule, r.target),
             }
         )
@@ -321,15 +326,19 @@ def cmd_history(args: argparse.Namespace, out: TextIO) -> int:
         return ExitCode.USAGE
     store = _store(args)
     assert isinstance(store, StateStore)
+    start = time.time() - since
     with store:
-        entries = store.history(time.time() - since)
-    if not entries:
-        print(f"nothing in the last {format_duration(since)}", file=out)
+        entries = store.history(start)
+        lines = history_lines(store.get_meta("ome_events"), start)
     for e in entries:
         stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(e.at))
         where = f" → {e.channel}" if e.channel else ""
         targets = ", ".join(e.targets[:3]) + (" …" if len(e.targets) > 3 else "")
-        print(f"{stamp}Z {e.kind:<10} {e.rule} {targets}{where}: {e.detail}", file=out)
+        lines.append((e.at, f"{stamp}Z {e.kind:<10} {e.rule} {targets}{where}: {e.detail}"))
+    if not lines:
+        print(f"nothing in the last {format_duration(since)}", file=out)
+    for _, line in sorted(lines, key=lambda pair: pair[0]):
+        print(line, file=out)
     return ExitCode.OK
 
 

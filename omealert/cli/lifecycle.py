@@ -58,6 +58,7 @@ class LifecycleView:
                     "summary": "flapping; not firing now",
                     "ack": None,
                     "silence": None,
+                    "ome_events": [],
                     **self.fields(*key),
                 }
             )

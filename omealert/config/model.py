@@ -26,7 +26,7 @@ from pydantic import (
 
 from ..durations import format_duration, parse_duration
 from ..model import Scope, Severity
-from ..rules import MessageFormat, OnMissing
+from ..rules import SLACK_API_URL, MessageFormat, OnMissing, SlackApiSpec
 from .messages import describe
 from .time_intervals import NamedTimeIntervalModel
 
@@ -41,6 +41,7 @@ __all__ = [
     "RouteModel",
     "RuleModel",
     "ServerModel",
+    "SlackApiModel",
 ]
 
 
@@ -202,10 +203,37 @@ class ServerModel(_Model):
         return max(DEFAULT_POLL_TIMEOUT_S, self.timeout)
 
 
-class ChannelModel(_Model):
-    """A named set of apprise URLs and how messages to them look."""
+class SlackApiModel(_Model):
+    """A channel's native Slack service: posts, threads and edits through Slack's Web API."""
 
-    urls: list[SecretStr] = Field(min_length=1)
+    token: SecretStr
+    channel: str = Field(min_length=1)
+    #: Slack's Web API; another base URL for a proxy in front of it (or a test stand-in)
+    api_url: str = SLACK_API_URL
+
+    @field_validator("token")
+    @classmethod
+    def _token_set(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().strip():
+            raise ValueError("the Slack bot token is empty (is its environment variable set?)")
+        return value
+
+    @field_validator("api_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/?#\s]+", value):
+            raise ValueError("api_url must start with http:// or https:// and name a host")
+        return value if value.endswith("/") else value + "/"
+
+    def spec(self) -> SlackApiSpec:
+        return SlackApiSpec(self.token.get_secret_value(), self.channel, self.api_url)
+
+
+class ChannelModel(_Model):
+    """A named set of apprise URLs and/or a native Slack service, and how messages look."""
+
+    urls: list[SecretStr] = Field(default_factory=list)
+    slack_api: SlackApiModel | None = None
     title: str | None = None
     body: str | None = None
     format: MessageFormat = MessageFormat.MARKDOWN
@@ -213,6 +241,12 @@ class ChannelModel(_Model):
     notify_acks: bool | None = None
     mute_time_intervals: list[str] | None = None
     active_time_intervals: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _somewhere_to_send(self) -> ChannelModel:
+        if not self.urls and self.slack_api is None:
+            raise ValueError("a channel needs urls (apprise URLs), slack_api, or both")
+        return self
 
 
 def _flap_switch(value: object) -> object:

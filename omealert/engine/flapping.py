@@ -211,6 +211,8 @@ class FlapBook:
             return
         evaluated: set[str] = set()
         for poll in polls:
+            if poll.covers is not None:
+                continue  # a targeted poll (an OME event) judged a few streams: no evaluation
             self._polled[poll.server] = self._polled.get(poll.server, 0) + 1
             if poll.error is None:
                 self._answered[poll.server] = self._answered.get(poll.server, 0) + 1
@@ -308,7 +310,7 @@ class FlapBook:
             if before is not None and before != created:
                 out.append(target)
             seen[target] = created
-        if len(seen) > len(poll.samples):
+        if poll.covers is None and len(seen) > len(poll.samples):
             for target in [t for t in seen if t not in poll.listed and t not in poll.samples]:
                 del seen[target]  # it ended: a stream of that name later is a new one
         return out

@@ -101,6 +101,20 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             alerts TEXT NOT NULL, created_by TEXT NOT NULL, comment TEXT NOT NULL,
             created_at REAL NOT NULL, expires_at REAL, removed_at REAL, announced_at REAL)""",
     ),
+    # 4: Slack messages posted through the Web API (their ts), and which alerts each one's
+    # thread is about, so replies and edits find it after a restart (state/threads.py).
+    (
+        """CREATE TABLE slack_messages (
+            channel TEXT NOT NULL, service_key TEXT NOT NULL, ts TEXT NOT NULL,
+            slack_channel TEXT NOT NULL, posted_at REAL NOT NULL, text TEXT NOT NULL,
+            PRIMARY KEY (channel, service_key, ts))""",
+        "CREATE INDEX slack_messages_posted ON slack_messages (posted_at)",
+        """CREATE TABLE slack_threads (
+            channel TEXT NOT NULL, service_key TEXT NOT NULL, rule TEXT NOT NULL,
+            target TEXT NOT NULL, ts TEXT NOT NULL, posted_at REAL NOT NULL, resolved_at REAL,
+            PRIMARY KEY (channel, service_key, rule, target))""",
+        "CREATE INDEX slack_threads_posted ON slack_threads (posted_at)",
+    ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -126,6 +140,8 @@ _REQUIRED = {
     "silences": SILENCE_COLS,
     "acks": ACK_COLS,
     "meta": "key, value",
+    "slack_messages": "channel, service_key, ts, slack_channel, posted_at, text",
+    "slack_threads": "channel, service_key, rule, target, ts, posted_at, resolved_at",
 }
 _CORRUPT_CODES = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
 

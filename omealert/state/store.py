@@ -46,6 +46,9 @@ _PRUNABLE = (
     ("notification_log", "at < ?"),
     ("silences", "min(ends_at, coalesce(expired_at, ends_at)) < ?"),
     ("acks", ACK_PRUNE_CONDITION),
+    # a thread whose alert never resolved (its rule or channel went away) ages out
+    ("slack_threads", "posted_at < ?"),
+    ("slack_messages", "posted_at < ?"),
 )
 
 #: Compact JSON for the DB; one reused encoder is markedly faster than json.dumps per call.
@@ -185,12 +188,20 @@ class StateStore(AckTable):
                 conn.execute("DELETE FROM outbox WHERE id = ?", (msg_id,))
 
     def mark_failed(
-        self, msg_id: int, at: float, error: str, next_attempt_at: float, service: str
+        self,
+        msg_id: int,
+        at: float,
+        error: str,
+        next_attempt_at: float,
+        service: str,
+        reason: str = "",
     ) -> None:
+        """Log a failed attempt; ``reason`` (a ``FailureReason``) leads its line in history."""
         with self._txn("record a failed delivery") as conn:
             row = conn.execute("SELECT attempts FROM outbox WHERE id = ?", (msg_id,)).fetchone()
             attempt = (row[0] + 1) if row else 0
-            note = f"attempt {attempt} failed: {error}; next try {_utc(next_attempt_at)}"
+            why = f" ({reason})" if reason else ""
+            note = f"attempt {attempt} failed{why}: {error}; next try {_utc(next_attempt_at)}"
             if self._log_message(conn, msg_id, at, "failed", service, note):
                 conn.execute(
                     "UPDATE outbox SET attempts = attempts + 1, last_error = ?, "
