@@ -190,3 +190,17 @@ def test_dump_and_load_keep_the_ring_and_the_flapping_state() -> None:
     assert again.is_flapping(inst.key)
     again.load("not json")  # a broken value is skipped with a warning, not a crash
     assert again.bits(inst.key) == book.bits(inst.key)
+
+
+def test_a_targeted_poll_is_not_an_evaluation_and_forgets_no_created_time() -> None:
+    """An OME event's targeted poll records changes but does not age the ring, and a
+    stream it did not list keeps its createdTime (its reconnect is still seen later)."""
+    book, inst = _book()
+    inst.state = AlertState.FIRING
+    live = {("low", CAM): inst}
+    book.observe([_poll(100.0)], [_tr(inst, AlertState.INACTIVE, AlertState.FIRING)], of(live), 0.0)
+    targeted = PollResult("origin", 0.0, 0.0, covers=frozenset({Target("origin", "default", "x")}))
+    book.observe([targeted], [], of(live), 0.0)
+    assert book.bits(inst.key) == 1  # still the newest evaluation
+    book.observe([_poll(200.0)], [], of(live), 0.0)  # reconnected meanwhile
+    assert book.bits(inst.key) == 0b11
