@@ -206,6 +206,9 @@ class ServerSpec:
     http_client: str = "builtin"
     #: the Alert ``<SecretKey>`` this server's event POSTs are signed with (None: not heard)
     ome_events_key: str | None = field(default=None, repr=False)
+    #: ``origin`` or ``edge`` of an OVT relay (None: neither); an edge's origin server's name
+    role: str | None = None
+    origin: str | None = None
 
 
 #: How a channel's native Slack service stands in its list of services (``ChannelSpec.urls``).

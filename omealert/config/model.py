@@ -163,6 +163,9 @@ class ServerModel(_Model):
     http_client: Literal["builtin", "httpx"] = "builtin"
     #: this server's Alert ``<SecretKey>``, when it is not ``ome_events.secret_key``
     ome_events_secret_key: SecretStr | None = None
+    #: an OVT origin or edge (``config/roles.py``); an edge names its origin server
+    role: Literal["origin", "edge"] | None = None
+    origin: ServerName | None = None
 
     @field_validator("poll_timeout")
     @classmethod
