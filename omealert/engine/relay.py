@@ -13,7 +13,8 @@ tick (its poll failed, or an early poll read only the edge), every ``origin.*`` 
 no value; when it was read and does not list the stream, ``origin.listed`` is false and
 the others have no value. Edge streams are created when a player asks and reaped when
 unused, so an edge stream that is not listed is never an alert by itself: nothing here
-makes targets, it only adds fields to the edge streams a poll listed.
+makes targets, it only adds fields (and the label ``origin``, the origin server's name)
+to the edge streams a poll listed.
 """
 
 from __future__ import annotations
@@ -41,11 +42,13 @@ def join_origins(polls: Sequence[PollResult], origins: Mapping[str, str]) -> Non
         if name is None or poll.error is not None:
             continue
         origin = by_server.get(name)
-        if origin is None or origin.error is not None:
-            continue  # not read in this tick: no value
+        readable = origin is not None and origin.error is None  # else: no value
         for target, sample in poll.samples.items():
             if target.scope is Scope.STREAM and sample.fields.get("sourceType") == RELAYED_SOURCE:
-                _join(sample, origin, Target(name, target.vhost, target.app, target.stream))
+                sample.labels = {**(sample.labels or {}), "origin": name}
+                if readable:
+                    assert origin is not None
+                    _join(sample, origin, Target(name, target.vhost, target.app, target.stream))
 
 
 def _join(sample: Sample, origin: PollResult, there: Target) -> None:

@@ -278,11 +278,14 @@ class _Api(_Outputs, _Queues):
             "input": {
                 "createdTime": self.format_time(s.metrics.created),
                 "sourceType": s.source,
-                "sourceUrl": f"TCP://127.0.0.1:{s.port}",
+                "sourceUrl": s.source_url or f"TCP://127.0.0.1:{s.port}",
                 "tracks": tracks,
             },
             "name": s.name,
-            "outputs": [{"name": s.name, "playlists": [playlist], "tracks": out_tracks}],
+            # a relayed (OVT) stream has no transcoder outputs: [] before OME 0.20.5
+            "outputs": []
+            if s.source_url is not None
+            else [{"name": s.name, "playlists": [playlist], "tracks": out_tracks}],
         }
 
 
