@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import re
 import json
+import re
 from collections.abc import Mapping, Set
 from dataclasses import dataclass
 from urllib.parse import urlsplit
