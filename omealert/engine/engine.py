@@ -26,7 +26,7 @@ from ..model import AlertState, PollResult, Sample, Scope, Target, under
 from ..rules import API_DOWN_RULE, OnMissing, Rule, Settings
 from .alerts import AlertValue, Instance, Transition, api_down_rule, instance_labels, rule_identity
 from .history import History
-from .relay import join_origins
+from .relay import join_origins, origin_fields
 
 if TYPE_CHECKING:
     from ..lang.condition import HistoryView
@@ -62,7 +62,6 @@ class Engine:
         self.settings = settings
         self.rules: dict[str, Rule] = {r.name: r for r in settings.rules}
         self.api_rule = api_down_rule(settings)
-        self._origins = {s.name: s.origin for s in settings.servers if s.origin is not None}
         self._identities = {r.name: rule_identity(r) for r in settings.rules}
         self._identities[API_DOWN_RULE] = rule_identity(self.api_rule)
         conditions = [r.when for r in settings.rules] + [
@@ -74,6 +73,8 @@ class Engine:
             rated |= c.rate_fields
             valued |= c.value_fields
         window = max((c.max_window for c in conditions), default=0.0)
+        self._origins = {s.name: s.origin for s in settings.servers if s.origin is not None}
+        self._origin_fields = origin_fields(p for c in conditions for p in c.fields)
         old = getattr(self, "history", None)
         covered = (
             old is not None
@@ -178,7 +179,7 @@ class Engine:
         if full:
             self.no_value = {}
         self._views = {}
-        join_origins(polls, self._origins)  # origin.* of edges' relayed streams
+        join_origins(polls, self._origins, self._origin_fields)  # edges' relayed streams
         for poll in polls:
             self._step_server(poll, now, out)
         self._forget_ended()
