@@ -222,6 +222,9 @@ class ServerSpec:
     ome_events_key: str | None = field(default=None, repr=False)
     #: servers this one depends on (an edge on its origin): their outages hold its alerts
     depends_on: tuple[str, ...] = ()
+    #: ``origin`` or ``edge`` of an OVT relay (None: neither); an edge's origin server's name
+    role: str | None = None
+    origin: str | None = None
 
 
 #: How a channel's native Slack service stands in its list of services (``ChannelSpec.urls``).

@@ -76,6 +76,12 @@ rules:
     match: default/live/studio-c
     when: absent
     summary: "{{{{ target }}}} ended (OME's event made omealert list its app at once)"
+  - name: push-not-pushing
+    scope: push
+    when: state != "pushing" and stream_live
+    for: 6s
+    severity: critical
+    summary: "{{{{ labels.stream }}}} to {{{{ labels.destination }}}}: {{{{ sample.state }}}}"
   - name: stream-gone
     match: default/live/cam-2
     when: absent
@@ -103,6 +109,9 @@ def story() -> list[Beat]:
     return [
         Beat(6, "the encoder of studio-a hangs with its TCP session open",
              lambda s: s.stall(*live, "studio-a")),
+        Beat(8, "the CDN ingest studio-b is pushed to starts refusing it: OME retries every "
+                "second (error, connecting, error ...), never `pushing`",
+             lambda s: s.set_push_destination(*live, "cdn", "refused")),
         Beat(14, "a link to studio-b goes viral: 620 WebRTC viewers",
              lambda s: s.set_viewers(*live, "studio-b", "webrtc", 620)),
         Beat(16, "studio-a's encoder comes back; OME's first window after the gap is partial "
@@ -110,6 +119,8 @@ def story() -> list[Beat]:
              lambda s: s.resume(*live, "studio-a")),
         Beat(20, "cam-1 is transcoded and its video filter falls behind: the queue grows "
                  "by 30 frames a second", lambda s: s.congest_queue(*live, "cam-1", 30)),
+        Beat(24, "the CDN ingest takes studio-b's push again",
+             lambda s: s.set_push_destination(*live, "cdn", "ok")),
         Beat(26, "studio-b settles at 470 viewers (still above the 450 resolve line)",
              lambda s: s.set_viewers(*live, "studio-b", "webrtc", 470)),
         Beat(30, "cam-1's transcoder catches up and drains its queue",
@@ -195,6 +206,11 @@ async def _run(speed: float, out: TextIO) -> int:
     try:
         for name in ("studio-a", "studio-b", "studio-c", "cam-1", "cam-2"):
             sim.add_stream("default", "live", name, viewers={"webrtc": 40, "llhls": 12})
+        # a push to a CDN; its stream key never reaches a message
+        sim.start_push("default", "live", "cdn", "studio-b", "rtmp://ingest.cdn.example/live",
+                       stream_key="demo-stream-key")  # fmt: skip
+        clock.advance(2 * INTERVAL_S)  # the story starts with the push connected
+        start = clock.now()
         text = DEMO_CONFIG.format(
             sim_url=sim.url, hook_port=hook.server_address[1], alert_key=ALERT_KEY
         )
@@ -214,7 +230,7 @@ async def _run(speed: float, out: TextIO) -> int:
         sim.set_alert_module(alert_url, ALERT_KEY, stream_status=True)
         say = _Printer(out, start)
         say.line(f"omealert demo: a {int(STORY_S)}-second story, {speed:g}× speed")
-        say.line(f"  OME simulator  {sim.url}  (5 streams in default/live)")
+        say.line(f"  OME simulator  {sim.url}  (5 streams in default/live, 1 push)")
         say.line(f"  OME's events   {alert_url}  (the simulator as OME's Alert module)")
         say.line(f"  webhook        http://127.0.0.1:{hook.server_address[1]}/omealert")
         say.line(f"  rules          {', '.join(r.name for r in settings.rules)}, ome-api-down")

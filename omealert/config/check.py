@@ -34,6 +34,7 @@ from ..rules import (
 )
 from .interval_refs import check_time_intervals
 from .messages import suggest
+from .roles import with_roles
 from .urls import ca_file_path, server_url
 
 if TYPE_CHECKING:
@@ -59,7 +60,7 @@ def build_settings(
     """Check ``parts`` across sections, appending to ``issues``; the Settings if none."""
     check = _Checker(src, parts, issues, base_dir)
     check.check_urls = check_urls
-    servers = check.servers()
+    servers = with_roles(parts.servers, check.servers(), check.add)
     channels = check.channels()
     check.channel_refs(("defaults", "channels"), parts.defaults.channels)
     rules = check.rules()

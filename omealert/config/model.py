@@ -184,6 +184,9 @@ class ServerModel(_Model):
     ome_events_secret_key: SecretStr | None = None
     #: servers this one depends on (``config/dependencies.py`` checks the names and cycles)
     depends_on: list[ServerName] = Field(default_factory=list)
+    #: an OVT origin or edge (``config/roles.py``); an edge names its origin server
+    role: Literal["origin", "edge"] | None = None
+    origin: ServerName | None = None
 
     @field_validator("poll_timeout")
     @classmethod

@@ -28,6 +28,7 @@ from .alerts import AlertValue, Instance, Transition, api_down_rule, instance_la
 from .dependencies import DependencyBook
 from .flapping import FlapBook
 from .history import History
+from .relay import join_origins, origin_fields
 
 if TYPE_CHECKING:
     from ..lang.condition import HistoryView
@@ -78,6 +79,8 @@ class Engine:
             rated |= c.rate_fields
             valued |= c.value_fields
         window = max((c.max_window for c in conditions), default=0.0)
+        self._origins = {s.name: s.origin for s in settings.servers if s.origin is not None}
+        self._origin_fields = origin_fields(p for c in conditions for p in c.fields)
         old = getattr(self, "history", None)
         covered = (
             old is not None
@@ -186,6 +189,7 @@ class Engine:
         if full:
             self.no_value = {}
         self._views = {}
+        join_origins(polls, self._origins, self._origin_fields)  # edges' relayed streams
         for poll in polls:
             self._step_server(poll, now, out)
         self._forget_ended()

@@ -33,7 +33,7 @@ from ..notify.delivery import Deliverer
 from ..notify.outbox import Outbox
 from ..notify.planner import Planner
 from ..ome.client import OmeClient, poll_all
-from ..ome.plan import PollPlan, plan_polls
+from ..ome.plan import PollPlan, plans_for
 from ..ome.targeted import poll_targeted
 from ..ome.version import describe
 from ..rules import Settings
@@ -137,7 +137,7 @@ class Runner:
             self.clients[server.name] = OmeClient(
                 server, clock=self.clock, transport=self.transport, ask_version=True
             )
-            self.plans[server.name] = plan_polls(settings.rules, server.name)
+        self.plans = plans_for(settings)
 
     def _restore(self, store: StateStore) -> None:
         try:
@@ -173,7 +173,7 @@ class Runner:
                 self.clients[server.name] = OmeClient(
                     server, clock=self.clock, transport=self.transport, ask_version=True
                 )
-        self.plans = {s.name: plan_polls(settings.rules, s.name) for s in settings.servers}
+        self.plans = plans_for(settings)
         self.early.forget(frozenset(self.clients))
         for client in self.clients.values():
             if client.version.version is not None:  # a new client logs it on its first poll
