@@ -26,19 +26,22 @@ from pydantic import (
 
 from ..durations import format_duration, parse_duration
 from ..model import Scope, Severity
-from ..rules import MessageFormat, OnMissing
+from ..rules import SLACK_API_URL, MessageFormat, OnMissing, SlackApiSpec
 from .messages import describe
+from .time_intervals import NamedTimeIntervalModel
 
 __all__ = [
     "ApiDownModel",
     "ChannelModel",
     "ConfigModel",
     "DefaultsModel",
+    "FlapModel",
     "InhibitModel",
     "OmeEventsModel",
     "RouteModel",
     "RuleModel",
     "ServerModel",
+    "SlackApiModel",
 ]
 
 
@@ -133,6 +136,24 @@ LabelName = Annotated[
 LabelValue = Annotated[str, BeforeValidator(_label_value)]
 
 
+def _percent(value: object) -> float:
+    """``30%`` as 0.3; a bare number could mean 0.3 or 30, so it needs its ``%``."""
+    if isinstance(value, str) and value.strip().endswith("%"):
+        try:
+            share = float(value.strip()[:-1]) / 100
+        except ValueError:
+            share = math.nan
+        if math.isfinite(share):
+            if not 0 < share <= 1:
+                raise ValueError(f"must be above 0% and at most 100% (got {value.strip()})")
+            return share
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError(f"write a percentage such as 30%, not a bare number ({value!r})")
+    raise ValueError(f"expected a percentage such as 30%, got {describe(value)}")
+
+
+Percent = Annotated[float, BeforeValidator(_percent)]
+
 #: How long one poll of a server may take when the config does not say.
 DEFAULT_POLL_TIMEOUT_S = 60.0
 
@@ -154,12 +175,18 @@ class ServerModel(_Model):
     timeout: PositiveDuration = 5.0
     #: the whole poll of this server; None: 60s, or ``timeout`` if that is longer
     poll_timeout: PositiveDuration | None = None
-    max_in_flight: int = Field(16, ge=1)
+    #: connections to one OME; capped so a typo cannot open a million sockets and tasks
+    max_in_flight: int = Field(16, ge=1, le=1024)
     verify_tls: bool = True
     ca_file: str | None = None
     http_client: Literal["builtin", "httpx"] = "builtin"
     #: this server's Alert ``<SecretKey>``, when it is not ``ome_events.secret_key``
     ome_events_secret_key: SecretStr | None = None
+    #: servers this one depends on (``config/dependencies.py`` checks the names and cycles)
+    depends_on: list[ServerName] = Field(default_factory=list)
+    #: an OVT origin or edge (``config/roles.py``); an edge names its origin server
+    role: Literal["origin", "edge"] | None = None
+    origin: ServerName | None = None
 
     @field_validator("poll_timeout")
     @classmethod
@@ -179,14 +206,76 @@ class ServerModel(_Model):
         return max(DEFAULT_POLL_TIMEOUT_S, self.timeout)
 
 
-class ChannelModel(_Model):
-    """A named set of apprise URLs and how messages to them look."""
+class SlackApiModel(_Model):
+    """A channel's native Slack service: posts, threads and edits through Slack's Web API."""
 
-    urls: list[SecretStr] = Field(min_length=1)
+    token: SecretStr
+    channel: str = Field(min_length=1)
+    #: Slack's Web API; another base URL for a proxy in front of it (or a test stand-in)
+    api_url: str = SLACK_API_URL
+
+    @field_validator("token")
+    @classmethod
+    def _token_set(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().strip():
+            raise ValueError("the Slack bot token is empty (is its environment variable set?)")
+        return value
+
+    @field_validator("api_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/?#\s]+", value):
+            raise ValueError("api_url must start with http:// or https:// and name a host")
+        return value if value.endswith("/") else value + "/"
+
+    def spec(self) -> SlackApiSpec:
+        return SlackApiSpec(self.token.get_secret_value(), self.channel, self.api_url)
+
+
+class ChannelModel(_Model):
+    """A named set of apprise URLs and/or a native Slack service, and how messages look."""
+
+    urls: list[SecretStr] = Field(default_factory=list)
+    slack_api: SlackApiModel | None = None
     title: str | None = None
     body: str | None = None
     format: MessageFormat = MessageFormat.MARKDOWN
     send_resolved: bool | None = None
+    notify_acks: bool | None = None
+    mute_time_intervals: list[str] | None = None
+    active_time_intervals: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _somewhere_to_send(self) -> ChannelModel:
+        if not self.urls and self.slack_api is None:
+            raise ValueError("a channel needs urls (apprise URLs), slack_api, or both")
+        return self
+
+
+def _flap_switch(value: object) -> object:
+    """``flapping: false`` is ``{enabled: false}``; ``true`` the defaults."""
+    if isinstance(value, bool):
+        return {"enabled": value}
+    return value
+
+
+class FlapModel(_Model):
+    """Flap detection (``engine/flapping.py``): above ``high`` flapping, under ``low`` not."""
+
+    enabled: bool = True
+    window: int = Field(20, ge=2, le=100)
+    high: Percent = 0.30
+    low: Percent = 0.25
+
+    @model_validator(mode="after")
+    def _low_not_above_high(self) -> FlapModel:
+        if self.low > self.high:
+            raise ValueError(f"low ({self.low:.0%}) must not be above high ({self.high:.0%})")
+        return self
+
+
+#: ``flapping: false`` turns detection off, ``true`` (or leaving it out) uses the defaults.
+Flapping = Annotated[FlapModel, BeforeValidator(_flap_switch)]
 
 
 class DefaultsModel(_Model):
@@ -201,6 +290,7 @@ class DefaultsModel(_Model):
     on_missing: OnMissing = OnMissing.RESOLVE
     group_by: list[LabelName] = Field(default_factory=list)
     group_wait: Duration = 0.0
+    flapping: Flapping = FlapModel()
 
 
 class RuleModel(_Model):
@@ -224,6 +314,11 @@ class RuleModel(_Model):
     group_by: list[LabelName] | None = None
     group_wait: Duration | None = None
     servers: list[ServerName] | None = None
+    mute_time_intervals: list[str] | None = None
+    active_time_intervals: list[str] | None = None
+    flapping: Flapping | None = None
+    #: hold dependents' alerts while this fires; None: when ``absent`` or reading lastRecvTime
+    dependency_cause: bool | None = None
 
 
 class RouteModel(_Model):
@@ -232,6 +327,8 @@ class RouteModel(_Model):
     matchers: list[str] = Field(default_factory=list)
     severity: Severity | None = None
     channels: list[ChannelName] = Field(min_length=1)
+    mute_time_intervals: list[str] | None = None
+    active_time_intervals: list[str] | None = None
 
     @model_validator(mode="after")
     def _selects_something(self) -> RouteModel:
@@ -258,6 +355,7 @@ class ApiDownModel(_Model):
     summary: str | None = None
     repeat_interval: PositiveDuration = 3600.0
     send_resolved: bool = True
+    flapping: Flapping | None = None  # None: defaults.flapping
 
 
 class OmeEventsModel(_Model):
@@ -291,3 +389,8 @@ class ConfigModel(_Model):
     outage_tolerance: Duration = 3600.0
     delivery_max_age: PositiveDuration = 86400.0
     state_retention: Retention = 30 * 86400.0
+    time_intervals: Annotated[
+        list[NamedTimeIntervalModel], BeforeValidator(_none_as_empty_list)
+    ] = Field(default_factory=list)
+    notify_acks: bool = True
+    dependency_grace: Duration = 120.0

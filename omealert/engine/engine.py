@@ -19,13 +19,16 @@ its ``ome-api-down`` instance fires instead, so an outage never looks like a rec
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from ..model import AlertState, PollResult, Sample, Scope, Target, under
 from ..rules import API_DOWN_RULE, OnMissing, Rule, Settings
 from .alerts import AlertValue, Instance, Transition, api_down_rule, instance_labels, rule_identity
+from .dependencies import DependencyBook
+from .flapping import FlapBook
 from .history import History
+from .relay import join_origins, origin_fields
 
 if TYPE_CHECKING:
     from ..lang.condition import HistoryView
@@ -53,6 +56,8 @@ class Engine:
         self.no_value: dict[str, list[Target]] = {}
         #: each server's OME release, labelled ``ome_version`` on its instances
         self.versions: dict[str, str] = {}
+        self.flapping = FlapBook()  # alerts that change state too often (engine/flapping.py)
+        self.dependencies = DependencyBook()  # alerts held by a parent server's outage
         self._configure(settings)
 
     # -- configuration -------------------------------------------------------------------
@@ -63,11 +68,15 @@ class Engine:
         self.api_rule = api_down_rule(settings)
         self._identities = {r.name: rule_identity(r) for r in settings.rules}
         self._identities[API_DOWN_RULE] = rule_identity(self.api_rule)
+        self.flapping.configure(settings, self.api_rule)
+        self.dependencies.configure(settings, self.rule_for)
         conditions = [r.when for r in settings.rules] + [
             r.resolve_when for r in settings.rules if r.resolve_when is not None
         ]
         uses = frozenset().union(*(c.history_uses for c in conditions))
         wanted = History.for_uses(uses, lenient=self._lenient)
+        self._origins = {s.name: s.origin for s in settings.servers if s.origin is not None}
+        self._origin_fields = origin_fields(p for c in conditions for p in c.fields)
         old = getattr(self, "history", None)
         if old is None or not old.needs.covers(wanted.needs):
             # The history kept so far stays when it covers the new rules. Otherwise start
@@ -142,6 +151,10 @@ class Engine:
         for by_target in self._by_rule.values():
             yield from by_target.values()
 
+    def instances_of(self, rule: str) -> Mapping[Target, Instance]:
+        """The pending and firing instances of ``rule``, by target."""
+        return self._by_rule.get(rule, {})
+
     def rule_for(self, name: str) -> Rule | None:
         if name == API_DOWN_RULE:
             return self.api_rule
@@ -156,14 +169,20 @@ class Engine:
     def step(self, polls: Sequence[PollResult], now: float) -> list[Transition]:
         """Advance every instance by one poll of every server; return what changed."""
         out: list[Transition] = []
-        self.no_value = {}
+        full = [p for p in polls if p.covers is None]  # targeted polls leave no_value be
+        if full:
+            self.no_value = {}
         self._views = {}
+        join_origins(polls, self._origins, self._origin_fields)  # edges' relayed streams
         for poll in polls:
             self._step_server(poll, now, out)
         self._forget_ended()
-        self.history.prune(now)
-        seen = sum(len(p.samples) for p in polls)
-        for cache in self._selected.values():
+        self.flapping.observe(polls, out, self.instances_of, now)
+        self.dependencies.update(self.instances(), out, now)
+        if full:  # not after targeted polls, which saw few targets and record none
+            self.history.prune(now, {p.server for p in full})
+        seen = sum(len(p.samples) for p in full)
+        for cache in self._selected.values() if full else ():
             if len(cache) > 2 * seen + 1000:
                 cache.clear()  # streams come and go; do not remember every name forever
         return out
@@ -171,7 +190,8 @@ class Engine:
     def _step_server(self, poll: PollResult, now: float, out: list[Transition]) -> None:
         if poll.ome_version is not None:
             self.versions[poll.server] = poll.ome_version
-        api = self.settings.api_down.enabled
+        # a targeted poll neither fires nor resolves ome-api-down: the tick judges the server
+        api = self.settings.api_down.enabled and poll.covers is None
         if poll.error is not None:
             if api:
                 reason = f"{poll.error.kind.value}: {poll.error.reason}"
@@ -185,9 +205,13 @@ class Engine:
                 self._advance(inst, self.api_rule, False, inst.value, now, out, "api-up")
 
         by_scope: dict[Scope, list[Sample]] = {}
+        # a targeted poll's readings stay out of the history: a moment after a tick's, they
+        # would make rate(x) span milliseconds; its rules read the ticks' history
+        keep = poll.covers is None
         for sample in poll.samples.values():
             by_scope.setdefault(sample.target.scope, []).append(sample)
-            self.history.record(sample)
+            if keep:
+                self.history.record(sample)
 
         for rule in self.settings.rules:
             if not rule.applies_to_server(poll.server):
@@ -255,6 +279,8 @@ class Engine:
         for target, inst in list(instances.items()):
             if target.server != poll.server or inst.last_eval_at == now:
                 continue
+            if not poll.judges(target):
+                continue  # a targeted poll did not look at it
             sample = poll.samples.get(target)
             if sample is not None and rule.selects(target):
                 history = self._view_for(target, now) if self.history.fields else None
@@ -289,6 +315,8 @@ class Engine:
         for pattern in rule.patterns:
             names = list(pattern.segments) + [None] * (3 - len(pattern.segments))
             target = Target(poll.server, names[0], names[1], names[2])
+            if not poll.judges(target):
+                continue
             missing = target not in poll.listed
             if missing and poll.unconfirmed and under(target, poll.unconfirmed):
                 continue  # absent only once the next poll confirms it
