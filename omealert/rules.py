@@ -141,6 +141,22 @@ class TargetPattern:
 
 
 @dataclass(frozen=True, slots=True)
+class ThumbnailSpec:
+    """A server's thumbnails (``ome/thumbnails.py``): where OME serves them, how often each
+    stream's is fetched, how many fetches at once, and which streams (``app/stream`` or
+    ``vhost/app/stream`` globs; none: every stream a picture rule reads)."""
+
+    url: str  # the publisher port's base URL, no trailing slash
+    every_s: float = 10.0
+    max_in_flight: int = 4
+    patterns: tuple[TargetPattern, ...] = ()
+    extension: str = "jpg"
+
+    def selects(self, names: tuple[str, ...]) -> bool:
+        return not self.patterns or any(p.matches(names[-len(p.segments) :]) for p in self.patterns)
+
+
+@dataclass(frozen=True, slots=True)
 class FlapSpec:
     """Flap detection of a rule (``engine/flapping.py``): shares are fractions (0.3 = 30%)."""
 
@@ -225,6 +241,8 @@ class ServerSpec:
     #: ``origin`` or ``edge`` of an OVT relay (None: neither); an edge's origin server's name
     role: str | None = None
     origin: str | None = None
+    #: where and how often to fetch thumbnails for ``picture.*`` (None: not configured)
+    thumbnails: ThumbnailSpec | None = None
 
 
 #: How a channel's native Slack service stands in its list of services (``ChannelSpec.urls``).

@@ -35,6 +35,7 @@ from ..rules import (
 from .interval_refs import check_time_intervals
 from .messages import suggest
 from .roles import with_roles
+from .thumbnails import thumbnail_spec
 from .urls import ca_file_path, server_url
 
 if TYPE_CHECKING:
@@ -136,6 +137,7 @@ class _Checker:
                     ca_file=ca_file,
                     http_client=s.http_client,
                     ome_events_key=events_key,
+                    thumbnails=thumbnail_spec(("servers", i, "thumbnails"), s.thumbnails, self.add),
                 )
             )
         return tuple(out)

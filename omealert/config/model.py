@@ -42,6 +42,7 @@ __all__ = [
     "RuleModel",
     "ServerModel",
     "SlackApiModel",
+    "ThumbnailsModel",
 ]
 
 
@@ -165,6 +166,18 @@ class _Model(BaseModel):
 # -- the file ------------------------------------------------------------------------------
 
 
+class ThumbnailsModel(_Model):
+    """A server's thumbnails, for ``picture.*`` fields (``ome/thumbnails.py``)."""
+
+    #: the publisher HTTP port serving ``/{app}/{stream}/thumb.jpg``
+    url: str
+    every: PositiveDuration = 10.0
+    max_in_flight: int = Field(4, ge=1, le=64)
+    #: ``app/stream`` or ``vhost/app/stream`` globs; leave out for every stream
+    match: Annotated[list[str], BeforeValidator(_one_or_many)] | None = None
+    format: Literal["jpg", "png"] = "jpg"
+
+
 class ServerModel(_Model):
     """One OME server to poll."""
 
@@ -187,6 +200,7 @@ class ServerModel(_Model):
     #: an OVT origin or edge (``config/roles.py``); an edge names its origin server
     role: Literal["origin", "edge"] | None = None
     origin: ServerName | None = None
+    thumbnails: ThumbnailsModel | None = None
 
     @field_validator("poll_timeout")
     @classmethod

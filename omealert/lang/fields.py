@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from ..model import Scope
+from .picturefields import PICTURE_FIELDS
 from .queuefields import DROP_REFUSAL, EVENT_QUEUE_FIELDS, QUEUE_FIELDS
 
 
@@ -54,6 +55,7 @@ class Source(enum.StrEnum):
     QUEUES = "queues"  # GET /v1/stats/current/internals/queues, once per server (ome/queues.py)
     #: an edge's relayed stream, as its origin's poll of the same tick saw it (engine/relay.py)
     ORIGIN = "origin"
+    PICTURE = "picture"  # a stream's thumbnail, fetched on its own schedule (ome/thumbnails.py)
 
 
 #: The levels OME reports stats for; pushes and records have fields of their own.
@@ -103,7 +105,6 @@ PROVIDER_PROTOCOLS = (
 #: Publishers that are audience, summed into ``publishers.viewers`` (not ovt edges, pushes,
 #: recordings or thumbnails; ome-api.md §9.4).
 VIEWER_PROTOCOLS = ("webrtc", "llhls", "hlsv3", "hls", "srt", "dash", "lldash")
-
 #: ``sourceType`` values (OME's ``StringFromStreamSourceType``; ome-api.md §5).
 SOURCE_TYPES = (
     "WebRTC", "Ovt", "Rtmp", "RtmpPull", "Rtsp", "RtspPull", "Transcoder", "SRT", "MPEGTS",
@@ -111,7 +112,6 @@ SOURCE_TYPES = (
 )  # fmt: skip
 #: Codec names as OME prints them (``media_type.h``); newer releases may add more.
 CODECS = ("H264", "H265", "VP8", "VP9", "AV1", "AAC", "OPUS", "MP3")
-
 _STREAM = frozenset({Scope.STREAM})
 _PUSH = frozenset({Scope.PUSH})
 _RECORD = frozenset({Scope.RECORD})
@@ -233,6 +233,8 @@ def _build() -> dict[str, FieldSpec]:
                           spellings=CODECS if name == "codec" else ())
             )  # fmt: skip
     specs.extend(_output_specs())
+    specs += [FieldSpec(p, FieldType(t), Unit(u), Source.PICTURE, d, scopes=_STREAM)
+              for p, t, u, d in PICTURE_FIELDS]  # fmt: skip
     out = {s.path: _with_limits(s) for s in specs}
     out.update(_origin_specs(out.values()))
     return out

@@ -58,6 +58,7 @@ from .plan import PollPlan, Route, Routes, api_path, output_path
 from .queues import QUEUES_PATH, parse_queues, queue_samples
 from .serverclock import ServerClock, freshest_live_time
 from .tasks import map_bounded, run_all
+from .thumbnails import Thumbnails
 from .unmeasured import Unmeasured
 from .version import BEFORE_VERSION_ENDPOINT, VersionWatch, parse_version
 
@@ -125,6 +126,8 @@ class OmeClient:
         self.version = VersionWatch(self.name)
         #: the queues the last poll read, kept as they were while ``internals/queues`` fails
         self._queues: set[Target] = set()
+        spec = server.thumbnails  # picture.*: fetched on their own, never awaited by a poll
+        self.thumbnails = spec and Thumbnails(self.name, spec, server.timeout_s)
 
     async def __aenter__(self) -> OmeClient:
         return self
@@ -134,6 +137,8 @@ class OmeClient:
 
     async def aclose(self) -> None:
         await self._api.aclose()
+        if self.thumbnails:
+            await self.thumbnails.aclose()
 
     # -- one poll ---------------------------------------------------------------------------
 
@@ -157,6 +162,8 @@ class OmeClient:
         if result.ome_version is not None and plan.reads_version:
             for sample in result.samples.values():
                 sample.fields["version"] = result.ome_version
+        if self.thumbnails and result.error is None:
+            self.thumbnails.apply(plan, result, run.at)
         result.requests = run.requests
         result.duration = time.perf_counter() - run.started
         return result

@@ -186,8 +186,14 @@ def _first_track(tracks: list[Any], kind: str) -> Mapping[str, Any] | None:
             continue
         if not isinstance(body, Mapping):
             raise NormalizeError(f"{kind}", f"expected an object, got {_kind(body)}")
+        if str(body.get("codec", "")).upper() in _IMAGE_CODECS:
+            continue  # a thumbnail rendition (ome-beyond-stats.md §6.1), no video of the stream
         return body
     return None
+
+
+#: codecs of OME's image renditions, typed ``Video`` in stream info
+_IMAGE_CODECS = frozenset({"JPEG", "PNG", "WEBP"})
 
 
 def _put(out: dict[str, Value], path: str, value: object) -> None:

@@ -104,6 +104,11 @@ class PollPlan:
     def reads_info(self) -> bool:
         return any(Source.INFO in n.sources for n in self.needs)
 
+    def reads_picture(self, target: Target) -> bool:
+        """Whether a rule reads ``picture.*`` of ``target`` (a stream)."""
+        sources = self.sources(target)
+        return sources is not None and Source.PICTURE in sources
+
     @property
     def reads_version(self) -> bool:
         return any(Source.VERSION in n.sources for n in self.needs)
@@ -128,6 +133,8 @@ def plan_polls(rules: Sequence[Rule], server: str, *, edges: Collection[str] = (
             paths |= rule.resolve_when.fields
         sources = frozenset(FIELDS[p].source for p in paths if p in FIELDS)
         relayed = frozenset(origin_source(p) for p in paths if FIELDS[p].source is Source.ORIGIN)
+        if Source.PICTURE in sources:
+            sources |= {Source.STATS}  # frozen is judged with the input bytes
         if rule.applies_to_server(server):
             if relayed:
                 sources |= {Source.INFO}

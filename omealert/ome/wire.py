@@ -172,8 +172,11 @@ class WireGetter:
         limit: int,
         tls: ssl.SSLContext | bool,
         timeout: float,
+        *,
+        max_body: int = MAX_BODY_BYTES,
     ) -> None:
         parts = urlsplit(base)
+        self._max_body = max_body
         self._https = parts.scheme == "https"
         self._host = parts.hostname or ""
         self._port = parts.port or (443 if self._https else 80)
@@ -206,7 +209,7 @@ class WireGetter:
                 conn = await self._connect(deadline)
             timer = loop.call_at(deadline, conn.expire)
             try:
-                conn.send(request, MAX_BODY_BYTES)
+                conn.send(request, self._max_body)
                 answer, keep = await conn.exchange()
             except _Closed:
                 conn.abort()

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 from .outputs import _Outputs
+from .pictures import _Pictures
 from .queues import _Queues
 from .quirks import QUIRK_KINDS, quirk_info, quirk_stats
 from .reply import _c_float, _error, _ok, _Reply
@@ -65,7 +66,7 @@ _V2_ROUTES: Final[tuple[tuple[re.Pattern[str], str], ...]] = (
 _POST_ROUTES: Final = frozenset({"pushes", "records"})
 
 
-class _Api(_Outputs, _Queues):
+class _Api(_Outputs, _Queues, _Pictures):
     """``Simulator``'s answers to OME API requests (see ``_SimClock``)."""
 
     _token: str
@@ -94,6 +95,8 @@ class _Api(_Outputs, _Queues):
     def _answer(self, method: str, path: str, headers: Mapping[str, str]) -> _Reply:
         if method == "OPTIONS":
             return _Reply(204, raw=b"", content_type="")
+        if method in ("GET", "HEAD") and (thumbnail := self._thumbnail(path)) is not None:
+            return thumbnail  # the publisher port's, without the API's auth
         denied = self._check_auth(headers.get("authorization"))
         if denied is not None:
             reply = _error(401, denied)

@@ -23,6 +23,7 @@ _CONTROL_METHODS: Final = frozenset(
      "set_push_destination", "stop_push", "start_record", "fail_record", "stop_record",
      "set_alert_module", "alert_module_off", "alert_posts", "alert_flush", "set_congested"}
     | {"congest_queue", "relieve_queue", "relay_from", "break_relay", "mend_relay"}
+    | {"set_picture", "thumbnail_fetches"}
 )  # fmt: skip
 _MANUAL_CLOCK_METHODS: Final = frozenset({"advance", "set_time"})
 

@@ -88,6 +88,9 @@ class Simulator(_Control, _AlertModule, _Relays):
         self._outputs: dict[tuple[str, str], _AppOutputs] = {}
         self._relays = {}
         self._edges = {}
+        self._picture_modes = {}
+        self._picture_frames = {}
+        self._picture_misses = 0
 
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
