@@ -78,8 +78,10 @@ def inspect(body: bytes) -> Picture:
             grey = image.convert("L")
     except BadPicture:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise BadPicture("not a JPEG or PNG image within the size limits") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise BadPicture(f"more pixels than the limit ({MAX_PICTURE_PIXELS:,})") from None
+    except UnidentifiedImageError:
+        raise BadPicture("not a JPEG or PNG image") from None
     except (OSError, ValueError, SyntaxError) as exc:
         raise BadPicture(f"the image does not decode: {exc}") from None
     histogram = grey.histogram()
@@ -93,7 +95,7 @@ def _dhash(grey: Image.Image) -> int:
     """A 64-bit difference hash: on a 9x8 shrink, one bit per pixel brighter than its right
     neighbour. Small changes (noise, recompression) flip few bits; a new picture flips many."""
     small = grey.resize((9, 8), Image.Resampling.BILINEAR)
-    values = list(small.getdata())
+    values = small.tobytes()  # one byte per pixel in mode L
     bits = 0
     for row in range(8):
         for col in range(8):

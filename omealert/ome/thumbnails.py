@@ -178,6 +178,10 @@ class Thumbnails:
         except BadPicture as exc:
             seen.error = self._error(SourceErrorKind.BAD_RESPONSE, path, str(exc))
             return
+        except Exception as exc:  # a decoder's own failure is the answer's fault, no crash
+            reason = f"the image does not decode ({type(exc).__name__})"
+            seen.error = self._error(SourceErrorKind.BAD_RESPONSE, path, reason)
+            return
         seen.digest, seen.changed_at, seen.picture, seen.error = digest, at, picture, None
         if seen.reference is None or distance(seen.reference, picture.dhash) > FROZEN_DISTANCE:
             seen.reference, seen.still_since = picture.dhash, at

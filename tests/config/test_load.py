@@ -268,7 +268,9 @@ def test_example_file_loads_with_empty_environment() -> None:
     """rules.example.yaml is valid as shipped, with every variable at its default."""
     s = load_config(EXAMPLE, env={})
     rules = {r.name: r for r in s.rules}
-    assert len(rules) == len(s.rules) == 21  # 10, 4 push/record, 2 queue, relay-broken, 4 baseline
+    assert (
+        len(rules) == len(s.rules) == 22
+    )  # 10, 4 push/record, 2 queue, relay-broken, 4 baseline, picture
     push = rules["push-not-pushing"]
     assert (push.scope, push.when.fields) == (Scope.PUSH, frozenset({"state", "stream_live"}))
     assert rules["record-not-growing"].scope is Scope.RECORD
@@ -674,3 +676,24 @@ def test_push_and_record_rules_load_and_read_only_their_fields() -> None:
     assert "recordBytes is not reported at push scope" in errors
     assert "absent is for streams, apps and vhosts" in errors
     assert "match 'default/app' has 2 segments; scope push wants 3" in errors
+
+
+def test_thumbnails_block_is_validated_at_its_keys() -> None:
+    """A server's thumbnails: a bad url and match are reported at their line and column."""
+    text = (
+        SERVER
+        + "    thumbnails: {url: 'ftp://x', every: 10s, max_in_flight: 4, match: [a/b/c/d]}\n"
+        + "rules:\n  - name: f\n    when: picture.frozen_for > 30s\n"
+        + "  - name: k\n    when: picture.black\n    for: 10s\n"
+    )
+    found = errors_of(text)
+    assert any(e.startswith("t.yaml:4:") and "thumbnails url must start with" in e for e in found)
+    assert any("match 'a/b/c/d' must be app/stream" in e for e in found)
+    good = load(text.replace("ftp://x", "http://127.0.0.1:3333").replace("a/b/c/d", "app/*"))
+    spec = good.servers[0].thumbnails
+    assert spec is not None and (spec.url, spec.every_s, spec.max_in_flight) == (
+        "http://127.0.0.1:3333",
+        10.0,
+        4,
+    )
+    assert {r.name: r.for_s for r in good.rules} == {"f": 0.0, "k": 10.0}

@@ -76,7 +76,7 @@ def test_moving_frozen_black_and_missing_over_real_http() -> None:
     assert "picture.luma" not in fields[0]  # no fetch has finished before the first poll
     assert fields[3]["picture.frozen_for"] == 0.0 and fields[3]["picture.black"] is False
     # frozen from poll 3 on: new bytes every fetch (age stays 0), the same picture
-    assert [fields[i]["picture.frozen_for"] for i in (4, 5, 6, 7)] == [5.0, 10.0, 15.0, 20.0]
+    assert [fields[i]["picture.frozen_for"] for i in range(2, 9)] == [0, 0, 5, 10, 15, 20, 25]
     assert fields[7]["picture.age"] == 0.0
     assert fields[9]["picture.black"] is True and fields[9]["picture.luma"] < 5  # type: ignore[operator]
     assert fields[10]["picture.missing"] is False and fields[11]["picture.missing"] is True
@@ -202,3 +202,19 @@ def test_a_decompression_bomb_is_a_bad_response() -> None:
     assert "picture.black" not in result.samples[S1].fields
     assert getattr(error, "kind", None) is SourceErrorKind.BAD_RESPONSE
     assert "pixels" in str(error)
+
+
+def test_a_thumbnail_rendition_is_never_read_as_the_video_track() -> None:
+    """Real 0.18 stream info: an input JPEG-typed Video track is skipped for the real one."""
+    import json
+    from pathlib import Path
+
+    from omealert.ome.normalize import normalize_info
+
+    data = Path(__file__).parents[1] / "data" / "ome-real-0.18" / "stream-info-stream1.json"
+    real = json.loads(data.read_text())
+    body = real["response"]
+    jpeg = body["outputs"][0]["tracks"][1]
+    body["input"]["tracks"].insert(0, jpeg)  # as if OME listed the rendition first
+    fields = normalize_info(body)
+    assert fields["video.codec"] == "H264" and fields["video.width"] == 640
