@@ -85,6 +85,11 @@ class Thumbnails:
                 sample.fields.update(self._fields(seen))
             self._maybe_fetch(target, seen, now)
 
+    @property
+    def in_flight(self) -> int:
+        """Fetches started and not yet answered."""
+        return self._in_flight
+
     def error_of(self, target: Target) -> SourceError | None:
         """Why the latest fetch of ``target``'s thumbnail gave no picture, if it did not."""
         seen = self._seen.get(target)
