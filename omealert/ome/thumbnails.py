@@ -180,12 +180,10 @@ class Thumbnails:
             return  # the same bytes: neither age nor the picture changed
         try:
             picture = await asyncio.to_thread(inspect, answer.body)
-        except BadPicture as exc:
-            seen.error = self._error(SourceErrorKind.BAD_RESPONSE, path, str(exc))
-            return
-        except Exception as exc:  # a decoder's own failure is the answer's fault, no crash
-            reason = f"the image does not decode ({type(exc).__name__})"
+        except Exception as exc:  # a decoder's own failure too is the answer's fault, no crash
+            reason = str(exc) if isinstance(exc, BadPicture) else type(exc).__name__
             seen.error = self._error(SourceErrorKind.BAD_RESPONSE, path, reason)
+            seen.picture, seen.digest = None, b""  # what it showed before is no value now
             return
         seen.digest, seen.changed_at, seen.picture, seen.error = digest, at, picture, None
         if seen.reference is None or distance(seen.reference, picture.dhash) > FROZEN_DISTANCE:
