@@ -37,6 +37,7 @@ servers:
     url: {sim_url}
     access_token: ome-access-token
     timeout: 500ms
+    thumbnails: {{url: {sim_url}, every: 2s}}
 interval: 2s
 ome_events:
   secret_key: {alert_key}
@@ -82,6 +83,10 @@ rules:
     for: 6s
     severity: critical
     summary: "{{{{ labels.stream }}}} to {{{{ labels.destination }}}}: {{{{ sample.state }}}}"
+  - name: picture-frozen
+    match: default/live/cam-2
+    when: picture.frozen_for > 6s
+    summary: "{{{{ target }}}}: the picture has not moved for {{{{ value | duration }}}}"
   - name: stream-gone
     match: default/live/cam-2
     when: absent
@@ -117,12 +122,16 @@ def story() -> list[Beat]:
         Beat(16, "studio-a's encoder comes back; OME's first window after the gap is partial "
                  "(250 kbps): no value, so input-bitrate-low stays quiet",
              lambda s: s.resume(*live, "studio-a")),
+        Beat(18, "cam-2's capture card freezes: its bytes keep flowing, its thumbnail shows "
+                 "the same picture", lambda s: s.set_picture("live", "cam-2", "frozen")),
         Beat(20, "cam-1 is transcoded and its video filter falls behind: the queue grows "
                  "by 30 frames a second", lambda s: s.congest_queue(*live, "cam-1", 30)),
         Beat(24, "the CDN ingest takes studio-b's push again",
              lambda s: s.set_push_destination(*live, "cdn", "ok")),
         Beat(26, "studio-b settles at 470 viewers (still above the 450 resolve line)",
              lambda s: s.set_viewers(*live, "studio-b", "webrtc", 470)),
+        Beat(28, "cam-2's picture moves again",
+             lambda s: s.set_picture("live", "cam-2", "moving")),
         Beat(30, "cam-1's transcoder catches up and drains its queue",
              lambda s: s.relieve_queue(*live, "cam-1")),
         Beat(32, "cam-2 disconnects and is gone from OME's listing",
@@ -246,6 +255,7 @@ async def _run(speed: float, out: TextIO) -> int:
             await asyncio.to_thread(sim.alert_flush, 5.0)
             runner.early.take()  # the tick polls everything: what events asked for is done
             seen = await _show(runner, await runner.tick(), say, hook, seen)
+            await _pictures_fetched(runner)
             if beats and beats[0].early and beats[0].at < elapsed + INTERVAL_S:
                 beat = beats.pop(0)
                 clock.set(start + beat.at)
@@ -275,6 +285,13 @@ async def _run(speed: float, out: TextIO) -> int:
         hook.server_close()
         hook_thread.join()
         tmp.cleanup()
+
+
+async def _pictures_fetched(runner: Runner) -> None:
+    """Wait for the thumbnails the tick asked for, so the story reads the same at any speed."""
+    for client in runner.clients.values():
+        if client.thumbnails:
+            await client.thumbnails.settled()
 
 
 async def _show(

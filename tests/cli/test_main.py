@@ -651,6 +651,9 @@ def test_demo_runs_the_story(tmp_path: Path) -> None:
     assert re.search(r"queue-congested demo/default/live/cam-1/:queue/trs/filter_video#\d+: "
                      "pending → firing", run.out)  # fmt: skip
     assert "[RESOLVED] queue-congested on demo/default/live/cam-1/:queue/" in run.out
+    # a capture card that freezes while its bytes flow, then moves again (issue 20)
+    assert "[00:26] picture-frozen demo/default/live/cam-2: inactive → firing" in run.out
+    assert "[00:30] picture-frozen demo/default/live/cam-2: firing → resolved" in run.out
     # OME's event for a stream that ends makes a targeted poll between two ticks (issue 16)
     assert (
         "[00:35] stream-ended demo/default/live/studio-c: inactive → firing (event-triggered poll)"
