@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import math
 from dataclasses import dataclass, field
 
 from ..errors import SourceError, SourceErrorKind
@@ -77,13 +78,20 @@ class Thumbnails:
         ]
         for target in set(self._seen) - set(wanted):
             self._forget(target)
+        due: list[tuple[float, Target, _Seen]] = []
         for target in wanted:
             seen = self._seen.setdefault(target, _Seen())
             sample = result.samples.get(target)
             if sample is not None:
                 self._track_input(seen, sample.fields.get("providers.totalBytesIn"), now)
                 sample.fields.update(self._fields(seen))
-            self._maybe_fetch(target, seen, now)
+            last = seen.fetched_at
+            if seen.task is None and (last is None or now - last >= self.spec.every_s):
+                due.append((-math.inf if last is None else last, target, seen))
+        # the longest-waiting first: with more streams due than slots, none is starved
+        due.sort(key=lambda d: d[0])
+        for _, target, seen in due[: max(0, self.spec.max_in_flight - self._in_flight)]:
+            self._start(target, seen, now)
 
     @property
     def in_flight(self) -> int:
@@ -144,11 +152,7 @@ class Thumbnails:
         out["picture.frozen_for"] = max(0.0, checked - still)
         return out
 
-    def _maybe_fetch(self, target: Target, seen: _Seen, now: float) -> None:
-        if seen.task is not None or self._in_flight >= self.spec.max_in_flight:
-            return
-        if seen.fetched_at is not None and now - seen.fetched_at < self.spec.every_s:
-            return
+    def _start(self, target: Target, seen: _Seen, now: float) -> None:
         seen.fetched_at = now
         self._in_flight += 1
         seen.task = asyncio.create_task(self._fetch(target, seen, now))

@@ -217,3 +217,15 @@ def test_a_thumbnail_rendition_is_never_read_as_the_video_track() -> None:
     body["input"]["tracks"].insert(0, jpeg)  # as if OME listed the rendition first
     fields = normalize_info(body)
     assert fields["video.codec"] == "H264" and fields["video.width"] == 640
+
+
+def test_with_more_streams_due_than_slots_the_longest_waiting_go_first() -> None:
+    """Six streams, two slots, all due at every poll: three polls fetch each stream once."""
+    clock = FakeClock(1_000_000.0)
+    with Simulator(clock=clock.now, access_token=TOKEN) as sim:
+        for i in range(6):
+            sim.add_stream("default", "app", f"s{i}")
+        spec = spec_for(sim.url, sim.url, every_s=1.0, max_in_flight=2)
+        polls(spec, clock, [rule("f", "picture.frozen_for > 30s")], 3, step=1.0)
+        counts = [sim.request_count(f"/app/s{i}/thumb.jpg") for i in range(6)]
+    assert counts == [1] * 6
