@@ -164,7 +164,7 @@ class Thumbnails:
             answer = await self._get.get(path)
             await self._take(seen, answer, path, started)
         except (TimeoutError, TooLarge, NoConnection, Broken, Garbled) as exc:
-            seen.error = self._error(_kind_of(exc), path, _reason(exc))
+            seen.error = self._error(seen, _kind_of(exc), path, _reason(exc))
         finally:
             self._in_flight -= 1
             seen.task = None
@@ -175,7 +175,7 @@ class Thumbnails:
             return
         if answer.status != 200:
             kind = SourceErrorKind.SERVER_ERROR
-            seen.error = self._error(kind, path, f"HTTP {answer.status}")
+            seen.error = self._error(seen, kind, path, f"HTTP {answer.status}")
             return
         seen.missing, seen.checked_at = False, at
         digest = hashlib.blake2b(answer.body, digest_size=16).digest()
@@ -186,16 +186,19 @@ class Thumbnails:
             picture = await asyncio.to_thread(inspect, answer.body)
         except Exception as exc:  # a decoder's own failure too is the answer's fault, no crash
             reason = str(exc) if isinstance(exc, BadPicture) else type(exc).__name__
-            seen.error = self._error(SourceErrorKind.BAD_RESPONSE, path, reason)
+            seen.error = self._error(seen, SourceErrorKind.BAD_RESPONSE, path, reason)
             seen.picture, seen.digest = None, b""  # what it showed before is no value now
             return
         seen.digest, seen.changed_at, seen.picture, seen.error = digest, at, picture, None
         if seen.reference is None or distance(seen.reference, picture.dhash) > FROZEN_DISTANCE:
             seen.reference, seen.still_since = picture.dhash, at
 
-    def _error(self, kind: SourceErrorKind, path: str, reason: str) -> SourceError:
-        log.info("%s: thumbnail %s: %s", self.server, path, reason)
-        return SourceError(self.server, kind, f"{self.spec.url}{path}", reason)
+    def _error(self, seen: _Seen, kind: SourceErrorKind, path: str, reason: str) -> SourceError:
+        """The fetch's failure; logged when it starts or changes, not on every fetch."""
+        error = SourceError(self.server, kind, f"{self.spec.url}{path}", reason)
+        if seen.error is None or str(seen.error) != str(error):
+            log.info("%s", error)
+        return error
 
 
 def thumbnail_path(target: Target, extension: str) -> str:
