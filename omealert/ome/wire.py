@@ -173,7 +173,7 @@ class WireGetter:
         tls: ssl.SSLContext | bool,
         timeout: float,
         *,
-        max_body: int = MAX_BODY_BYTES,
+        max_body: int | None = None,  # None: MAX_BODY_BYTES
     ) -> None:
         parts = urlsplit(base)
         self._max_body = max_body
@@ -209,7 +209,7 @@ class WireGetter:
                 conn = await self._connect(deadline)
             timer = loop.call_at(deadline, conn.expire)
             try:
-                conn.send(request, self._max_body)
+                conn.send(request, self._max_body or MAX_BODY_BYTES)
                 answer, keep = await conn.exchange()
             except _Closed:
                 conn.abort()
