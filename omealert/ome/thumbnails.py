@@ -67,7 +67,7 @@ class Thumbnails:
         )
         self._seen: dict[Target, _Seen] = {}
         self._in_flight = 0
-        self.fetches = 0  # requests sent, for tests and /metrics
+        self.fetches = 0  # requests sent, for tests
 
     def apply(self, plan: PollPlan, result: PollResult, now: float) -> None:
         """Start the fetches due for the listed streams and add ``picture.*`` to samples."""
@@ -207,7 +207,8 @@ def thumbnail_path(target: Target, extension: str) -> str:
 
 
 def tls_context_for(url: str) -> bool:
-    """Thumbnails are verified against the system's CAs when served over https."""
+    """Thumbnails are verified against the system's CAs when served over https (the
+    server's ``verify_tls`` and ``ca_file`` are the API's, not applied here)."""
     return url.startswith("https://")
 
 
