@@ -283,6 +283,19 @@ API_DOWN_RULE = "ome-api-down"
 
 
 @dataclass(frozen=True, slots=True)
+class PageSpec:
+    """What ``watch --listen`` and the health states read (``config/extras.py`` builds it)."""
+
+    #: no input bytes for longer than this: the stream is ``stalled``
+    stale_after_s: float = 10.0
+    #: basic auth (user, password) for the page, its API and /metrics; None: none asked
+    listen_auth: tuple[str, str] | None = None
+    #: channels told when a stream ends, and how long it must have been live for that
+    report_channels: tuple[str, ...] = ()
+    report_min_duration_s: float = 300.0
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """A whole loaded config."""
 
@@ -301,3 +314,4 @@ class Settings:
     delivery_max_age_s: float = 86400.0
     #: transitions, the notification log and ended silences older than this are pruned
     state_retention_s: float = 30 * 86400.0
+    page: PageSpec = PageSpec()

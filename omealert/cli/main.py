@@ -51,7 +51,15 @@ def build_parser() -> argparse.ArgumentParser:
     w = sub.add_parser("watch", help="poll every interval, alert, notify, persist")
     w.add_argument("-c", "--config", required=True, metavar="CONFIG")
     state_arg(w, "state database (default: $OMEALERT_STATE or ~/.local/state/omealert/state.db)")
-    w.add_argument("--listen", metavar="HOST:PORT", help="serve /metrics and /healthz")
+    w.add_argument(
+        "--listen", metavar="HOST:PORT", help="serve the status page, /api/v1, /metrics, /healthz"
+    )
+    w.add_argument(
+        "--metrics-targets",
+        choices=("on", "off"),
+        default="on",
+        help="omealert_target_health: one /metrics series per stream (default on)",
+    )
     w.add_argument("--log-format", choices=("text", "json"), default="text")
     w.add_argument("--log-level", default="INFO")
 

@@ -163,7 +163,15 @@ def cmd_watch(args: argparse.Namespace, out: TextIO) -> int:
         log.error("config invalid: %s", "; ".join(str(i) for i in exc.issues))
         return ExitCode.FAILURE
     code, unfinished = asyncio.run(
-        _watch(settings, args.config, args.state, listen, startup=startup, seen=seen)
+        _watch(
+            settings,
+            args.config,
+            args.state,
+            listen,
+            startup=startup,
+            seen=seen,
+            target_metrics=getattr(args, "metrics_targets", "on") == "on",
+        )
     )
     # Closing the loop put the default actions back; state is saved by now, so a late
     # SIGTERM or SIGHUP has nothing left to do and must not turn exit 0 into a kill.
@@ -215,6 +223,7 @@ async def _watch(
     *,
     startup: StartupSignals | None = None,
     seen: FileSignature = None,
+    target_metrics: bool = True,
 ) -> tuple[int, int]:
     """Run until SIGTERM/SIGINT; returns (exit code, sends still in flight at exit).
 
@@ -251,6 +260,7 @@ async def _watch(
         deliverer=Deliverer(),
         metrics=metrics,
         events=events,
+        health=listen is not None,
     )
     if runner.outbox is not None:
         box = runner.outbox
@@ -269,6 +279,9 @@ async def _watch(
 
         server = Listener(metrics, listen[0], listen[1])
         receiver = _hear_events(settings, server, metrics, events, runner.look)
+        from ..web.site import install_site
+
+        install_site(server, runner, target_metrics=target_metrics)
         try:
             await server.start()
         except OSError as exc:
@@ -283,6 +296,7 @@ async def _watch(
             server.host,
             server.port,
         )
+        log.info("status page: http://%s/", _host_port(server.host, server.port))
 
     stop = asyncio.Event()
     reload_requested = asyncio.Event()
@@ -368,6 +382,10 @@ async def _watch(
         )
     log.info("stopped")
     return ExitCode.OK, runner.unfinished_sends
+
+
+def _host_port(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _signature(path: str) -> FileSignature:

@@ -33,6 +33,7 @@ from ..rules import (
     Settings,
     TargetPattern,
 )
+from .extras import page_spec
 from .messages import suggest
 
 if TYPE_CHECKING:
@@ -65,6 +66,7 @@ def build_settings(
     routes = check.routes()
     inhibit = check.inhibit()
     api_down = check.api_down()
+    page = page_spec(parts, check.channel_refs)
     if issues:
         return None
     return Settings(
@@ -80,6 +82,7 @@ def build_settings(
         outage_tolerance_s=parts.outage_tolerance,
         delivery_max_age_s=parts.delivery_max_age,
         state_retention_s=parts.state_retention,
+        page=page,
     )
 
 

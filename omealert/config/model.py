@@ -266,6 +266,26 @@ class OmeEventsModel(_Model):
     secret_key: SecretStr
 
 
+class HealthModel(_Model):
+    """Per-stream health (``engine/health.py``): when a quiet ingest counts as stalled."""
+
+    stale_after: PositiveDuration = 10.0
+
+
+class ListenAuthModel(_Model):
+    """Basic auth for the page, its API and ``/metrics`` (keep both in ``${VAR}``)."""
+
+    username: str = Field(min_length=1)
+    password: SecretStr
+
+
+class StreamReportModel(_Model):
+    """One message when a stream that was live at least ``min_duration`` ends."""
+
+    channels: list[ChannelName] = Field(min_length=1)
+    min_duration: Duration = 300.0
+
+
 class ConfigModel(_Model):
     """The whole file."""
 
@@ -291,3 +311,6 @@ class ConfigModel(_Model):
     outage_tolerance: Duration = 3600.0
     delivery_max_age: PositiveDuration = 86400.0
     state_retention: Retention = 30 * 86400.0
+    health: HealthModel = HealthModel()
+    listen_auth: ListenAuthModel | None = None
+    stream_report: StreamReportModel | None = None

@@ -16,11 +16,14 @@ from .model import (
     ChannelModel,
     ConfigModel,
     DefaultsModel,
+    HealthModel,
     InhibitModel,
+    ListenAuthModel,
     OmeEventsModel,
     RouteModel,
     RuleModel,
     ServerModel,
+    StreamReportModel,
 )
 
 __all__ = ["Parts", "salvage"]
@@ -44,6 +47,9 @@ class Parts:
     outage_tolerance: float = 3600.0
     delivery_max_age: float = 86400.0
     state_retention: float = 30 * 86400.0
+    health: HealthModel = field(default_factory=HealthModel)
+    listen_auth: ListenAuthModel | None = None
+    stream_report: StreamReportModel | None = None
     #: Names as written, valid or not, so a channel with a bad URL still "exists" for the
     #: rules that name it and only one error is reported.
     channel_names: list[str] = field(default_factory=list)
@@ -76,6 +82,8 @@ def salvage(data: Any, model: ConfigModel | None) -> Parts:
         parts.outage_tolerance = model.outage_tolerance
         parts.delivery_max_age = model.delivery_max_age
         parts.state_retention = model.state_retention
+        parts.health, parts.listen_auth = model.health, model.listen_auth
+        parts.stream_report = model.stream_report
         return parts
     parts.servers = _items(ServerModel, raw.get("servers"))
     parts.rules = _items(RuleModel, raw.get("rules"))
@@ -90,6 +98,11 @@ def salvage(data: Any, model: ConfigModel | None) -> Parts:
     parts.api_down = _one(ApiDownModel, raw.get("ome_api_down", {})) or ApiDownModel()
     if raw.get("ome_events") is not None:
         parts.ome_events = _one(OmeEventsModel, raw.get("ome_events"))
+    parts.health = _one(HealthModel, raw.get("health", {})) or HealthModel()
+    if raw.get("listen_auth") is not None:
+        parts.listen_auth = _one(ListenAuthModel, raw.get("listen_auth"))
+    if raw.get("stream_report") is not None:
+        parts.stream_report = _one(StreamReportModel, raw.get("stream_report"))
     return parts
 
 

@@ -62,6 +62,8 @@ class Engine:
         self.rules: dict[str, Rule] = {r.name: r for r in settings.rules}
         self.api_rule = api_down_rule(settings)
         self._identities = {r.name: rule_identity(r) for r in settings.rules}
+        #: rules that expect a target to be listed (``absent``): they make health ``offline``
+        self.absent_rules = frozenset(r.name for r in settings.rules if r.is_absent)
         self._identities[API_DOWN_RULE] = rule_identity(self.api_rule)
         conditions = [r.when for r in settings.rules] + [
             r.resolve_when for r in settings.rules if r.resolve_when is not None

@@ -19,7 +19,16 @@ from ..lang.fields import FIELDS, Source
 from ..model import Scope, Target
 from ..rules import Rule, TargetPattern
 
-__all__ = ["Need", "PollPlan", "Route", "Routes", "api_path", "output_path", "plan_polls"]
+__all__ = [
+    "Need",
+    "PollPlan",
+    "Route",
+    "Routes",
+    "api_path",
+    "output_path",
+    "plan_polls",
+    "with_stream_stats",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +126,13 @@ def plan_polls(rules: Sequence[Rule], server: str) -> PollPlan:
         sources = frozenset(FIELDS[p].source for p in paths if p in FIELDS)
         needs[Need(rule.scope, rule.patterns, sources, rule.is_absent)] = None
     return PollPlan(server, tuple(needs))
+
+
+def with_stream_stats(plan: PollPlan) -> PollPlan:
+    """``plan``, also reading every stream's stats: what the health states need
+    (``engine/health.py``: input times, bitrate, viewers), whatever the rules read."""
+    need = Need(Scope.STREAM, (), frozenset({Source.STATS}))
+    return plan if need in plan.needs else PollPlan(plan.server, (*plan.needs, need))
 
 
 # -- per-target routes ------------------------------------------------------------------------

@@ -27,13 +27,15 @@ from typing import TYPE_CHECKING
 from ..clock import Clock
 from ..engine.alerts import Transition
 from ..engine.engine import Engine
+from ..engine.health import HealthBook
+from ..engine.summary import health_json
 from ..errors import StateError
 from ..model import AlertState, PollResult
 from ..notify.delivery import Deliverer
 from ..notify.outbox import Outbox
 from ..notify.planner import Planner
 from ..ome.client import OmeClient, poll_all
-from ..ome.plan import PollPlan, plan_polls
+from ..ome.plan import PollPlan, plan_polls, with_stream_stats
 from ..ome.version import describe
 from ..rules import Settings
 from ..state.persist import from_record, to_record, transition_record
@@ -85,8 +87,15 @@ class Runner:
         transport: httpx.AsyncBaseTransport | None = None,
         metrics: Metrics | None = None,
         events: EventBook | None = None,
+        health: bool = False,
     ) -> None:
         self.settings = settings
+        #: each stream's, app's and server's health (``watch``, ``demo``); None: not kept
+        self.health = (
+            HealthBook([s.name for s in settings.servers], settings.page.stale_after_s)
+            if health
+            else None
+        )
         #: servers an OME event asked to poll now, and the event that wakes ``watch``
         self._look_at: set[str] = set()
         self._look = asyncio.Event()
@@ -135,7 +144,11 @@ class Runner:
             self.clients[server.name] = OmeClient(
                 server, clock=self.clock, transport=self.transport, ask_version=True
             )
-            self.plans[server.name] = plan_polls(settings.rules, server.name)
+            self.plans[server.name] = self._plan_for(settings, server.name)
+
+    def _plan_for(self, settings: Settings, server: str) -> PollPlan:
+        plan = plan_polls(settings.rules, server)
+        return with_stream_stats(plan) if self.health is not None else plan
 
     def _restore(self, store: StateStore) -> None:
         try:
@@ -169,7 +182,9 @@ class Runner:
                 self.clients[server.name] = OmeClient(
                     server, clock=self.clock, transport=self.transport, ask_version=True
                 )
-        self.plans = {s.name: plan_polls(settings.rules, s.name) for s in settings.servers}
+        self.plans = {s.name: self._plan_for(settings, s.name) for s in settings.servers}
+        if self.health is not None:
+            self.health.configure([s.name for s in settings.servers], settings.page.stale_after_s)
         for client in self.clients.values():
             if client.version.version is not None:  # a new client logs it on its first poll
                 log.info("%s", describe(client.name, client.version.version))
@@ -206,6 +221,8 @@ class Runner:
         now = self.clock.now()
         transitions = list(self.restored) + self.engine.step(polls, now)
         self.restored = []
+        if self.health is not None:
+            self.health.observe(polls, self.engine.instances(), self.engine.absent_rules, now)
         messages = self._plan(transitions, now)
         self._refresh_summaries(transitions, now)
         self._save(transitions, messages, now)
@@ -276,6 +293,7 @@ class Runner:
                     "last_tick_at": repr(now),
                     "no_value": self.no_value_summary(),
                     "ome_versions": json.dumps(self.engine.versions, sort_keys=True),
+                    **({"health": health_json(self.health)} if self.health is not None else {}),
                 },
             )
         except StateError as exc:
