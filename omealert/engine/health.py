@@ -319,13 +319,14 @@ def _worst_of(
     worst = max((r.state for r in rows), key=RANK.__getitem__, default=Health.HEALTHY)
     if RANK[worst] <= RANK[own]:
         return own, own_reason
-    return worst, f"{counts[worst.value]} of {len(rows)} streams {worst.value}"
+    return worst, f"{counts[worst]} of {len(rows)} streams {worst.value}"
 
 
 def _counts(rows: list[TargetHealth]) -> dict[str, int]:
+    # keyed by the state itself (a str): ``.value`` is a property, slow 10,000 times a tick
     counts: dict[str, int] = {}
     for r in rows:
-        counts[r.state.value] = counts.get(r.state.value, 0) + 1
+        counts[r.state] = counts.get(r.state, 0) + 1
     return counts
 
 

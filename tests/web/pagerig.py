@@ -35,7 +35,9 @@ rules:
 """
 
 
-def config_text(sim: Simulator, interval: str, extra: str = "") -> str:
+def config_text(
+    sim: Simulator, interval: str, extra: str = "", rules_extra: str = "", stale: str = "1s"
+) -> str:
     return f"""\
 servers:
   - name: origin
@@ -44,13 +46,13 @@ servers:
     timeout: 2s
 interval: {interval}
 health:
-  stale_after: 1s
+  stale_after: {stale}
 channels:
   hook:
     urls: ["json://127.0.0.1:9/hooks/{HOOK_SECRET}"]
 defaults:
   channels: [hook]
-{extra}{RULES}"""
+{extra}{RULES}{rules_extra}"""
 
 
 class PageWatcher:
@@ -63,11 +65,13 @@ class PageWatcher:
         *,
         interval: str = "500ms",
         extra: str = "",
+        rules_extra: str = "",
+        stale_after: str = "1s",
         args: tuple[str, ...] = (),
         env: dict[str, str] | None = None,
     ) -> None:
         self.config = workdir / "omealert.yaml"
-        self.config.write_text(config_text(sim, interval, extra))
+        self.config.write_text(config_text(sim, interval, extra, rules_extra, stale_after))
         self.err_path = workdir / "watch.stderr"
         cmd = [sys.executable, "-m", "omealert", "watch", "-c", str(self.config)]
         cmd += ["--state", str(workdir / "state.db"), "--listen", "127.0.0.1:0", *args]
