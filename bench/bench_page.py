@@ -53,31 +53,37 @@ def timed(fn: Any, repeat: int = 5) -> float:
     return statistics.median(runs) * 1000
 
 
+def measure(n: int) -> tuple[float, float, float, float]:
+    """(observe, GET /, GET /?q=, GET /api/v1/streams) in ms for ``n`` streams."""
+    clock = FakeClock()
+    book = HealthBook(["origin"], 10.0)
+    settings = Settings("x", (), 10.0, (), {})
+    for _ in range(60):  # a full sparkline of history
+        book.observe([polls(n, clock.now(), n // 100)], [], frozenset(), clock.now())
+        clock.advance(10)
+    runner = SimpleNamespace(
+        health=book, engine=Engine(settings), settings=settings, store=None, clock=clock
+    )
+    pages = StatusPages(runner)  # type: ignore[arg-type]
+    api = StatusApi(pages)
+    poll = polls(n, clock.now(), n // 100)
+    observe = timed(lambda: book.observe([poll], [], frozenset(), clock.now()))
+    loop = asyncio.new_event_loop()
+
+    def get(handler: Any, path: str) -> None:
+        loop.run_until_complete(handler(make_mocked_request("GET", path)))
+
+    page = timed(lambda: get(pages.index, "/"))
+    query = timed(lambda: get(pages.index, "/?q=stream0004"))
+    whole = timed(lambda: get(api.streams, "/api/v1/streams"))
+    loop.close()
+    return observe, page, query, whole
+
+
 def main(sizes: list[int]) -> None:
     print(f"{'streams':>8} {'observe ms':>11} {'GET / ms':>9} {'GET /?q ms':>11} {'api ms':>8}")
     for n in sizes:
-        clock = FakeClock()
-        book = HealthBook(["origin"], 10.0)
-        settings = Settings("x", (), 10.0, (), {})
-        engine = Engine(settings)
-        for tick in range(60):  # a full sparkline of history
-            book.observe([polls(n, clock.now(), n // 100)], [], frozenset(), clock.now())
-            clock.advance(10)
-        runner = SimpleNamespace(
-            health=book, engine=engine, settings=settings, store=None, clock=clock
-        )
-        pages = StatusPages(runner)  # type: ignore[arg-type]
-        api = StatusApi(pages)
-        poll = polls(n, clock.now(), n // 100)
-        observe = timed(lambda: book.observe([poll], [], frozenset(), clock.now()))
-        loop = asyncio.new_event_loop()
-
-        def get(handler: Any, path: str) -> None:
-            loop.run_until_complete(handler(make_mocked_request("GET", path)))
-
-        page = timed(lambda: get(pages.index, "/"))
-        query = timed(lambda: get(pages.index, "/?q=stream0004"))
-        whole = timed(lambda: get(api.streams, "/api/v1/streams"))
+        observe, page, query, whole = measure(n)
         print(f"{n:>8} {observe:>11.1f} {page:>9.1f} {query:>11.1f} {whole:>8.1f}")
 
 
