@@ -173,7 +173,7 @@ def test_listen_auth_asks_for_basic_auth(tmp_path: Path) -> None:
             good = "Basic " + base64.b64encode(f"ops:{password}".encode()).decode()
             bad = "Basic " + base64.b64encode(b"ops:guess").decode()
             for path in ("/", "/api/v1/streams", "/metrics", "/static/page.css"):
-                status, headers, body = w.get(path)
+                status, headers, _ = w.get(path)
                 assert status == 401 and headers["WWW-Authenticate"].startswith("Basic")
                 assert w.get(path, headers={"Authorization": bad})[0] == 401
                 assert w.get(path, headers={"Authorization": good})[0] == 200
