@@ -204,6 +204,7 @@ def _store(args: argparse.Namespace) -> StateStore:
 
 
 def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
+    from ..engine.summary import health_of, read_health, server_lines
     from ..notify.planner import compile_silences
     from ..rules import matches_all
     from ..state.store import StateStore
@@ -216,6 +217,8 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
         silences = store.active_silences(now)
         no_value = _no_value_lines(store.get_meta("no_value"))
         no_value += version_lines(store.get_meta("ome_versions"))
+        health = read_health(store.get_meta("health"))
+    no_value = server_lines(health) + no_value
     # a silence stored under an older regex syntax is reported, not a traceback
     compiled = [m for _, m in compile_silences(silences)]
     rows = []
@@ -225,6 +228,7 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
         rows.append(
             {
                 "state": r.state,
+                "health": health_of(health, r.target),
                 "rule": r.rule,
                 "target": r.target,
                 "severity": r.labels.get("severity", ""),
@@ -242,13 +246,14 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
         for line in no_value:
             print(line, file=out)
         return ExitCode.OK
-    headers = ["STATE", "SEVERITY", "RULE", "TARGET", "VALUE", "FOR", "SILENCED"]
+    headers = ["STATE", "SEVERITY", "RULE", "TARGET", "HEALTH", "VALUE", "FOR", "SILENCED"]
     table = [
         [
             str(row["state"]),
             str(row["severity"]),
             str(row["rule"]),
             str(row["target"]),
+            str(row["health"]) or "–",
             _fmt_value(row["value"]),
             str(row["since"]),
             "yes" if row["silenced"] else "",

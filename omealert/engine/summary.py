@@ -42,3 +42,35 @@ def read_health(raw: str | None) -> dict[str, Any]:
     except ValueError:
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def health_of(data: dict[str, Any], key: str) -> str:
+    """The health ``status`` shows for an alert's target key: the stream's, the app's, the
+    server's; a listed stream not among the unhealthy ones is healthy; "" if not known."""
+    from ..model import Target
+
+    target = Target.from_key(key)
+    base = Target(target.server, target.vhost, target.app, target.stream)
+    for table, at in (("streams", base.key), ("apps", base.key), ("servers", base.server)):
+        row = data.get(table, {}).get(at) if isinstance(data.get(table), dict) else None
+        if isinstance(row, dict):
+            return str(row.get("state", ""))
+    server = (
+        data.get("servers", {}).get(base.server) if isinstance(data.get("servers"), dict) else None
+    )
+    if base.stream is not None and isinstance(server, dict) and server.get("state") != "unknown":
+        return Health.HEALTHY.value
+    return ""
+
+
+def server_lines(data: dict[str, Any]) -> list[str]:
+    """``health: origin stalled (1 of 120 streams stalled)``, one per server."""
+    servers = data.get("servers")
+    if not isinstance(servers, dict):
+        return []
+    lines = []
+    for name, row in sorted(servers.items()):
+        if isinstance(row, dict):
+            reason = f" ({row['reason']})" if row.get("reason") else ""
+            lines.append(f"health: {name} {row.get('state', '')}{reason}")
+    return lines

@@ -74,7 +74,8 @@ class PageWatcher:
         self.config.write_text(config_text(sim, interval, extra, rules_extra, stale_after))
         self.err_path = workdir / "watch.stderr"
         cmd = [sys.executable, "-m", "omealert", "watch", "-c", str(self.config)]
-        cmd += ["--state", str(workdir / "state.db"), "--listen", "127.0.0.1:0", *args]
+        self.state = workdir / "state.db"
+        cmd += ["--state", str(self.state), "--listen", "127.0.0.1:0", *args]
         with self.err_path.open("wb") as err:
             self.proc = subprocess.Popen(
                 cmd,

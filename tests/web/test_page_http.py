@@ -9,14 +9,17 @@ the security headers, no secret anywhere, ``/metrics``' health series. Basic aut
 from __future__ import annotations
 
 import base64
+import json
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from omealert.simulator import Simulator
-from tests.helpers import wait_until
+from tests.helpers import bare_env, wait_until
 from tests.web.pagerig import HOOK_SECRET, TOKEN, PageWatcher
 
 ODD = "x&y'z"  # a stream name the page must escape (OME names needing URL escapes are unreachable)
@@ -78,6 +81,27 @@ def test_alerts_api_shows_the_firing_alert(watcher: PageWatcher) -> None:
     assert stalled[0]["target"] == "origin/default/live/cam1"
     assert stalled[0]["severity"] == "critical" and stalled[0]["state"] == "firing"
     assert stalled[0]["silenced_by"] == [] and stalled[0]["inhibited_by"] is None
+
+
+def test_status_command_shows_the_health_column(watcher: PageWatcher) -> None:
+    """``omealert status`` shows each alert's target health and each server's, from the file."""
+    out = subprocess.run(
+        [sys.executable, "-m", "omealert", "status", "--state", str(watcher.state)],
+        capture_output=True, text=True, timeout=30, env=bare_env(watcher.state.parent),
+    )  # fmt: skip
+    lines = out.stdout.splitlines()
+    assert lines[0].split()[:5] == ["STATE", "SEVERITY", "RULE", "TARGET", "HEALTH"], out
+    row = next(ln for ln in lines if "ingest-stalled" in ln).split()
+    assert row[3:5] == ["origin/default/live/cam1", "stalled"]
+    assert "health: origin stalled (1 of 3 streams stalled)" in lines
+    data = json.loads(
+        subprocess.run(
+            [sys.executable, "-m", "omealert", "status", "--state", str(watcher.state),
+             "--format", "json"],
+            capture_output=True, text=True, timeout=30, env=bare_env(watcher.state.parent),
+        ).stdout
+    )  # fmt: skip
+    assert {r["health"] for r in data if r["rule"] == "ingest-stalled"} == {"stalled"}
 
 
 def test_unknown_state_is_a_clear_400(watcher: PageWatcher) -> None:
