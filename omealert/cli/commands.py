@@ -187,7 +187,13 @@ def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
     if not args.speed >= 1:
         print("omealert demo: --speed must be a number >= 1", file=sys.stderr)
         return ExitCode.USAGE
-    return run_demo(speed=args.speed, out=out)
+    from .watch import parse_listen
+
+    listen = parse_listen(args.listen) if args.listen else None
+    if args.listen and listen is None:
+        print("omealert demo: --listen wants HOST:PORT, e.g. 127.0.0.1:8080", file=sys.stderr)
+        return ExitCode.USAGE
+    return run_demo(speed=args.speed, out=out, hold=args.hold, listen=listen)
 
 
 # -- status, history, silence ---------------------------------------------------------------

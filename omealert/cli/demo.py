@@ -143,14 +143,17 @@ class _Hook(BaseHTTPRequestHandler):
         pass
 
 
-def run_demo(*, speed: float = 1.0, out: TextIO) -> int:
+def run_demo(
+    *, speed: float = 1.0, out: TextIO, hold: bool = False, listen: tuple[str, int] | None = None
+) -> int:
     # The story prints every transition itself; the watcher's own log lines would repeat them.
     logging.getLogger("omealert").setLevel(logging.CRITICAL)
-    return asyncio.run(_run(speed, out))
+    return asyncio.run(_run(speed, out, hold, listen or ("127.0.0.1", 0)))
 
 
-async def _run(speed: float, out: TextIO) -> int:
+async def _run(speed: float, out: TextIO, hold: bool, listen: tuple[str, int]) -> int:
     from ..config.load import load_config_text
+    from ..metrics import Metrics
     from ..notify.delivery import Deliverer
     from ..runner import Runner
     from ..simulator import Simulator
@@ -168,17 +171,29 @@ async def _run(speed: float, out: TextIO) -> int:
     tmp = tempfile.TemporaryDirectory(prefix="omealert-demo-")
     store = StateStore(Path(tmp.name) / "demo.db")
     runner = None
+    page = None
     try:
         for name in ("studio-a", "studio-b", "cam-1", "cam-2"):
             sim.add_stream("default", "live", name, viewers={"webrtc": 40, "llhls": 12})
         text = DEMO_CONFIG.format(sim_url=sim.url, hook_port=hook.server_address[1])
         settings = load_config_text(text, "demo.yaml", env={})
-        runner = Runner(settings, clock=clock, store=store, deliverer=Deliverer())
+        runner = Runner(
+            settings,
+            clock=clock,
+            store=store,
+            deliverer=Deliverer(),
+            metrics=Metrics(),
+            health=True,
+        )
+        page = await _serve_page(runner, listen)
         say = _Printer(out, start)
         say.line(f"omealert demo: a {int(STORY_S)}-second story, {speed:g}× speed")
         say.line(f"  OME simulator  {sim.url}  (4 streams in default/live)")
         say.line(f"  webhook        http://127.0.0.1:{hook.server_address[1]}/omealert")
         say.line(f"  rules          {', '.join(r.name for r in settings.rules)}, ome-api-down")
+        say.line(
+            f"  status page    http://{page.host}:{page.port}/  (open it while the story plays)"
+        )
         say.line("")
         beats = story()
         seen = 0
@@ -208,8 +223,13 @@ async def _run(speed: float, out: TextIO) -> int:
         say.line("")
         say.line(f"done: {seen} notification(s) delivered to the webhook.")
         say.line("Next: read rules.example.yaml, then `omealert check -c rules.example.yaml`.")
+        if hold:
+            say.line(f"holding: the page stays at http://{page.host}:{page.port}/; Ctrl-C stops")
+            await _hold(runner, speed)
         return 0
     finally:
+        if page is not None:
+            await page.stop()
         if runner is not None:
             await runner.aclose()
         store.close()
@@ -218,6 +238,36 @@ async def _run(speed: float, out: TextIO) -> int:
         hook.server_close()
         hook_thread.join()
         tmp.cleanup()
+
+
+async def _serve_page(runner: Any, listen: tuple[str, int]) -> Any:
+    """The status page on ``listen`` (loopback, a free port by default), as ``watch --listen``."""
+    from ..web.listener import Listener
+    from ..web.site import install_site
+
+    assert runner.metrics is not None
+    page = Listener(runner.metrics, listen[0], listen[1])
+    install_site(page, runner)
+    await page.start()
+    return page
+
+
+async def _hold(runner: Any, speed: float) -> None:
+    """Keep polling the simulator as it was left, until SIGINT or SIGTERM."""
+    import signal
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    clock = runner.clock
+    while not stop.is_set():
+        await runner.tick()
+        if runner.outbox is not None:
+            await runner.outbox.deliver_due()
+        clock.advance(INTERVAL_S)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), INTERVAL_S / speed)
 
 
 class _Printer:

@@ -65,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="a one-minute story against the built-in OME simulator")
     d.add_argument("--speed", type=float, default=1.0, help="run the story N times faster")
+    d.add_argument("--hold", action="store_true", help="keep running (and the page open) after")
+    d.add_argument("--listen", metavar="HOST:PORT", help="the status page (default: a free port)")
 
     s = sub.add_parser("status", help="current alerts (pending, firing, silenced)")
     state_arg(s, "state database")
