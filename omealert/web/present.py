@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from markupsafe import Markup, escape
+
 from ..durations import format_duration
 
 #: a word and an icon with each state, so colour is never the only signal
@@ -12,7 +14,7 @@ ICONS = {
     "healthy": "✔",
     "degraded": "▲",
     "failing": "✖",
-    "stalled": "⏸",
+    "stalled": "‖",
     "offline": "○",
     "unknown": "?",
 }
@@ -62,7 +64,13 @@ def shown(value: Any) -> str:
     return "–" if value is None else str(value)
 
 
+def path(text: str) -> Markup:
+    """``a/b/c`` escaped, with a line-break chance after each ``/`` (narrow screens)."""
+    return Markup("/<wbr>").join(escape(part) for part in str(text).split("/"))
+
+
 FILTERS = {
+    "path": path,
     "duration": format_duration,
     "age": age,
     "bitrate": bitrate,

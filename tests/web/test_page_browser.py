@@ -96,7 +96,11 @@ def test_stalled_stream_turns_stalled_in_the_browser(
             page.goto(watcher.url)
             cam1 = 'tr[data-key="origin/default/live/cam1"]'
             page.locator(f"{cam1}.s-healthy").wait_for(timeout=10_000)
-            page.wait_for_timeout(4_000)  # a few points of history for the sparklines
+            for step in range(8):  # audiences move: a few points of history for the sparklines
+                sim.set_viewers("default", "events", "keynote", "hlsv3", 880 + 40 * step)
+                sim.set_viewers("default", "live", "cam2", "llhls", 17 + (step % 3) * 4)
+                sim.set_bitrate("default", "events", "hall-b", 3_000_000 - 250_000 * step)
+                page.wait_for_timeout(600)
             sim.stall("default", "live", "cam1")
             first = _first_stalled(watcher)
             deadline_ms = int((2 * INTERVAL_S + 3.0) * 1000)
@@ -112,9 +116,21 @@ def test_stalled_stream_turns_stalled_in_the_browser(
             shot = tmp_path / "status-page.png"
             page.screenshot(path=str(shot), full_page=True)
             assert shot.stat().st_size > 10_000
+            page.emulate_media(color_scheme="dark")
+            page.screenshot(path=str(tmp_path / "status-page-dark.png"), full_page=True)
+            page.set_viewport_size({"width": 390, "height": 844})  # a phone
+            page.screenshot(path=str(tmp_path / "status-page-phone.png"), full_page=True)
+            width = page.evaluate("document.documentElement.scrollWidth")
+            assert width <= 390 + 1, f"the page scrolls sideways on a phone: {width}px"
+            assert seen.problems == [], seen.problems
             target = os.environ.get("OMEALERT_SCREENSHOT")
             if target:
                 shutil.copyfile(shot, target)
+                for variant in ("dark", "phone"):
+                    shutil.copyfile(
+                        tmp_path / f"status-page-{variant}.png",
+                        Path(target).with_name(f"status-page-{variant}.png"),
+                    )
             with capsys.disabled():
                 print(
                     f"\n[page] API said stalled {first:.2f}s after the stall; page {lag:.2f}s later"
