@@ -24,7 +24,7 @@ from ..engine.health import Health
 from ..errors import StateError
 from ..model import Target
 from ..notify.planner import compile_silences
-from .present import FILTERS, ICONS
+from .present import FILTERS, ICONS, age
 from .sparkline import sparkline
 from .view import (
     STATES,
@@ -167,7 +167,7 @@ class StatusPages:
         if series is None:
             return sparkline([]), sparkline([])
         span = series.times[-1] - series.times[0] if len(series.times) > 1 else 0.0
-        over = f"over the last {FILTERS['age'](span)}"
+        over = f"over the last {age(span)}"
         return (
             sparkline(series.bitrate, width=width, height=height,
                       label=f"input bitrate {over}", css="spark bitrate"),
