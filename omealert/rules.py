@@ -289,7 +289,7 @@ class PageSpec:
     #: no input bytes for longer than this: the stream is ``stalled``
     stale_after_s: float = 10.0
     #: basic auth (user, password) for the page, its API and /metrics; None: none asked
-    listen_auth: tuple[str, str] | None = None
+    listen_auth: tuple[str, str] | None = field(default=None, repr=False)
     #: channels told when a stream ends, and how long it must have been live for that
     report_channels: tuple[str, ...] = ()
     report_min_duration_s: float = 300.0

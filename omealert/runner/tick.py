@@ -34,6 +34,7 @@ from ..model import AlertState, PollResult
 from ..notify.delivery import Deliverer
 from ..notify.outbox import Outbox
 from ..notify.planner import Planner
+from ..notify.report import Reporter
 from ..ome.client import OmeClient, poll_all
 from ..ome.plan import PollPlan, plan_polls, with_stream_stats
 from ..ome.version import describe
@@ -108,6 +109,8 @@ class Runner:
         #: the watcher's metrics; None (check, demo, replay): nothing is recorded
         self.metrics = metrics
         self.engine = Engine(settings, lenient_history=lenient_history)
+        #: the stream-ended report's stories (``stream_report:``)
+        self.reporter = Reporter()
         self.planner = Planner(settings)
         self.clients: dict[str, OmeClient] = {}
         self.plans: dict[str, PollPlan] = {}
@@ -148,7 +151,8 @@ class Runner:
 
     def _plan_for(self, settings: Settings, server: str) -> PollPlan:
         plan = plan_polls(settings.rules, server)
-        return with_stream_stats(plan) if self.health is not None else plan
+        stats = self.health is not None or bool(settings.page.report_channels)
+        return with_stream_stats(plan) if stats else plan
 
     def _restore(self, store: StateStore) -> None:
         try:
@@ -223,7 +227,8 @@ class Runner:
         self.restored = []
         if self.health is not None:
             self.health.observe(polls, self.engine.instances(), self.engine.absent_rules, now)
-        messages = self._plan(transitions, now)
+        reports = self.reporter.observe(polls, self.engine.instances(), self.settings, now)
+        messages = self._plan(transitions, now) + (reports if self.notify else [])
         self._refresh_summaries(transitions, now)
         self._save(transitions, messages, now)
         self.logbook.polls(polls)
