@@ -358,7 +358,8 @@ def test_env_is_not_read_in_comments_or_keys_and_can_be_escaped() -> None:
     assert s.rules[0].summary == "costs ${HOME}"
     assert errors_of(SERVER + "${KEY}: 1\n") == ["t.yaml:4:1: unknown key '${KEY}' (expected "
         "one of: servers, interval, defaults, channels, rules, routes, inhibit, ome_api_down, "
-        "ome_events, outage_tolerance, delivery_max_age, state_retention)"]  # fmt: skip
+        "ome_events, outage_tolerance, delivery_max_age, state_retention, health, listen_auth, "
+        "stream_report)"]  # fmt: skip
 
 
 def test_env_none_reads_process_environment(monkeypatch: pytest.MonkeyPatch) -> None:

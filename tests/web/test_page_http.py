@@ -134,7 +134,7 @@ def test_page_shows_states_and_escapes_names(watcher: PageWatcher) -> None:
     status, headers, body = watcher.get("/")
     html = body.decode()
     assert status == 200 and headers["Content-Type"].startswith("text/html")
-    assert 'data-key="origin/default/live/cam1"' in html and "⏸</span> stalled" in html
+    assert 'data-key="origin/default/live/cam1"' in html and "‖</span> stalled" in html
     assert "x&amp;y&#39;z" in html and ODD not in html
     assert "<script>" not in html  # the only script is /static/page.js
     stream = watcher.get("/stream/origin/default/live/cam1")
