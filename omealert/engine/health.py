@@ -154,9 +154,11 @@ class HealthBook:
         self.updated_at = now
 
     def _take(self, seen: ServerSeen, poll: PollResult) -> None:
-        streams = sorted(t for t in poll.listed if t.scope is Scope.STREAM)
+        # ``Target.scope`` is a property: the fields themselves are tested, 10,000 times a tick
+        listed = poll.listed
+        streams = [t for t in listed if t.stream is not None and t.output is None]
         seen.streams = streams
-        seen.apps = sorted(t for t in poll.listed if t.scope is Scope.APP)
+        seen.apps = [t for t in listed if t.app is not None and t.stream is None]
         fields: dict[Target, Mapping[str, object]] = {}
         idle: dict[Target, float] = {}
         readings: dict[Target, tuple[float | None, float | None]] = {}

@@ -24,7 +24,8 @@ from aiohttp import web
 from .view import STATES, alert_rows, health_row, server_rows, sorted_streams
 
 if TYPE_CHECKING:
-    from ..engine.health import HealthBook
+    from ..engine.health import HealthBook, TargetHealth
+    from ..model import Target
     from .page import StatusPages
 
 MAX_LIMIT = 10_000
@@ -37,6 +38,10 @@ def _json(data: dict[str, Any], status: int = 200) -> web.Response:
         content_type="application/json",
         headers={"Cache-Control": "no-store"},
     )
+
+
+def _by_target(h: TargetHealth) -> Target:
+    return h.target
 
 
 class StatusApi:
@@ -63,7 +68,7 @@ class StatusApi:
             {
                 "updated_at": book.updated_at,
                 "servers": server_rows(book, now),
-                "apps": [health_row(h) for h in book.apps.values()],
+                "apps": [health_row(h) for h in sorted(book.apps.values(), key=_by_target)],
             }
         )
 

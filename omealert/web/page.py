@@ -7,12 +7,16 @@ no framework and no build step. ``static/page.js`` refreshes the live part in pl
 
 10,000 streams stay usable: they are sorted problems first and shown ``PAGE_SIZE`` at a
 time, with the filter and state links to narrow them; a page renders in a few tens of
-milliseconds (``bench/bench_page.py``).
+milliseconds (``bench/bench_page.py``). That is loop time the polls share, so a rendered
+page is reused for the same address until the next tick or ``REUSE_S`` (a client asking
+for it in a tight loop costs one render per tick, not one per request).
 """
 
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Callable
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
@@ -20,7 +24,8 @@ from urllib.parse import quote, urlencode
 import jinja2
 from aiohttp import web
 
-from ..engine.health import Health
+from ..engine.alerts import Instance
+from ..engine.health import Health, TargetHealth
 from ..errors import StateError
 from ..model import Target
 from ..notify.planner import compile_silences
@@ -43,6 +48,9 @@ PAGE_SIZE = 100
 #: how far back a stream's page looks for its transitions and notifications
 STREAM_LOG_S = 86400.0
 SILENCE_REUSE_S = 2.0
+REUSE_S = 1.0
+#: rendered pages kept for reuse (different filters and pages); more and all are dropped
+MAX_REUSED = 64
 _STATIC = {
     "page.css": "text/css",
     "page.js": "text/javascript",
@@ -71,6 +79,8 @@ class StatusPages:
         files = resources.files("omealert.web") / "static"
         self.static = {name: (files / name).read_bytes() for name in _STATIC}
         self._silences: tuple[float, Muting] | None = None
+        #: address → (tick it showed, monotonic time rendered, HTML)
+        self._rendered: dict[str, tuple[float | None, float, str]] = {}
 
     def install(self, app: web.Application) -> None:
         app.router.add_get("/", self.index)
@@ -98,8 +108,23 @@ class StatusPages:
     def now(self) -> float:
         return self.runner.clock.now()
 
-    def _render(self, name: str, **values: Any) -> web.Response:
-        html = self.env.get_template(name).render(**values)
+    def _render(self, name: str, **values: Any) -> str:
+        return self.env.get_template(name).render(**values)
+
+    def reused(self, request: web.Request, render: Callable[[], str]) -> web.Response:
+        """``render()``'s page, or the one rendered for this address since the last tick."""
+        book = self.runner.health
+        tick = book.updated_at if book is not None else None
+        key = request.path_qs
+        now = time.monotonic()
+        cached = self._rendered.get(key)
+        if cached is not None and cached[0] == tick and now - cached[1] < REUSE_S:
+            html = cached[2]
+        else:
+            html = render()
+            if len(self._rendered) >= MAX_REUSED:
+                self._rendered.clear()
+            self._rendered[key] = (tick, now, html)
         return web.Response(
             text=html, content_type="text/html", headers={"Cache-Control": "no-store"}
         )
@@ -107,9 +132,13 @@ class StatusPages:
     # -- handlers ------------------------------------------------------------------------------
 
     async def index(self, request: web.Request) -> web.Response:
-        book = self.runner.health
-        if book is None:
+        if self.runner.health is None:
             raise web.HTTPNotFound(text="the status page needs watch --listen\n")
+        return self.reused(request, lambda: self._index(request))
+
+    def _index(self, request: web.Request) -> str:
+        book = self.runner.health
+        assert book is not None
         now = self.now()
         query = request.query.get("q", "")[:200]
         state = request.query.get("state", "")
@@ -185,6 +214,11 @@ class StatusPages:
         instances = alerts_about(self.runner.engine.instances(), target)
         if health is None and not instances:
             raise web.HTTPNotFound(text="no such stream is listed now\n")
+        return self.reused(request, lambda: self._stream(target, health, instances))
+
+    def _stream(
+        self, target: Target, health: TargetHealth | None, instances: list[Instance]
+    ) -> str:
         now = self.now()
         log = []
         store = self.runner.store
@@ -194,7 +228,11 @@ class StatusPages:
             except StateError:
                 entries = []
             key = target.key
-            log = [e for e in reversed(entries) if any(t.startswith(key) for t in e.targets)]
+            log = [
+                e
+                for e in reversed(entries)
+                if any(t == key or t.startswith(key + "/") for t in e.targets)
+            ]
         big = self._sparks(target, 600, 80)
         fields = (
             sorted((k, scrubbed(v)) for k, v in (health.fields or {}).items()) if health else []

@@ -110,3 +110,24 @@ def test_warning_for_an_open_address_without_auth(
         assert warn_if_open(host, auth) is warned
     assert ("listen_auth is not set" in caplog.text) is warned
     assert is_loopback(host) is (host in ("127.0.0.1", "::1", "localhost"))
+
+
+def test_a_page_is_rendered_once_per_tick_however_often_it_is_asked() -> None:
+    """Requests in a tight loop reuse the page rendered for their address since the tick."""
+    pages = pages_with("cam1")
+    renders: list[str] = []
+
+    def render() -> str:
+        renders.append("x")
+        return f"<p>{len(renders)}</p>"
+
+    request = make_mocked_request("GET", "/?q=cam")
+    for _ in range(50):
+        pages.reused(request, render)
+    assert len(renders) == 1
+    pages.reused(make_mocked_request("GET", "/?q=other"), render)
+    assert len(renders) == 2  # another address: its own page
+    book = pages.runner.health
+    assert book is not None
+    book.observe([], [], frozenset(), pages.now() + 10)  # the next tick
+    assert pages.reused(request, render).text == "<p>3</p>"
