@@ -83,7 +83,12 @@ class Muting:
 
 
 def alert_rows(instances: Iterable[Instance], muting: Muting, now: float) -> list[dict[str, Any]]:
-    """Alerts firing and pending, firing first, then by severity, rule and target."""
+    """Alerts firing and pending, firing first, then by severity, rule and target.
+
+    Each row is one dict, the API's and the page's alike: what later says more about an
+    alert (an acknowledgement, flapping, the server's OME version or origin) is one more
+    key set here, and one more cell in ``templates/macros.html``'s ``alerts_table``.
+    """
     live = [i for i in instances if i.state in (AlertState.FIRING, AlertState.PENDING)]
     inhibitors = _inhibitors(live, muting.inhibit)
     order = {"critical": 0, "warning": 1, "info": 2}
