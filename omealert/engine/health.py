@@ -158,7 +158,9 @@ class HealthBook:
         listed = poll.listed
         streams = [t for t in listed if t.stream is not None and t.output is None]
         seen.streams = streams
-        seen.apps = [t for t in listed if t.app is not None and t.stream is None]
+        seen.apps = [
+            t for t in listed if t.app is not None and t.stream is None and t.output is None
+        ]
         fields: dict[Target, Mapping[str, object]] = {}
         idle: dict[Target, float] = {}
         readings: dict[Target, tuple[float | None, float | None]] = {}

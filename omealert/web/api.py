@@ -25,7 +25,6 @@ from .view import STATES, alert_rows, health_row, server_rows, sorted_streams
 
 if TYPE_CHECKING:
     from ..engine.health import HealthBook, TargetHealth
-    from ..model import Target
     from .page import StatusPages
 
 MAX_LIMIT = 10_000
@@ -40,8 +39,8 @@ def _json(data: dict[str, Any], status: int = 200) -> web.Response:
     )
 
 
-def _by_target(h: TargetHealth) -> Target:
-    return h.target
+def _by_target(h: TargetHealth) -> str:
+    return h.target.key
 
 
 class StatusApi:

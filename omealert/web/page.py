@@ -163,7 +163,7 @@ class StatusPages:
             row["path"] = stream_path(h.target)
             row["spark_bitrate"], row["spark_viewers"] = self._sparks(h.target, 120, 24)
             rows.append(row)
-        apps = sorted(book.apps.values(), key=lambda h: (h.state is Health.HEALTHY, h.target))
+        apps = sorted(book.apps.values(), key=lambda h: (h.state is Health.HEALTHY, h.target.key))
         alerts = alert_rows(self.runner.engine.instances(), self.muting(now), now)
 
         def link(**change: object) -> str:

@@ -109,3 +109,14 @@ def test_trends_keep_a_bounded_series_per_stream_and_forget_ended_ones() -> None
     assert book.trends._series[CAM1].times.__len__() < book.trends.points * 3 // 2
     step(engine, book, T0 + 300, cam1=0.5)
     assert book.trends.get(CAM2) is None and CAM2 not in book.streams
+
+
+def test_an_app_level_queue_is_not_an_app() -> None:
+    """Internal queues listed under an app (no stream) are not counted as apps or streams."""
+    engine, book = Engine(settings()), HealthBook(["origin"], 10.0)
+    polls = [poll(T0, {"default/live/cam1": fields(0.5, T0)})]
+    queue = Target("origin", "default", "live", None, "queue", "pvd/app_worker#101")
+    polls[0].listed.add(queue)
+    engine.step(polls, T0)
+    book.observe(polls, engine.instances(), engine.absent_rules, T0)
+    assert list(book.apps) == [APP] and list(book.streams) == [CAM1]
