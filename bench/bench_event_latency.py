@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -64,6 +65,19 @@ rules:
 """
 
 
+def early_polls(port: int) -> str:
+    """The watcher's own count of its early polls, by kind (targeted or whole server)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
+        text = answer.read().decode()
+    found = [
+        line.split("{", 1)[1].replace("} ", " = ")
+        for line in text.splitlines()
+        if line.startswith("omealert_event_polls_total{")
+    ]
+    ticks = [line for line in text.splitlines() if line.startswith("omealert_ticks_total ")]
+    return ", ".join(found + [t.replace("omealert_ticks_total", "ticks =") for t in ticks])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--trials", type=int, default=20)
@@ -73,6 +87,7 @@ def main() -> None:
     rng = random.Random(16)
     latencies: list[float] = []
     warmup: float | None = None
+    polls = ""
     with (
         SimProcess(args.streams, 2) as sim,
         Receiver() as receiver,
@@ -111,6 +126,7 @@ def main() -> None:
                     warmup = arrived - deleted
                 else:
                     latencies.append(arrived - deleted)
+            polls = early_polls(listen)
         finally:
             watcher.terminate()
             watcher.wait(timeout=30)
@@ -129,6 +145,7 @@ def main() -> None:
     print(table(["", "min", "p50", "p95", "max"], rows))
     if warmup is not None:
         print(f"first alert of the run (loads apprise, not counted): {warmup:.3f} s")
+    print(f"early polls: {polls or 'none'}")
     print(f"headline: p50 {median(latencies):.3f} s, p95 {percentile(latencies, 95):.3f} s")
 
 

@@ -41,8 +41,8 @@ def configure(fmt: str = "text", level: str = "INFO", stream: TextIO | None = No
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     # Third-party loggers speak per request or print payloads at DEBUG; ours say what matters.
-    # apprise stays at WARNING, not quieter: its per-call capture, which a failed delivery
-    # quotes as its reason, only sees records the logger lets through, and its failures are
-    # WARNINGs. Its records never reach our handlers anyway (delivery turns propagation off).
-    for noisy in ("httpx", "httpcore", "asyncio", "apprise"):
+    # apprise is left alone: delivery sets it to DEBUG for its per-call capture, which a
+    # failed delivery is classified by (and quotes as its reason), and turns its propagation
+    # off, so none of its records reach our handlers.
+    for noisy in ("httpx", "httpcore", "asyncio"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -39,8 +39,14 @@ OME_EVENT_REJECTIONS = (
     "duplicate",
 )
 
-#: Per channel (sent, failed, dropped, deferred) counts, read from the outbox at each scrape.
-DeliveryCounts = Callable[[], tuple[dict[str, int], dict[str, int], dict[str, int], dict[str, int]]]
+#: Why a delivery failed (``notify.failure.FailureReason``), each counted from 0 per channel.
+FAILURE_REASONS = ("auth", "rate_limited", "timeout", "refused", "server_error", "bad_request")
+
+#: Per channel sent, per (channel, reason) failed, per channel dropped and deferred counts,
+#: read from the outbox at each scrape.
+DeliveryCounts = Callable[
+    [], tuple[dict[str, int], dict[tuple[str, str], int], dict[str, int], dict[str, int]]
+]
 
 
 class Metrics:
@@ -134,7 +140,15 @@ class Metrics:
             self._ome_rejected.labels(reason=reason)
         self._event_polls = Counter(
             "omealert_event_polls_total",
-            "Early polls of a server asked for by its OME Alert events.",
+            "Polls outside the schedule asked for by OME Alert events: of the whole server "
+            "(kind=server), or targeted at the streams they named (kind=stream).",
+            ["server", "kind"],
+            registry=reg,
+        )
+        self._event_folded = Counter(
+            "omealert_event_polls_folded_total",
+            "Streams named by OME Alert events not polled alone, too many being pending: "
+            "folded into one early poll of the whole server.",
             ["server"],
             registry=reg,
         )
@@ -196,9 +210,23 @@ class Metrics:
         shown = kind if kind in ("INGRESS", "EGRESS", "INTERNAL_QUEUE") else "other"
         self._ome_events.labels(server=server, type=shown).inc()
 
-    def event_poll(self, server: str) -> None:
+    def event_poll(self, server: str, kind: str) -> None:
         self.generation += 1
-        self._event_polls.labels(server=server).inc()
+        self._event_polls.labels(server=server, kind=kind).inc()
+
+    def event_polls_folded(self, server: str, streams: int) -> None:
+        self.generation += 1
+        self._event_folded.labels(server=server).inc(streams)
+
+    def observe_targeted(self, polls: Iterable[PollResult]) -> None:
+        """Targeted polls (``ome.targeted``): counted apart from ticks and full polls, but
+        their requests and failures are the server's like any poll's."""
+        for poll in polls:
+            self.generation += 1
+            self._event_polls.labels(server=poll.server, kind="stream").inc()
+            self._requests.labels(server=poll.server).inc(poll.requests)
+            if poll.error is not None:
+                self._poll_errors.labels(server=poll.server, kind=poll.error.kind.value).inc()
 
     def ome_event_rejected(self, reason: str) -> None:
         self.generation += 1
@@ -236,14 +264,14 @@ class _DeliveryCollector:
 
     def collect(self) -> Iterator[Metric]:
         sent: dict[str, int] = {}
-        failed: dict[str, int] = {}
+        failed: dict[tuple[str, str], int] = {}
         dropped: dict[str, int] = {}
         deferred: dict[str, int] = {}
         if self._metrics.delivery is not None:
             sent, failed, dropped, deferred = self._metrics.delivery()
+        yield self._failed(failed)
         for name, help_text, counts in (
             ("omealert_notifications_sent", "Messages delivered per channel.", sent),
-            ("omealert_notifications_failed", "Failed delivery attempts per channel.", failed),
             ("omealert_notifications_dropped", "Messages given up per channel.", dropped),
             (
                 "omealert_notifications_deferred",
@@ -256,7 +284,20 @@ class _DeliveryCollector:
                 family.add_metric([channel], counts.get(channel, 0))
             yield family
 
+    def _failed(self, counts: dict[tuple[str, str], int]) -> Metric:
+        """Failed attempts per channel and reason; every configured channel's reasons from 0."""
+        family = CounterMetricFamily(
+            "omealert_notifications_failed",
+            "Failed delivery attempts per channel and reason.",
+            labels=["channel", "reason"],
+        )
+        keys = {*counts, *((c, r) for c in self._metrics.channels for r in FAILURE_REASONS)}
+        for channel, reason in sorted(keys):
+            family.add_metric([channel, reason], counts.get((channel, reason), 0))
+        return family
+
     def describe(self) -> Iterator[Metric]:
         """The families, without reading the outbox: lets the registry refuse a name clash."""
-        for name in ("sent", "failed", "dropped", "deferred"):
+        yield CounterMetricFamily("omealert_notifications_failed", "", labels=["channel", "reason"])
+        for name in ("sent", "dropped", "deferred"):
             yield CounterMetricFamily(f"omealert_notifications_{name}", "", labels=["channel"])

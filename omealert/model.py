@@ -255,6 +255,21 @@ class PollResult:
     ome_version: str | None = None
     requests: int = 0
     duration: float = 0.0
+    #: None: the whole server was polled. Else a targeted poll (an OME event asked for it,
+    #: ``ome.targeted``): the apps whose stream listing it read (``judges``).
+    covers: frozenset[Target] | None = None
+
+    def judges(self, target: Target) -> bool:
+        """Whether this poll may change ``target``'s state: a poll of the whole server judges
+        all of it; a targeted one only the apps it listed and the streams directly in them.
+        Everything else (the server, vhosts, other apps, pushes, records, queues) was not
+        looked at, and keeps its state until the next tick."""
+        covers = self.covers
+        if covers is None:
+            return True
+        if target.output is not None or target.app is None:
+            return False
+        return Target(target.server, target.vhost, target.app) in covers
 
 
 class AlertState(enum.StrEnum):

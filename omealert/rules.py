@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from .model import Scope, Severity, Target
 
@@ -161,6 +163,9 @@ class Rule:
     group_by: tuple[str, ...] = ()
     group_wait_s: float = 0.0
     servers: tuple[str, ...] = ()  # empty: every server
+    #: names of ``time_intervals``: none sent inside these / only inside one of these
+    mute_time_intervals: tuple[str, ...] = ()
+    active_time_intervals: tuple[str, ...] = ()
 
     @property
     def is_absent(self) -> bool:
@@ -203,9 +208,37 @@ class ServerSpec:
     ome_events_key: str | None = field(default=None, repr=False)
 
 
+#: How a channel's native Slack service stands in its list of services (``ChannelSpec.urls``).
+SLACK_API_SCHEME = "slack-api://"
+
+#: Where Slack's Web API answers; a config may point elsewhere (a proxy, a test stand-in).
+SLACK_API_URL = "https://slack.com/api/"
+
+
+@dataclass(frozen=True, slots=True)
+class SlackApiSpec:
+    """A channel's native Slack service: a bot token and the Slack channel it posts to."""
+
+    token: str = field(repr=False)
+    channel: str
+    api_url: str = SLACK_API_URL
+
+    @property
+    def service_url(self) -> str:
+        """Its entry among the channel's URLs: the Slack channel and API, not the token, so a
+        rotated token keeps the queue and the threads of the same service."""
+        return (
+            f"{SLACK_API_SCHEME}{quote(self.channel, safe='')}?api={quote(self.api_url, safe='')}"
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class ChannelSpec:
-    """A named list of apprise URLs (secrets expanded, never printed) and its message overrides."""
+    """A named list of apprise URLs (secrets expanded, never printed) and its message overrides.
+
+    A ``slack_api`` service, when configured, is the last entry of ``urls`` (its
+    ``service_url``), so the outbox queues and retries it like any other service.
+    """
 
     name: str
     urls: tuple[str, ...] = field(repr=False)
@@ -213,6 +246,21 @@ class ChannelSpec:
     body: str | None = None
     format: MessageFormat = MessageFormat.MARKDOWN
     send_resolved: bool | None = None  # None: the rule decides
+    notify_acks: bool | None = None  # None: the config's ``notify_acks``
+    mute_time_intervals: tuple[str, ...] = ()
+    active_time_intervals: tuple[str, ...] = ()
+    slack_api: SlackApiSpec | None = None
+
+    def slack_at(self, index: int) -> SlackApiSpec | None:
+        """The native Slack service when URL ``index`` is it, else None (an apprise URL)."""
+        spec = self.slack_api
+        if (
+            spec is not None
+            and 0 <= index < len(self.urls)
+            and self.urls[index] == spec.service_url
+        ):
+            return spec
+        return None
 
     def describe_url(self, index: int) -> str:
         """``name[index] (scheme)``: enough to tell services apart, nothing secret.
@@ -245,6 +293,8 @@ class RouteSpec:
     matchers: tuple[Matcher, ...]
     channels: tuple[str, ...]
     severity: Severity | None = None
+    mute_time_intervals: tuple[str, ...] = ()
+    active_time_intervals: tuple[str, ...] = ()
 
     def matches(self, labels: dict[str, str]) -> bool:
         if self.severity is not None and labels.get("severity") != self.severity.value:
@@ -314,4 +364,8 @@ class Settings:
     delivery_max_age_s: float = 86400.0
     #: transitions, the notification log and ended silences older than this are pruned
     state_retention_s: float = 30 * 86400.0
+    #: named ``time_intervals``: each says whether it is active at a unix time
+    time_intervals: Mapping[str, Callable[[float], bool]] = field(default_factory=dict)
+    #: tell the channels that heard a firing when someone acknowledges it
+    notify_acks: bool = True
     page: PageSpec = PageSpec()

@@ -262,6 +262,10 @@ class TestLibraryApi:
         assert omealert.__all__ == LIBRARY_API
         assert sorted(omealert.__all__) == omealert.__all__
 
+    def test_all_names_exactly_the_lazy_homes(self) -> None:
+        """The written-out ``__all__`` and the lazy-import table never drift apart."""
+        assert set(omealert.__all__) - {"__version__"} == set(omealert._HOMES)
+
     @pytest.mark.parametrize("name", LIBRARY_API)
     def test_every_exported_name_resolves(self, name: str) -> None:
         """Each exported name is really there (loaded on first use)."""

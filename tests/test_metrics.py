@@ -13,8 +13,9 @@ from prometheus_client.samples import Sample
 
 from omealert.engine.alerts import Instance
 from omealert.errors import SourceErrorKind
-from omealert.metrics import DURATION_BUCKETS, Metrics
+from omealert.metrics import DURATION_BUCKETS, FAILURE_REASONS, Metrics
 from omealert.model import AlertState, Target
+from omealert.notify.failure import FailureReason
 from tests.helpers import poll
 
 Families = dict[str, tuple[str, str, list[Sample]]]
@@ -52,7 +53,7 @@ def observed() -> Metrics:
     m.slow_tick()
     m.state_error()
     m.reloaded(ok=False)
-    m.delivery = lambda: ({"hook": 2}, {"mail": 1}, {}, {"mail": 3})
+    m.delivery = lambda: ({"hook": 2}, {("mail", "auth"): 1}, {}, {"mail": 3})
     return m
 
 
@@ -109,12 +110,25 @@ def test_every_configured_channel_has_delivery_counters_from_zero() -> None:
     """sent/failed/dropped/deferred exist for each channel before its first send, as the
     outbox counts."""
     fams = families(observed())
-    for kind, want in (("sent", {"hook": 2, "mail": 0}), ("failed", {"hook": 0, "mail": 1}),
-                       ("dropped", {"hook": 0, "mail": 0}),
+    for kind, want in (("sent", {"hook": 2, "mail": 0}), ("dropped", {"hook": 0, "mail": 0}),
                        ("deferred", {"hook": 0, "mail": 3})):  # fmt: skip
         family = f"omealert_notifications_{kind}"
         got = values(fams, family, f"{family}_total")
         assert {dict(k)["channel"]: v for k, v in got.items()} == want
+
+
+def test_failed_deliveries_are_counted_per_channel_and_reason_from_zero() -> None:
+    """Every channel has all six failure reasons at 0 before anything fails, and each failure
+    counts under its own reason."""
+    fams = families(observed())
+    got = values(fams, "omealert_notifications_failed", "omealert_notifications_failed_total")
+    counts = {(dict(k)["channel"], dict(k)["reason"]): v for k, v in got.items()}
+    assert counts == {
+        (channel, reason): 1 if (channel, reason) == ("mail", "auth") else 0
+        for channel in ("hook", "mail")
+        for reason in FAILURE_REASONS
+    }
+    assert set(FAILURE_REASONS) == {r.value for r in FailureReason}
 
 
 def test_poll_and_tick_histograms_have_the_documented_buckets() -> None:

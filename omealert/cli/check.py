@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the verdict types stay light: a usage error must answer fast
     from ..clock import Clock
@@ -41,6 +41,9 @@ class CheckAlert:
     summary: str
     labels: dict[str, str]
     silenced: bool = False
+    #: who acknowledged it and what silences it (``notify.windows.Quiet.view``)
+    ack: dict[str, Any] | None = None
+    silence: dict[str, Any] | None = None
 
 
 @dataclass
@@ -103,17 +106,18 @@ async def run_check(
 
 def verdict(runner: Runner, report: TickReport, *, include_pending: bool) -> CheckResult:
     from ..model import AlertState
-    from ..notify.planner import compile_silences, is_silenced
+    from ..notify.planner import compile_silences
+    from ..notify.windows import Quiet
     from ..rules import API_DOWN_RULE
 
     now = report.at
-    silences = []
+    silences, acks = [], []
     if runner.store is not None:
         try:
-            silences = runner.store.active_silences(now)
+            silences, acks = runner.store.active_silences(now), runner.store.live_acks(now)
         except Exception:  # a broken state file must not break the check's verdict
-            silences = []
-    active = compile_silences(silences)
+            silences, acks = [], []
+    quiet = Quiet.build(None, now, compile_silences(silences), acks)
     errors = [
         {"server": p.server, "kind": p.error.kind.value, "message": str(p.error)}
         for p in report.polls
@@ -129,7 +133,9 @@ def verdict(runner: Runner, report: TickReport, *, include_pending: bool) -> Che
             continue
         if inst.state not in (AlertState.FIRING, AlertState.PENDING):
             continue
-        alert = _alert(runner, inst, now, is_silenced(inst.labels, active))
+        alert = _alert(
+            runner, inst, now, quiet.view(inst.rule, inst.target.key, inst.fired_at, inst.labels)
+        )
         alerts.append(alert)
         if alert.state == "firing" and not alert.silenced:
             if alert.severity == "critical":
@@ -160,7 +166,7 @@ def _save_summaries(runner: Runner) -> None:
         inst.dirty = False
 
 
-def _alert(runner: Runner, inst: Instance, now: float, silenced: bool) -> CheckAlert:
+def _alert(runner: Runner, inst: Instance, now: float, held: dict[str, Any]) -> CheckAlert:
     rule = runner.engine.rule_for(inst.rule)
     before = inst.summary
     view = runner.planner.view(inst, rule, now)
@@ -173,7 +179,9 @@ def _alert(runner: Runner, inst: Instance, now: float, silenced: bool) -> CheckA
         value=inst.value,
         summary=view.summary,
         labels=dict(inst.labels),
-        silenced=silenced,
+        silenced=held["silence"] is not None,
+        ack=held["ack"],
+        silence=held["silence"],
     )
 
 
@@ -204,6 +212,7 @@ def format_text(result: CheckResult) -> str:
     lines = [f"{head} | {perf}"]
     for a in result.alerts:
         mark = " (silenced)" if a.silenced else ""
+        mark += f" (acknowledged by {a.ack['by']})" if a.ack else ""
         lines.append(f"{a.severity.upper()} {a.state} {a.rule}: {a.summary}{mark}")
     for e in result.errors:
         if result.status != "UNKNOWN":

@@ -15,9 +15,11 @@ from typing import TYPE_CHECKING, TextIO
 from ..durations import format_duration, parse_duration
 from ..errors import ConfigError, OmealertError, StateError
 from .exitcode import ExitCode
+from .ome_events import events_by_target, history_lines, status_lines
 
 if TYPE_CHECKING:
     from ..rules import Settings
+    from ..state.records import Silence
     from ..state.store import StateStore
     from .check import CheckResult
 
@@ -212,7 +214,7 @@ def _store(args: argparse.Namespace) -> StateStore:
 def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
     from ..engine.summary import health_of, read_health, server_lines
     from ..notify.planner import compile_silences
-    from ..rules import matches_all
+    from ..notify.windows import Quiet
     from ..state.store import StateStore
 
     store = _store(args)
@@ -221,15 +223,19 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
     with store:
         records = [r for r in store.load_alerts() if r.state in ("pending", "firing")]
         silences = store.active_silences(now)
+        acks = store.live_acks(now)
         no_value = _no_value_lines(store.get_meta("no_value"))
         no_value += version_lines(store.get_meta("ome_versions"))
         health = read_health(store.get_meta("health"))
+        heard = store.get_meta("ome_events")
     no_value = server_lines(health) + no_value
+    no_value += status_lines(heard)
+    said = events_by_target(heard)
     # a silence stored under an older regex syntax is reported, not a traceback
-    compiled = [m for _, m in compile_silences(silences)]
+    quiet = Quiet.build(None, now, compile_silences(silences), acks)
     rows = []
     for r in sorted(records, key=lambda r: (r.state != "firing", r.rule, r.target)):
-        silenced = any(matches_all(m, r.labels) for m in compiled)
+        held = quiet.view(r.rule, r.target, r.fired_at, r.labels)
         since = now - r.active_since if r.active_since else 0.0
         rows.append(
             {
@@ -240,19 +246,22 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
                 "severity": r.labels.get("severity", ""),
                 "value": r.value,
                 "since": format_duration(since),
-                "silenced": silenced,
+                "silenced": held["silence"] is not None,
                 "summary": r.summary,
+                **held,
+                "ome_events": said.get(r.target, []),
             }
         )
     if args.format == "json":
         print(json.dumps(rows, default=str), file=out)
         return ExitCode.OK
+    no_value = [*_maintenance_lines(silences), *no_value]
     if not rows:
         print("no pending or firing alerts", file=out)
         for line in no_value:
             print(line, file=out)
         return ExitCode.OK
-    headers = ["STATE", "SEVERITY", "RULE", "TARGET", "HEALTH", "VALUE", "FOR", "SILENCED"]
+    headers = ["STATE", "SEVERITY", "RULE", "TARGET", "HEALTH", "VALUE", "FOR", "SILENCED", "ACK"]
     table = [
         [
             str(row["state"]),
@@ -262,14 +271,28 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
             str(row["health"]) or "–",
             _fmt_value(row["value"]),
             str(row["since"]),
-            "yes" if row["silenced"] else "",
+            row["silence"]["kind"].replace("silence", "yes") if row["silence"] else "",
+            f"{row['ack']['by']}: {row['ack']['comment']}".rstrip(": ") if row["ack"] else "",
         ]
         for row in rows
     ]
+    if not any(row["ack"] for row in rows):  # the column only when someone acknowledged
+        headers, table = headers[:-1], [r[:-1] for r in table]
     _print_table(headers, table, out)
     for line in no_value:
         print(line, file=out)
     return ExitCode.OK
+
+
+def _maintenance_lines(silences: list[Silence]) -> list[str]:
+    """Each maintenance in force, with why: what ``maintenance add --comment`` said."""
+    return [
+        f"maintenance {s.id} of {', '.join(s.matchers)} until "
+        f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime(s.ends_at))}Z"
+        f"{' by ' + s.created_by if s.created_by else ''}: {s.comment}"
+        for s in silences
+        if s.kind == "maintenance"
+    ]
 
 
 def version_lines(raw: str | None) -> list[str]:
@@ -309,15 +332,19 @@ def cmd_history(args: argparse.Namespace, out: TextIO) -> int:
         return ExitCode.USAGE
     store = _store(args)
     assert isinstance(store, StateStore)
+    start = time.time() - since
     with store:
-        entries = store.history(time.time() - since)
-    if not entries:
-        print(f"nothing in the last {format_duration(since)}", file=out)
+        entries = store.history(start)
+        lines = history_lines(store.get_meta("ome_events"), start)
     for e in entries:
         stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(e.at))
         where = f" → {e.channel}" if e.channel else ""
         targets = ", ".join(e.targets[:3]) + (" …" if len(e.targets) > 3 else "")
-        print(f"{stamp}Z {e.kind:<10} {e.rule} {targets}{where}: {e.detail}", file=out)
+        lines.append((e.at, f"{stamp}Z {e.kind:<10} {e.rule} {targets}{where}: {e.detail}"))
+    if not lines:
+        print(f"nothing in the last {format_duration(since)}", file=out)
+    for _, line in sorted(lines, key=lambda pair: pair[0]):
+        print(line, file=out)
     return ExitCode.OK
 
 

@@ -18,10 +18,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from ..clock import FakeClock
 from ..model import AlertState
+
+if TYPE_CHECKING:
+    from ..runner import Runner
+    from ..runner.tick import TickReport
 
 INTERVAL_S = 2.0
 STORY_S = 60.0
@@ -34,6 +38,8 @@ servers:
     access_token: ome-access-token
     timeout: 500ms
 interval: 2s
+ome_events:
+  secret_key: {alert_key}
 defaults:
   channels: [webhook]
   repeat_interval: 1h
@@ -66,6 +72,10 @@ rules:
     when: size > threshold and threshold > 0 and inputPerSecond > 0
     for: 2s
     summary: "{{{{ labels.name }}}} of {{{{ labels.stream }}}} holds {{{{ value }}}} items"
+  - name: stream-ended
+    match: default/live/studio-c
+    when: absent
+    summary: "{{{{ target }}}} ended (OME's event made omealert list its app at once)"
   - name: stream-gone
     match: default/live/cam-2
     when: absent
@@ -75,11 +85,17 @@ rules:
 """
 
 
+#: the key the simulator, as OME's Alert module, signs its events with
+ALERT_KEY = "demo-alert-key"
+
+
 @dataclass(frozen=True)
 class Beat:
     at: float
     text: str
     act: Callable[[Any], None]
+    #: between two ticks: the demo waits for OME's event and the early poll it makes
+    early: bool = False
 
 
 def story() -> list[Beat]:
@@ -100,6 +116,9 @@ def story() -> list[Beat]:
              lambda s: s.relieve_queue(*live, "cam-1")),
         Beat(32, "cam-2 disconnects and is gone from OME's listing",
              lambda s: s.remove_stream(*live, "cam-2")),
+        Beat(35, "studio-c's publisher stops; OME's Alert module POSTs INGRESS_STREAM_DELETED, "
+                 "and omealert polls that stream and its app at once, 1 s before the next tick",
+             lambda s: s.remove_stream(*live, "studio-c"), early=True),
         Beat(40, "OME is stopped: for a moment it lists no vhosts (200 []); omealert waits "
                  "for the next poll before believing every stream ended (studio-b stays firing)",
              lambda s: s.set_fault("shutting_down")),
@@ -155,9 +174,13 @@ async def _run(speed: float, out: TextIO, hold: bool, listen: tuple[str, int]) -
     from ..config.load import load_config_text
     from ..metrics import Metrics
     from ..notify.delivery import Deliverer
+    from ..ome.events import EventBook, Heard, stream_of
     from ..runner import Runner
     from ..simulator import Simulator
     from ..state.store import StateStore
+    from ..web.listener import Listener
+    from ..web.ome_alert import AlertReceiver
+    from ..web.site import install_site
 
     clock = FakeClock()
     start = clock.now()
@@ -171,29 +194,44 @@ async def _run(speed: float, out: TextIO, hold: bool, listen: tuple[str, int]) -
     tmp = tempfile.TemporaryDirectory(prefix="omealert-demo-")
     store = StateStore(Path(tmp.name) / "demo.db")
     runner = None
-    page = None
+    listener = Listener(Metrics(), listen[0], listen[1])
     try:
-        for name in ("studio-a", "studio-b", "cam-1", "cam-2"):
+        for name in ("studio-a", "studio-b", "studio-c", "cam-1", "cam-2"):
             sim.add_stream("default", "live", name, viewers={"webrtc": 40, "llhls": 12})
-        text = DEMO_CONFIG.format(sim_url=sim.url, hook_port=hook.server_address[1])
+        text = DEMO_CONFIG.format(
+            sim_url=sim.url, hook_port=hook.server_address[1], alert_key=ALERT_KEY
+        )
         settings = load_config_text(text, "demo.yaml", env={})
+        book = EventBook()
         runner = Runner(
             settings,
             clock=clock,
             store=store,
             deliverer=Deliverer(),
-            metrics=Metrics(),
+            events=book,
+            metrics=listener.metrics,
             health=True,
         )
-        page = await _serve_page(runner, listen)
+        install_site(listener, runner)  # the status page, as on watch --listen
+        looks = runner.look
+
+        def heard(event: Heard) -> None:
+            book.record(event)
+            looks(event.server, stream_of(event))
+
+        receiver = AlertReceiver({"demo": ALERT_KEY.encode()}, heard, listener.metrics)
+        receiver.install(listener.app)
+        await listener.start()
+        page_url = f"http://{listener.host}:{listener.port}/"
+        alert_url = f"http://{listener.host}:{listener.port}/ome/alert"
+        sim.set_alert_module(alert_url, ALERT_KEY, stream_status=True)
         say = _Printer(out, start)
         say.line(f"omealert demo: a {int(STORY_S)}-second story, {speed:g}× speed")
-        say.line(f"  OME simulator  {sim.url}  (4 streams in default/live)")
+        say.line(f"  OME simulator  {sim.url}  (5 streams in default/live)")
+        say.line(f"  OME's events   {alert_url}  (the simulator as OME's Alert module)")
         say.line(f"  webhook        http://127.0.0.1:{hook.server_address[1]}/omealert")
         say.line(f"  rules          {', '.join(r.name for r in settings.rules)}, ome-api-down")
-        say.line(
-            f"  status page    http://{page.host}:{page.port}/  (open it while the story plays)"
-        )
+        say.line(f"  status page    {page_url}  (open it while the story plays)")
         say.line("")
         beats = story()
         seen = 0
@@ -203,53 +241,41 @@ async def _run(speed: float, out: TextIO, hold: bool, listen: tuple[str, int]) -
                 beat = beats.pop(0)
                 beat.act(sim)
                 say.at(clock.now(), f"story: {beat.text}")
-            report = await runner.tick()
-            for tr in report.transitions:
-                if tr.to_state is AlertState.INACTIVE:
-                    continue
-                say.at(
-                    clock.now(),
-                    f"{tr.instance.rule} {tr.instance.target.key}: "
-                    f"{tr.from_state.value} → {tr.to_state.value}",
-                )
-            if runner.outbox is not None:
-                await runner.outbox.deliver_due()
-            received = hook.received  # type: ignore[attr-defined]
-            for doc in received[seen:]:
-                say.notification(clock.now(), doc)
-            seen = len(received)
-            clock.advance(INTERVAL_S)
-            await asyncio.sleep(INTERVAL_S / speed)
+            await asyncio.to_thread(sim.alert_flush, 5.0)
+            runner.early.take()  # the tick polls everything: what events asked for is done
+            seen = await _show(runner, await runner.tick(), say, hook, seen)
+            if beats and beats[0].early and beats[0].at < elapsed + INTERVAL_S:
+                beat = beats.pop(0)
+                clock.set(start + beat.at)
+                await asyncio.sleep(INTERVAL_S / speed / 2)
+                beat.act(sim)
+                say.at(clock.now(), f"story: {beat.text}")
+                await asyncio.to_thread(sim.alert_flush, 5.0)
+                servers, streams = runner.early.take()
+                report = await runner.tick(only=servers, streams=streams)
+                seen = await _show(runner, report, say, hook, seen, " (event-triggered poll)")
+                await asyncio.sleep(INTERVAL_S / speed / 2)
+            else:
+                await asyncio.sleep(INTERVAL_S / speed)
+            clock.set(start + elapsed + INTERVAL_S)
         say.line("")
         say.line(f"done: {seen} notification(s) delivered to the webhook.")
         say.line("Next: read rules.example.yaml, then `omealert check -c rules.example.yaml`.")
         if hold:
-            say.line(f"holding: the page stays at http://{page.host}:{page.port}/; Ctrl-C stops")
+            say.line(f"holding: the page stays at {page_url}; Ctrl-C stops")
             await _hold(runner, speed)
         return 0
     finally:
-        if page is not None:
-            await page.stop()
         if runner is not None:
             await runner.aclose()
+        sim.alert_module_off()
+        await listener.stop()
         store.close()
         sim.stop()
         hook.shutdown()
         hook.server_close()
         hook_thread.join()
         tmp.cleanup()
-
-
-async def _serve_page(runner: Any, listen: tuple[str, int]) -> Any:
-    """The status page on ``listen`` (loopback, a free port by default), as ``watch --listen``."""
-    from ..web.listener import Listener
-    from ..web.site import install_site
-
-    assert runner.metrics is not None
-    page = Listener(runner.metrics, listen[0], listen[1])
-    install_site(page, runner)
-    await page.start()
-    return page
 
 
 async def _hold(runner: Any, speed: float) -> None:
@@ -268,6 +294,26 @@ async def _hold(runner: Any, speed: float) -> None:
         clock.advance(INTERVAL_S)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), INTERVAL_S / speed)
+
+
+async def _show(
+    runner: Runner, report: TickReport, say: _Printer, hook: Any, seen: int, how: str = ""
+) -> int:
+    """Print a tick's transitions and deliver its messages; returns how many were received."""
+    for tr in report.transitions:
+        if tr.to_state is AlertState.INACTIVE:
+            continue
+        say.at(
+            report.at,
+            f"{tr.instance.rule} {tr.instance.target.key}: "
+            f"{tr.from_state.value} → {tr.to_state.value}{how}",
+        )
+    if runner.outbox is not None:
+        await runner.outbox.deliver_due()
+    received: list[dict[str, Any]] = hook.received
+    for doc in received[seen:]:
+        say.notification(report.at, doc)
+    return len(received)
 
 
 class _Printer:

@@ -96,9 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
     se = ssub.add_parser("expire", help="end a silence now")
     se.add_argument("id")
     state_arg(se, "state database")
+    from .acks import add_parsers as add_ack_parsers
     from .test import add_parsers
 
     add_parsers(sub, _Parser)
+    add_ack_parsers(sub, _Parser)
     return p
 
 

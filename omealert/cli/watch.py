@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from types import FrameType
 
     from ..metrics import Metrics
+    from ..model import Target
     from ..ome.events import EventBook, Heard
     from ..rules import Settings
     from ..web.listener import Listener
@@ -200,15 +201,15 @@ def _hear_events(
     server: Listener,
     metrics: Metrics,
     book: EventBook,
-    look: Callable[[str], None],
+    look: Callable[[str, Target | None], None],
 ) -> AlertReceiver:
     """The ``/ome/alert`` routes on ``server`` (refusing every request while no key is set)."""
+    from ..ome.events import stream_of
     from ..web.ome_alert import AlertReceiver
 
     def heard(event: Heard) -> None:
         book.record(event)
-        if event.event.source is not None and event.event.source.stream is not None:
-            look(event.server)
+        look(event.server, stream_of(event))
 
     receiver = AlertReceiver(event_keys(settings), heard, metrics)
     receiver.install(server.app)
@@ -266,7 +267,7 @@ async def _watch(
         box = runner.outbox
         metrics.delivery = lambda: (
             dict(box.counters.sent),
-            dict(box.counters.failed),
+            dict(box.counters.failed_reasons),
             dict(box.counters.dropped),
             dict(box.counters.deferred),
         )

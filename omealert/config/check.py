@@ -14,7 +14,6 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
-from urllib.parse import urlsplit
 
 from ..errors import ConfigIssue, ExprError
 from ..lang.condition import compile_condition
@@ -34,7 +33,9 @@ from ..rules import (
     TargetPattern,
 )
 from .extras import page_spec
+from .interval_refs import check_time_intervals
 from .messages import suggest
+from .urls import ca_file_path, server_url
 
 if TYPE_CHECKING:
     from pydantic import SecretStr
@@ -66,6 +67,8 @@ def build_settings(
     routes = check.routes()
     inhibit = check.inhibit()
     api_down = check.api_down()
+    timed = check_time_intervals(src, parts, issues, rules, routes, channels)
+    rules, routes, channels, intervals = timed
     page = page_spec(parts, check.channel_refs)
     if issues:
         return None
@@ -82,6 +85,8 @@ def build_settings(
         outage_tolerance_s=parts.outage_tolerance,
         delivery_max_age_s=parts.delivery_max_age,
         state_retention_s=parts.state_retention,
+        time_intervals=intervals,
+        notify_acks=parts.notify_acks,
         page=page,
     )
 
@@ -110,12 +115,12 @@ class _Checker:
             "server name", [(("servers", i, "name"), s.name) for i, s in self.parts.servers]
         )
         for i, s in self.parts.servers:
-            url, problem = _server_url(s.url)
+            url, problem = server_url(s.url)
             if problem:
                 self.add(("servers", i, "url"), problem)
             ca_file = None
             if s.ca_file is not None:
-                ca_file, problem = _ca_file(self.base_dir, s.ca_file)
+                ca_file, problem = ca_file_path(self.base_dir, s.ca_file)
                 if problem:
                     self.add(("servers", i, "ca_file"), problem)
             token = s.access_token.get_secret_value() if s.access_token is not None else ""
@@ -173,6 +178,8 @@ class _Checker:
                 source = getattr(ch, key)
                 if source is not None:
                     self.template(("channels", name, key), source, key)
+            slack = ch.slack_api.spec() if ch.slack_api is not None else None
+            urls = urls if slack is None else (*urls, slack.service_url)  # last: URLs keep index
             out[name] = ChannelSpec(
                 name=name,
                 urls=urls,
@@ -180,6 +187,7 @@ class _Checker:
                 body=ch.body,
                 format=ch.format,
                 send_resolved=ch.send_resolved,
+                slack_api=slack,
             )
         return out
 
@@ -405,39 +413,6 @@ def _pick(value: _T | None, default: _T) -> _T:
 
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" + ("" if n == 1 else "s")
-
-
-def _ca_file(base_dir: Path, name: str) -> tuple[str, str | None]:
-    """The absolute path of a CA bundle, and why it cannot be used (if it cannot)."""
-    try:
-        path = (base_dir / Path(name).expanduser()).absolute()
-        if path.is_file():
-            return str(path), None
-    except (OSError, ValueError, RuntimeError) as exc:  # too long, NUL byte, unknown ~user
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        return name, f"ca_file {name!r} cannot be used: {reason}"
-    return str(path), f"ca_file {name!r} does not exist"
-
-
-def _server_url(url: str) -> tuple[str, str | None]:
-    """The URL without one trailing slash, and what is wrong with it (never echoing it:
-    a URL can carry credentials)."""
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError for a bad port
-    except ValueError:
-        return url, "server url is not a valid URL"
-    if any(ch.isspace() for ch in url):
-        return url, "server url must not contain spaces"
-    if parts.scheme not in ("http", "https"):
-        return url, "server url must start with http:// or https://"
-    if not parts.hostname:
-        return url, "server url has no host"
-    if parts.username is not None or parts.password is not None:
-        return url, "server url must not contain a user or password; use access_token"
-    if parts.query or parts.fragment:
-        return url, "server url must not have a query (?...) or fragment (#...)"
-    return (url[:-1] if url.endswith("/") else url), None
 
 
 def _check_url(url: str) -> str | None:

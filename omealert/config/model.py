@@ -26,8 +26,9 @@ from pydantic import (
 
 from ..durations import format_duration, parse_duration
 from ..model import Scope, Severity
-from ..rules import MessageFormat, OnMissing
+from ..rules import SLACK_API_URL, MessageFormat, OnMissing, SlackApiSpec
 from .messages import describe
+from .time_intervals import NamedTimeIntervalModel
 
 __all__ = [
     "ApiDownModel",
@@ -39,6 +40,7 @@ __all__ = [
     "RouteModel",
     "RuleModel",
     "ServerModel",
+    "SlackApiModel",
 ]
 
 
@@ -154,7 +156,8 @@ class ServerModel(_Model):
     timeout: PositiveDuration = 5.0
     #: the whole poll of this server; None: 60s, or ``timeout`` if that is longer
     poll_timeout: PositiveDuration | None = None
-    max_in_flight: int = Field(16, ge=1)
+    #: connections to one OME; capped so a typo cannot open a million sockets and tasks
+    max_in_flight: int = Field(16, ge=1, le=1024)
     verify_tls: bool = True
     ca_file: str | None = None
     http_client: Literal["builtin", "httpx"] = "builtin"
@@ -179,14 +182,50 @@ class ServerModel(_Model):
         return max(DEFAULT_POLL_TIMEOUT_S, self.timeout)
 
 
-class ChannelModel(_Model):
-    """A named set of apprise URLs and how messages to them look."""
+class SlackApiModel(_Model):
+    """A channel's native Slack service: posts, threads and edits through Slack's Web API."""
 
-    urls: list[SecretStr] = Field(min_length=1)
+    token: SecretStr
+    channel: str = Field(min_length=1)
+    #: Slack's Web API; another base URL for a proxy in front of it (or a test stand-in)
+    api_url: str = SLACK_API_URL
+
+    @field_validator("token")
+    @classmethod
+    def _token_set(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().strip():
+            raise ValueError("the Slack bot token is empty (is its environment variable set?)")
+        return value
+
+    @field_validator("api_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/?#\s]+", value):
+            raise ValueError("api_url must start with http:// or https:// and name a host")
+        return value if value.endswith("/") else value + "/"
+
+    def spec(self) -> SlackApiSpec:
+        return SlackApiSpec(self.token.get_secret_value(), self.channel, self.api_url)
+
+
+class ChannelModel(_Model):
+    """A named set of apprise URLs and/or a native Slack service, and how messages look."""
+
+    urls: list[SecretStr] = Field(default_factory=list)
+    slack_api: SlackApiModel | None = None
     title: str | None = None
     body: str | None = None
     format: MessageFormat = MessageFormat.MARKDOWN
     send_resolved: bool | None = None
+    notify_acks: bool | None = None
+    mute_time_intervals: list[str] | None = None
+    active_time_intervals: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _somewhere_to_send(self) -> ChannelModel:
+        if not self.urls and self.slack_api is None:
+            raise ValueError("a channel needs urls (apprise URLs), slack_api, or both")
+        return self
 
 
 class DefaultsModel(_Model):
@@ -224,6 +263,8 @@ class RuleModel(_Model):
     group_by: list[LabelName] | None = None
     group_wait: Duration | None = None
     servers: list[ServerName] | None = None
+    mute_time_intervals: list[str] | None = None
+    active_time_intervals: list[str] | None = None
 
 
 class RouteModel(_Model):
@@ -232,6 +273,8 @@ class RouteModel(_Model):
     matchers: list[str] = Field(default_factory=list)
     severity: Severity | None = None
     channels: list[ChannelName] = Field(min_length=1)
+    mute_time_intervals: list[str] | None = None
+    active_time_intervals: list[str] | None = None
 
     @model_validator(mode="after")
     def _selects_something(self) -> RouteModel:
@@ -311,6 +354,10 @@ class ConfigModel(_Model):
     outage_tolerance: Duration = 3600.0
     delivery_max_age: PositiveDuration = 86400.0
     state_retention: Retention = 30 * 86400.0
+    time_intervals: Annotated[
+        list[NamedTimeIntervalModel], BeforeValidator(_none_as_empty_list)
+    ] = Field(default_factory=list)
+    notify_acks: bool = True
     health: HealthModel = HealthModel()
     listen_auth: ListenAuthModel | None = None
     stream_report: StreamReportModel | None = None

@@ -25,6 +25,7 @@ from .model import (
     ServerModel,
     StreamReportModel,
 )
+from .time_intervals import NamedTimeIntervalModel
 
 __all__ = ["Parts", "salvage"]
 
@@ -47,6 +48,8 @@ class Parts:
     outage_tolerance: float = 3600.0
     delivery_max_age: float = 86400.0
     state_retention: float = 30 * 86400.0
+    time_intervals: list[tuple[int, NamedTimeIntervalModel]] = field(default_factory=list)
+    notify_acks: bool = True
     health: HealthModel = field(default_factory=HealthModel)
     listen_auth: ListenAuthModel | None = None
     stream_report: StreamReportModel | None = None
@@ -54,6 +57,7 @@ class Parts:
     #: rules that name it and only one error is reported.
     channel_names: list[str] = field(default_factory=list)
     server_names: list[str] = field(default_factory=list)
+    time_interval_names: list[str] = field(default_factory=list)
 
 
 def salvage(data: Any, model: ConfigModel | None) -> Parts:
@@ -69,7 +73,14 @@ def salvage(data: Any, model: ConfigModel | None) -> Parts:
         parts.server_names = [
             s["name"] for s in servers if isinstance(s, dict) and isinstance(s.get("name"), str)
         ]
+    intervals = raw.get("time_intervals")
+    if isinstance(intervals, list):
+        parts.time_interval_names = [
+            t["name"] for t in intervals if isinstance(t, dict) and isinstance(t.get("name"), str)
+        ]
     if model is not None:
+        parts.time_intervals = list(enumerate(model.time_intervals))
+        parts.notify_acks = model.notify_acks
         parts.servers = list(enumerate(model.servers))
         parts.channels = dict(model.channels)
         parts.defaults = model.defaults
@@ -89,6 +100,7 @@ def salvage(data: Any, model: ConfigModel | None) -> Parts:
     parts.rules = _items(RuleModel, raw.get("rules"))
     parts.routes = _items(RouteModel, raw.get("routes"))
     parts.inhibit = _items(InhibitModel, raw.get("inhibit"))
+    parts.time_intervals = _items(NamedTimeIntervalModel, raw.get("time_intervals"))
     if isinstance(channels, dict):
         for name, value in channels.items():
             ok = _one(ChannelModel, value)

@@ -185,6 +185,9 @@ def parse_yaml(text: str, filename: str, env: Mapping[str, str]) -> YamlSource:
     return src
 
 
+_MAX_BASE60_PARTS = 8  # sexagesimal 1:2:3 numbers: no clock or duration needs more
+
+
 class _TooLarge(Exception):
     pass
 
@@ -288,6 +291,10 @@ class _Builder:
             "float": self.loader.construct_yaml_float,
         }
         construct = constructors.get(kind)
+        if kind in ("int", "float") and str(node.value).count(":") > _MAX_BASE60_PARTS:
+            # YAML 1.1 reads 1:30 as 90; PyYAML builds a long one with a quadratic loop.
+            self._issue(path, f"this value is not a valid !!{kind}: too many ':' parts")
+            return str(node.value)
         if construct is None:
             self._issue(path, f"unsupported YAML tag {node.tag!r}")
             return str(node.value)

@@ -174,14 +174,17 @@ class Engine:
     def step(self, polls: Sequence[PollResult], now: float) -> list[Transition]:
         """Advance every instance by one poll of every server; return what changed."""
         out: list[Transition] = []
-        self.no_value = {}
+        full = [p for p in polls if p.covers is None]  # targeted polls leave no_value be
+        if full:
+            self.no_value = {}
         self._views = {}
         for poll in polls:
             self._step_server(poll, now, out)
         self._forget_ended()
-        self.history.prune(now)
-        seen = sum(len(p.samples) for p in polls)
-        for cache in self._selected.values():
+        if full:  # not after targeted polls, which saw few targets and record none
+            self.history.prune(now, {p.server for p in full})
+        seen = sum(len(p.samples) for p in full)
+        for cache in self._selected.values() if full else ():
             if len(cache) > 2 * seen + 1000:
                 cache.clear()  # streams come and go; do not remember every name forever
         return out
@@ -189,7 +192,8 @@ class Engine:
     def _step_server(self, poll: PollResult, now: float, out: list[Transition]) -> None:
         if poll.ome_version is not None:
             self.versions[poll.server] = poll.ome_version
-        api = self.settings.api_down.enabled
+        # a targeted poll neither fires nor resolves ome-api-down: the tick judges the server
+        api = self.settings.api_down.enabled and poll.covers is None
         if poll.error is not None:
             if api:
                 reason = f"{poll.error.kind.value}: {poll.error.reason}"
@@ -203,9 +207,13 @@ class Engine:
                 self._advance(inst, self.api_rule, False, inst.value, now, out, "api-up")
 
         by_scope: dict[Scope, list[Sample]] = {}
+        # a targeted poll's readings stay out of the history: a moment after a tick's, they
+        # would make rate(x) span milliseconds; its rules read the ticks' history
+        keep = poll.covers is None
         for sample in poll.samples.values():
             by_scope.setdefault(sample.target.scope, []).append(sample)
-            self.history.record(sample)
+            if keep:
+                self.history.record(sample)
 
         for rule in self.settings.rules:
             if not rule.applies_to_server(poll.server):
@@ -273,6 +281,8 @@ class Engine:
         for target, inst in list(instances.items()):
             if target.server != poll.server or inst.last_eval_at == now:
                 continue
+            if not poll.judges(target):
+                continue  # a targeted poll did not look at it
             sample = poll.samples.get(target)
             if sample is not None and rule.selects(target):
                 history = self._view_for(target, now) if self.history.fields else None
@@ -307,6 +317,8 @@ class Engine:
         for pattern in rule.patterns:
             names = list(pattern.segments) + [None] * (3 - len(pattern.segments))
             target = Target(poll.server, names[0], names[1], names[2])
+            if not poll.judges(target):
+                continue
             missing = target not in poll.listed
             if missing and poll.unconfirmed and under(target, poll.unconfirmed):
                 continue  # absent only once the next poll confirms it

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 
 from ..model import Sample, Target
@@ -155,10 +155,15 @@ class History:
         if stale > 0 and len(times) - stale >= 2:
             track.drop_oldest(stale)
 
-    def prune(self, now: float) -> None:
-        """Forget targets not seen for longer than the longest window (the stream ended)."""
+    def prune(self, now: float, servers: Collection[str] | None = None) -> None:
+        """Forget targets not seen for longer than the longest window (the stream ended);
+        only of ``servers`` (None: all), those whose every target a poll just looked for."""
         horizon = now - max(self.max_window, 1.0)
-        gone = [t for t, track in self._tracks.items() if track.last_seen < horizon]
+        gone = [
+            t
+            for t, track in self._tracks.items()
+            if track.last_seen < horizon and (servers is None or t.server in servers)
+        ]
         for target in gone:
             del self._tracks[target]
 

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from ..model import Scope
-from .queuefields import DROP_REFUSAL, QUEUE_FIELDS
+from .queuefields import DROP_REFUSAL, EVENT_QUEUE_FIELDS, QUEUE_FIELDS
 
 
 class FieldType(enum.StrEnum):
@@ -316,6 +316,10 @@ def _queue_fields() -> list[FieldSpec]:
     out = [
         FieldSpec(name, _N, units[unit], Source.QUEUES, doc, scopes=_QUEUE)
         for name, unit, doc in QUEUE_FIELDS
+    ]
+    out += [  # 0 while no current congestion event lists the queue: an OK clears the alert
+        FieldSpec(name, _N, units[unit], Source.QUEUES, doc, scopes=_QUEUE, missing_is_zero=True)
+        for name, unit, doc in EVENT_QUEUE_FIELDS
     ]
     out += [
         FieldSpec(name, _S, Unit.NONE, Source.QUEUES, doc, scopes=_QUEUE)

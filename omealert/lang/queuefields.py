@@ -7,7 +7,7 @@ Kept apart from the catalogue so that ``ome/queues.py`` (which reads the queues)
 
 from __future__ import annotations
 
-__all__ = ["DROP_REFUSAL", "QUEUE_FIELDS"]
+__all__ = ["DROP_REFUSAL", "EVENT_FIELDS", "EVENT_PREFIX", "EVENT_QUEUE_FIELDS", "QUEUE_FIELDS"]
 
 #: the message a rule reading ``drop`` is refused with
 DROP_REFUSAL = (
@@ -35,3 +35,19 @@ QUEUE_FIELDS: tuple[tuple[str, str, str], ...] = (
         for stat in ("Min", "Avg", "P50", "P90", "P99", "Max")
     ),
 )  # fmt: skip
+
+#: the prefix of the fields that read a queue as OME's last congestion event sent it
+EVENT_PREFIX = "event."
+#: the numbers of a queue an ``INTERNAL_QUEUE`` event carries (all but omealert's own
+#: ``effective_threshold``)
+EVENT_FIELDS = frozenset(name for name, _, _ in QUEUE_FIELDS if name != "effective_threshold")
+EVENT_QUEUE_FIELDS: tuple[tuple[str, str, str], ...] = tuple(
+    (
+        EVENT_PREFIX + name,
+        unit,
+        f"{name} as OME's current INTERNAL_QUEUE_CONGESTION event for the queue's source "
+        "sent it (same id and urn); 0 while none lists the queue (none yet, or after OK)",
+    )
+    for name, unit, _ in QUEUE_FIELDS
+    if name in EVENT_FIELDS
+)

@@ -3,7 +3,10 @@
 The notifier decides what to send, keeps undelivered messages in its outbox and retries them
 with backoff; this module only performs one attempt against exactly one URL of a channel and
 returns an ``Outcome``. Sending to one service at a time is what lets the outbox retry only
-the service that failed, and a channel that is down cost only its own attempt.
+the service that failed, and a channel that is down cost only its own attempt. A channel's
+``slack_api`` service is handed to ``notify.slack`` (Slack's Web API, on the event loop);
+everything below is about apprise. A failed ``Outcome`` carries its ``FailureReason``
+(``notify.failure``), read from what apprise logged for that one send.
 
 Why it looks the way it does:
 
@@ -50,11 +53,18 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
-from ..rules import scheme_and_host
+from ..rules import SLACK_API_SCHEME, scheme_and_host
+from ..state.threads import ThreadRows
+from .failure import FailureReason, from_apprise_logs
+from .outcome import Outcome
 from .scrub import _looks_like_host, scrub_reason, url_secrets
+from .slack import SlackSender
+from .threads import ThreadBook
 
 if TYPE_CHECKING:
     from ..rules import ChannelSpec
+    from ..state.db import StateDB
+    from ..state.records import OutboxMessage
     from .render import Message
 
 __all__ = ["Deliverer", "Outcome", "check_url"]
@@ -73,6 +83,10 @@ _GENERIC_THROTTLE = 5.5
 
 _loaded = False
 
+#: What a send thread reports: delivered?, why not (safe to log), the ``FailureReason``.
+_Result = tuple[bool, str, str]
+_BAD = FailureReason.BAD_REQUEST.value
+
 
 def _apprise() -> Any:
     """Import apprise on first use, load its plugins, and keep its logs away from our handlers."""
@@ -87,6 +101,10 @@ def _apprise() -> Any:
     # per-call capture apprise does still works: it attaches its own handler to its logger.
     for name in ("apprise", "urllib3"):
         logging.getLogger(name).propagate = False
+    # Records below the logger's level are never made, so the per-call capture of DEBUG
+    # (the exception texts a failure is classified by) needs the logger at DEBUG; with no
+    # propagation, nothing of it reaches a handler of ours.
+    logging.getLogger("apprise").setLevel(logging.DEBUG)
     with warnings.catch_warnings():
         # apprise's e-mail plugin probes the stdlib ``imghdr`` module for PGPy, which warns
         # that imghdr is deprecated (Python 3.11/3.12). The probe is harmless, but under
@@ -137,18 +155,6 @@ def check_url(url: str) -> str | None:
 # --------------------------------------------------------------------------- sending
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """One delivery attempt to one service. ``error`` is safe to log; ``""`` when ok."""
-
-    ok: bool
-    service: str
-    error: str
-    elapsed: float
-    #: not tried: the service's last send is still running, or no thread was free
-    busy: bool = False
-
-
 @dataclass(slots=True)
 class _Slot:
     """One URL of a channel, built once: the plugin, an Apprise holding just it, or why not."""
@@ -159,7 +165,7 @@ class _Slot:
     apprise: Any | None = None
     error: str = ""
     #: the send in flight on this service's thread, until that thread ends
-    running: asyncio.Future[tuple[bool, str]] | None = None
+    running: asyncio.Future[_Result] | None = None
     #: nobody waits for ``running`` any more (its deadline passed): the thread is stuck
     stuck: bool = False
     #: the last send that ended succeeded
@@ -204,6 +210,12 @@ class Deliverer:
         self.stuck = 0
         #: called (on the event loop) whenever a send thread ends, so a waiting queue can go on
         self.on_free: Callable[[], None] | None = None
+        #: the channels' native Slack services (``slack_api``), sent on the event loop
+        self.slack = SlackSender(timeout)
+
+    def use_state(self, store: StateDB | None) -> None:
+        """Keep Slack threads in ``store`` (None: in memory only), so they survive a restart."""
+        self.slack.threads = ThreadBook(ThreadRows(store) if store is not None else None)
 
     def _get_asset(self) -> Any:
         if self._asset is None:
@@ -232,6 +244,8 @@ class Deliverer:
         )
 
     def _build(self, url: str) -> _Slot:
+        if url.startswith(SLACK_API_SCHEME):  # sent by ``self.slack``; needs no apprise
+            return _Slot(SLACK_API_SCHEME, [], error="a native Slack service")
         apprise = _apprise()
         asset = self._get_asset()
         secrets = url_secrets(url)
@@ -284,38 +298,52 @@ class Deliverer:
             return False
         return self.stuck < self._max_stuck or slot.proven
 
-    async def send(self, channel: ChannelSpec, url_index: int, message: Message) -> Outcome:
+    async def send(
+        self,
+        channel: ChannelSpec,
+        url_index: int,
+        message: Message,
+        about: OutboxMessage | None = None,
+    ) -> Outcome:
         """Deliver ``message`` to URL ``url_index`` of ``channel``; never raises for delivery.
 
-        A busy service (see ``can_start``) is not tried: the outcome says ``busy``.
+        A busy service (see ``can_start``) is not tried: the outcome says ``busy``. ``about``
+        (the queued message: its reason, rule and targets) lets a Slack service thread it.
         """
+        slack = channel.slack_at(url_index)
+        if slack is not None:
+            return await self.slack.send(channel, slack, message, about)
         started = time.monotonic()
         try:
             slot = self._slot(channel, url_index)
         except IndexError:
-            return Outcome(False, f"{channel.name}#{url_index}", "no such URL", 0.0)
+            return Outcome(False, f"{channel.name}#{url_index}", "no such URL", 0.0, reason=_BAD)
         except Exception as exc:  # a plugin that breaks while being built is a failed send
-            return Outcome(False, "<url>", f"could not build service: {type(exc).__name__}", 0.0)
+            why = f"could not build service: {type(exc).__name__}"
+            return Outcome(False, "<url>", why, 0.0, reason=_BAD)
         if slot.apprise is None:
-            return Outcome(False, slot.describe, slot.error, time.monotonic() - started)
+            elapsed = time.monotonic() - started
+            return Outcome(False, slot.describe, slot.error, elapsed, reason=_BAD)
         if not self._admits(slot):
             why = "its last send is still running" if slot.running else "no send thread free"
             return Outcome(False, slot.describe, f"busy: {why}", 0.0, busy=True)
         running = self._start(slot, message, f"omealert-send {channel.name}#{url_index}")
         try:
-            ok, error = await asyncio.wait_for(asyncio.shield(running), self._timeout)
+            ok, error, reason = await asyncio.wait_for(asyncio.shield(running), self._timeout)
         except TimeoutError:
             ok, error = False, f"timed out after {self._timeout:g}s"
+            reason = FailureReason.TIMEOUT.value
         finally:
             if not running.done():  # timed out or cancelled: the thread goes on alone
                 slot.stuck = True
                 self.stuck += 1
-        return Outcome(ok, slot.describe, "" if ok else error, time.monotonic() - started)
+        elapsed = time.monotonic() - started
+        return Outcome(ok, slot.describe, "" if ok else error, elapsed, reason="" if ok else reason)
 
-    def _start(self, slot: _Slot, message: Message, name: str) -> asyncio.Future[tuple[bool, str]]:
+    def _start(self, slot: _Slot, message: Message, name: str) -> asyncio.Future[_Result]:
         """Run the send on a daemon thread of its own; the future settles when it ends."""
         loop = asyncio.get_running_loop()
-        running: asyncio.Future[tuple[bool, str]] = loop.create_future()
+        running: asyncio.Future[_Result] = loop.create_future()
         slot.running = running
         self.threads += 1
         running.add_done_callback(lambda _: self._ended(slot, running))
@@ -326,7 +354,7 @@ class Deliverer:
             except Exception as exc:
                 detail = scrub_reason(str(exc), slot.secrets)
                 kind = type(exc).__name__
-                result = (False, f"{kind}: {detail}" if detail else kind)
+                result = (False, f"{kind}: {detail}" if detail else kind, _BAD)
             # RuntimeError: the loop is gone (the process is shutting down): nobody waits
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(_settle, running, result)
@@ -334,7 +362,7 @@ class Deliverer:
         threading.Thread(target=work, name=name, daemon=True).start()
         return running
 
-    def _ended(self, slot: _Slot, running: asyncio.Future[tuple[bool, str]]) -> None:
+    def _ended(self, slot: _Slot, running: asyncio.Future[_Result]) -> None:
         self.threads -= 1
         if slot.stuck:
             slot.stuck = False
@@ -345,7 +373,7 @@ class Deliverer:
         if self.on_free is not None:
             self.on_free()
 
-    def _notify(self, slot: _Slot, message: Message) -> tuple[bool, str]:
+    def _notify(self, slot: _Slot, message: Message) -> _Result:
         """On the send thread: one synchronous apprise call to this one service."""
         assert slot.apprise is not None
         result = slot.apprise.notify(
@@ -353,33 +381,49 @@ class Deliverer:
             title=message.title,
             notify_type=message.notify_type,
             body_format=message.format,
+            # DEBUG holds the exception text (``Read timed out``, ``Connection refused``, an
+            # SMTP reply) that tells failures apart; it is read here and never shown
+            log_level=logging.DEBUG,
         )
         with result:  # releases the captured logs
             if result:
-                return True, ""
-            return False, self._reason(result, slot, self._timeout)
+                return True, "", ""
+            return self._reason(result, slot, self._timeout)
 
-    def _reason(self, result: Any, slot: _Slot, budget: float) -> str:
-        lines: list[str] = []
+    def _reason(self, result: Any, slot: _Slot, budget: float) -> _Result:
+        """Why apprise failed: its WARNING lines (scrubbed) as text, every line classified."""
+        shown: list[str] = []
+        seen: list[str] = []
         status = result.status.name.lower()
         for svc in result:
             if svc:
                 continue
             status = svc.status.name.lower()
             for entry in svc.logs():
-                if entry.message not in lines:
-                    lines.append(entry.message)
-        if not lines:
-            lines = [entry.message for entry in result.call_logs()]
+                seen.append(entry.message)
+                if _loud(entry.level) and entry.message not in shown:
+                    shown.append(entry.message)
+        if not seen:
+            calls = list(result.call_logs())
+            seen = [entry.message for entry in calls]
+            shown = [e.message for e in calls if _loud(e.level)]
         if status == "timeout":
             head = f"timed out after {budget:.3g}s"
-            lines = [line for line in lines if "did not finish within" not in line]
+            shown = [line for line in shown if "did not finish within" not in line]
+            reason = FailureReason.TIMEOUT
         else:
             head = status
-        text = head + (": " + "; ".join(lines) if lines else "")
-        return scrub_reason(text, slot.secrets)
+            reason = from_apprise_logs(seen)
+        text = head + (": " + "; ".join(shown) if shown else "")
+        return False, scrub_reason(text, slot.secrets), reason.value
 
 
-def _settle(running: asyncio.Future[tuple[bool, str]], result: tuple[bool, str]) -> None:
+def _loud(level: object) -> bool:
+    """Whether a captured apprise log entry (its level a name or a number) is WARNING or up."""
+    number = logging.getLevelName(level) if isinstance(level, str) else level
+    return isinstance(number, int) and number >= logging.WARNING
+
+
+def _settle(running: asyncio.Future[_Result], result: _Result) -> None:
     if not running.done():
         running.set_result(result)

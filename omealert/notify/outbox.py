@@ -56,6 +56,8 @@ class DeliveryCounters:
     dropped: dict[str, int]
     #: messages that were due while their service was busy, each counted once per wait
     deferred: dict[str, int] = field(default_factory=dict)
+    #: failed attempts per (channel, ``FailureReason``)
+    failed_reasons: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
 class Outbox:
@@ -90,6 +92,7 @@ class Outbox:
         #: ids of messages already counted as deferred in their current wait
         self._deferred: set[int] = set()
         deliverer.on_free = self._wake.set  # a busy service may take its queue again
+        deliverer.use_state(store)  # Slack threads live in the same file as the queue
         #: who hears of a store failure; the runner, so that one problem is one log line
         self._on_store_error = on_store_error
         self._store_broken = False
@@ -279,6 +282,7 @@ class Outbox:
             channel,
             index,
             Message(msg.title, msg.body, msg.format, msg.notify_type),
+            msg,
         )
         now = self.clock.now()
         if outcome.busy:  # not tried: it waits, and ``_start_due`` counts it as deferred
@@ -298,13 +302,18 @@ class Outbox:
             return True
         msg.attempts += 1
         msg.last_error = outcome.error
-        msg.next_attempt_at = now + retry_delay(msg.attempts)
+        # a service's own Retry-After is a floor: asking sooner only fails again
+        msg.next_attempt_at = now + max(retry_delay(msg.attempts), outcome.retry_after)
         self._count(self.counters.failed, msg.channel)
-        self._persist("mark_failed", msg.id, now, outcome.error, msg.next_attempt_at, service)
+        key = (msg.channel, outcome.reason)
+        self.counters.failed_reasons[key] = self.counters.failed_reasons.get(key, 0) + 1
+        args = (now, outcome.error, msg.next_attempt_at, service, outcome.reason)
+        self._persist("mark_failed", msg.id, *args)
         self.log.warning(
-            "delivery to %s (%s) failed, attempt %d, retry in %.0fs: %s",
+            "delivery to %s (%s) failed (%s), attempt %d, retry in %.0fs: %s",
             msg.channel,
             service,
+            outcome.reason,
             msg.attempts,
             msg.next_attempt_at - now,
             outcome.error,

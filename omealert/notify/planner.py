@@ -9,7 +9,10 @@ Per tick, after the engine has moved the instances:
 3. an instance that resolved tells every channel it told about the firing (reason
    ``resolved``) when ``send_resolved`` — even if it is silenced or inhibited now, because
    a silence that swallows the resolve leaves a stale incident behind;
-4. silenced and inhibited instances say nothing new (they are still evaluated and shown);
+4. silenced, inhibited and acknowledged instances say nothing new (they are still
+   evaluated and shown), nor do those inside a mute time interval or outside their active
+   ones (``notify.windows``: the repeats that fall due meanwhile are skipped, and a resolve
+   sent while quiet says why it came through);
 5. what is left is grouped by (rule, channel, ``group_by`` labels) into one message each,
    rendered, and becomes one outbox entry per service (apprise URL) of the channel.
 
@@ -30,9 +33,13 @@ from ..engine.engine import Engine
 from ..errors import printable
 from ..model import AlertState
 from ..rules import API_DOWN_RULE, InhibitSpec, Matcher, Rule, Settings, matches_all
+from ..state.acks import Ack
 from ..state.records import OutboxMessage, Silence, channel_services
+from .acks import AckNotices
 from .context import AlertView, template_sample
+from .defaults import Fmt
 from .render import render_alert_fields, render_message
+from .windows import Quiet, resolve_note, skip_due_repeats
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +58,8 @@ class _Item:
     instance: Instance
     rule: Rule | None
     reason: NotifyReason
+    #: why this resolve is sent although the alert is quiet now (``notify.windows``)
+    held: str | None = None
 
 
 def compile_silences(silences: Iterable[Silence]) -> list[tuple[Silence, tuple[Matcher, ...]]]:
@@ -101,8 +110,11 @@ def inhibited_keys(
 class Planner:
     """Turns engine state into queued messages; holds no state of its own beyond the config."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, acks: AckNotices | None = None) -> None:
         self.settings = settings
+        #: tells the channels that heard a firing who acknowledged it; kept across reloads
+        self.acks = acks or AckNotices()
+        self.acks.settings = settings
 
     def channels_for(self, rule: Rule | None, inst: Instance) -> list[str]:
         names: list[str] = list(rule.channels) if rule is not None else []
@@ -123,15 +135,19 @@ class Planner:
         transitions: Sequence[Transition],
         now: float,
         silences: Iterable[Silence] = (),
+        acks: Iterable[Ack] = (),
     ) -> list[OutboxMessage]:
-        active = compile_silences(silences)
+        quiet = Quiet.build(self.settings, now, compile_silences(silences), acks)
         instances = list(engine.instances())
         muted = inhibited_keys(instances, self.settings.inhibit)
         items: dict[tuple[str, str, tuple[str, ...]], list[_Item]] = {}
 
-        def add(channel: str, inst: Instance, rule: Rule | None, reason: NotifyReason) -> None:
+        def add(
+            channel: str, inst: Instance, rule: Rule | None, reason: NotifyReason, held: str | None
+        ) -> None:
             group = tuple(inst.labels.get(n, "") for n in (rule.group_by if rule else ()))
-            items.setdefault((inst.rule, channel, group), []).append(_Item(inst, rule, reason))
+            item = _Item(inst, rule, reason, held)
+            items.setdefault((inst.rule, channel, group), []).append(item)
 
         for inst in instances:
             if inst.state is not AlertState.FIRING:
@@ -139,26 +155,32 @@ class Planner:
             rule = engine.rule_for(inst.rule)
             if rule is None:
                 continue
-            quiet = inst.key in muted or is_silenced(inst.labels, active)
-            if quiet:
+            if inst.key in muted:
                 continue
+            hushed = quiet.ack_for(inst.rule, inst.target.key, inst.fired_at) is not None
+            hushed = hushed or quiet.silence_for(inst.labels) is not None
             for channel in self.channels_for(rule, inst):
+                if hushed or quiet.window(rule, inst, channel):
+                    skip_due_repeats(inst, channel, rule.repeat_interval_s, now)
+                    continue
                 last = inst.notified.get(channel)
                 if last is None:
                     if now - (inst.fired_at or now) >= rule.group_wait_s:
-                        add(channel, inst, rule, NotifyReason.FIRST)
+                        add(channel, inst, rule, NotifyReason.FIRST, None)
                 elif now - last >= rule.repeat_interval_s:
-                    add(channel, inst, rule, NotifyReason.REPEAT)
+                    add(channel, inst, rule, NotifyReason.REPEAT, None)
 
         for tr in transitions:
             if tr.to_state is not AlertState.RESOLVED:
                 continue
             inst = tr.instance
+            silence = quiet.silence_for(inst.labels)
             for channel in self.channels_for(tr.rule, inst):
                 if channel not in inst.notified:
                     continue  # never told about the firing: nothing to take back
                 if self._send_resolved(tr.rule, channel):
-                    add(channel, inst, tr.rule, NotifyReason.RESOLVED)
+                    held = quiet.why(tr.rule, inst, channel, silence)
+                    add(channel, inst, tr.rule, NotifyReason.RESOLVED, held)
             inst.notified = {}
 
         out: list[OutboxMessage] = []
@@ -169,6 +191,7 @@ class Planner:
                 if item.reason is not NotifyReason.RESOLVED:
                     item.instance.notified[channel_name] = now
                     item.instance.dirty = True
+        out.extend(self.acks.messages(engine, quiet.acks.values(), now))
         return out
 
     def _send_resolved(self, rule: Rule | None, channel: str) -> bool:
@@ -197,6 +220,12 @@ class Planner:
             title_src=channel.title,
             body_src=channel.body,
         )
+        body = message.body
+        held = [item.held for item in group if item.held is not None]
+        if held:
+            f = Fmt(message.format)
+            note = f.paragraphs([f.esc(resolve_note(held))])
+            body += f"\n{note}" if message.format == "html" else f"\n\n{note}"
         targets = [item.instance.target.key for item in group]
         services = channel_services(channel.urls)
         return [
@@ -209,7 +238,7 @@ class Planner:
                 next_attempt_at=now,
                 attempts=0,
                 title=message.title,
-                body=message.body,
+                body=body,
                 format=message.format,
                 notify_type=message.notify_type,
                 reason=reason.value,

@@ -26,6 +26,10 @@ from ..lang.codes import (
     QUEUE_CODES,
     STATUS_CODES,
 )
+from ..lang.queuefields import EVENT_FIELDS
+from ..model import Value
+from .normalize import NormalizeError
+from .queues import parse_queues
 
 __all__ = [
     "ALL_CODES",
@@ -95,6 +99,8 @@ class AlertEvent:
     source: Source | None
     #: the ``internalQueues`` entries of a congestion event, as sent (bounded by the body limit)
     queue_count: int = 0
+    #: those queues' readings: (id, urn, numbers), what ``event.*`` queue fields read
+    queues: tuple[tuple[int, str, dict[str, Value]], ...] = ()
 
     @property
     def recovered(self) -> bool:
@@ -150,4 +156,17 @@ def parse_event(raw_body: bytes) -> AlertEvent:
         codes=tuple(codes),
         source=source,
         queue_count=len(queues) if isinstance(queues, list) else 0,
+        queues=_queues(queues) if queues is not None else (),
+    )
+
+
+def _queues(payload: object) -> tuple[tuple[int, str, dict[str, Value]], ...]:
+    """``internalQueues``: the shape ``internals/queues`` answers, checked the same way."""
+    try:
+        found = parse_queues(payload, None)
+    except NormalizeError as exc:
+        raise PayloadError(f"'internalQueues' is not a list of OME's queues: {exc}") from None
+    return tuple(
+        (q.id, q.labels.get("urn", ""), {k: v for k, v in q.fields.items() if k in EVENT_FIELDS})
+        for q in found
     )

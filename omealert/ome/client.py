@@ -108,16 +108,16 @@ class OmeClient:
         self.server_clock = ServerClock()
         self._clock = clock
         # a whole poll shorter than one of its requests would make `timeout` meaningless
-        self._poll_timeout = max(server.poll_timeout_s, server.timeout_s)
-        self._workers = max(1, server.max_in_flight)
+        self.poll_timeout = max(server.poll_timeout_s, server.timeout_s)
+        self.workers = max(1, server.max_in_flight)
         self._api = OmeApi(server, transport, getter=getter)
-        self._routes = Routes(server.api_version)
+        self.routes = Routes(server.api_version)
         #: vhosts and apps the last successful poll listed (None before the first, or
         #: after the plan changed): a poll missing one of them awaits confirmation
         self._containers: set[Target] | None = None
         self._containers_plan: PollPlan | None = None
         #: leaves out what OME has not measured; remembers whose input was stale
-        self._unmeasured = Unmeasured()
+        self.unmeasured = Unmeasured()
         #: the pushes/records each app's list showed last: kept, not resolved, when the
         #: list cannot be read
         self._outputs_seen: dict[tuple[Target, Scope], set[Target]] = {}
@@ -142,7 +142,7 @@ class OmeClient:
         run = PollRun(at=self._clock.now(), started=time.perf_counter())
         try:
             # Cancelling the poll cancels its requests, which drop their connections.
-            async with asyncio.timeout(self._poll_timeout):
+            async with asyncio.timeout(self.poll_timeout):
                 result = await self._poll(plan, run)
                 await self._ask_version(plan, run)
                 if plan.reads_queues:
@@ -199,14 +199,14 @@ class OmeClient:
         self.version.learnt(found, run.at)
 
     def _failed(self, run: PollRun, error: SourceError) -> PollResult:
-        self._unmeasured.failed()  # the next answer may straddle a gap in OME itself
+        self.unmeasured.failed()  # the next answer may straddle a gap in OME itself
         return PollResult(
             server=self.name, at=run.at, server_now=self.server_clock.now(run.at), error=error
         )
 
     def _deadline_error(self, run: PollRun) -> SourceError:
         reason = (
-            f"the poll took longer than poll_timeout ({self._poll_timeout:g}s) and was abandoned"
+            f"the poll took longer than poll_timeout ({self.poll_timeout:g}s) and was abandoned"
         )
         if run.targets is None:
             reason += " while still listing vhosts, apps and streams"
@@ -217,10 +217,10 @@ class OmeClient:
     async def _poll(self, plan: PollPlan, run: PollRun) -> PollResult:
         root = Target(self.name)
         listed, gone = await self._discover(plan, run, root)
-        wanted = {t: r for t, r in self._routes.for_listing(plan, listed).items() if r is not None}
+        wanted = {t: r for t, r in self.routes.for_listing(plan, listed).items() if r is not None}
         run.targets = len(wanted)
         results = await map_bounded(
-            lambda t: self._fetch(run, t, wanted[t]), list(wanted), self._workers
+            lambda t: self.fetch_target(run, t, wanted[t]), list(wanted), self.workers
         )
         fetched = dict(zip(wanted, results, strict=True))
         gone |= {got.gone_root or t for t, got in fetched.items() if got.gone}
@@ -250,7 +250,7 @@ class OmeClient:
             run.at, None if freshest is None else freshest.timestamp(), run.date_offset
         )
         result.server_now = server_now
-        result.dropped = self._unmeasured.drop(
+        result.dropped = self.unmeasured.drop(
             fields_of, lambda t: _sources(wanted[t]), server_now, run.at
         )
         result.samples = {t: Sample(t, f, run.at, server_now) for t, f in fields_of.items()}
@@ -290,7 +290,7 @@ class OmeClient:
                     raise
                 return failed.error
 
-        answers = await map_bounded(read, jobs, self._workers)
+        answers = await map_bounded(read, jobs, self.workers)
         seen: dict[tuple[Target, Scope], set[Target]] = {}
         for (app, scope), got in zip(jobs, answers, strict=True):
             if isinstance(got, SourceError):
@@ -335,11 +335,11 @@ class OmeClient:
         level = [root]
         if not plan.explores(root) and Source.STATS not in (plan.sources(root) or ()):
             # Nothing to fetch: list the vhosts anyway, as a check that the API answers.
-            listed.update(root.child(n) for n in await self._list(run, root) or ())
+            listed.update(root.child(n) for n in await self.list_names(run, root) or ())
             return listed, gone
         while level:
             parents = [t for t in level if t.scope is not Scope.STREAM and plan.explores(t)]
-            children = await map_bounded(lambda t: self._list(run, t), parents, self._workers)
+            children = await map_bounded(lambda t: self.list_names(run, t), parents, self.workers)
             level = []
             for parent, names in zip(parents, children, strict=True):
                 if names is None:  # vanished between its parent's listing and its own
@@ -356,7 +356,7 @@ class OmeClient:
                     raise Failed(error, server_wide=True)
         return listed, gone
 
-    async def _list(self, run: PollRun, target: Target) -> list[str] | None:
+    async def list_names(self, run: PollRun, target: Target) -> list[str] | None:
         path = api_path("/v1", target) + ("/vhosts", "/apps", "/streams")[len(target.names)]
         try:
             payload = await self._api.get(run, path)
@@ -378,7 +378,7 @@ class OmeClient:
             )
         return list(dict.fromkeys(payload))
 
-    async def _fetch(self, run: PollRun, target: Target, route: Route) -> _Fetched:
+    async def fetch_target(self, run: PollRun, target: Target, route: Route) -> _Fetched:
         """Stats and/or info of one target; failures of its own requests are kept on it."""
         jobs: list[Coroutine[Any, Any, dict[str, Value]]] = []
         if route.stats is not None:

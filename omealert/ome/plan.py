@@ -174,6 +174,15 @@ class Routes:
         self._routes = routes
         return routes
 
+    def route(self, plan: PollPlan, target: Target) -> Route | None:
+        """One target's route for a targeted poll (``ome.targeted``): the cache is read, not
+        replaced, so the next full poll still finds every stream's route in it."""
+        if plan is self._plan:
+            known = self._routes.get(target, _NO_ROUTE)
+            if known is not _NO_ROUTE:
+                return known  # type: ignore[no-any-return]
+        return self._route(plan, target)
+
     def _route(self, plan: PollPlan, target: Target) -> Route | None:
         sources = plan.sources(target)
         if sources is None:

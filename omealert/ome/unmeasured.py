@@ -196,12 +196,18 @@ class Unmeasured:
         sources: Callable[[Target], tuple[bool, bool]],
         server_now: float,
         at: float | None = None,
+        *,
+        partial: bool = False,
     ) -> Counter[tuple[str, str]]:
         """Leave out what OME has not measured from each sample; ``sources(target)`` says
         whether its fields came from stats and from stream info, ``at`` is the poll's start
-        on the watcher's clock. Returns the tally by (path, reason)."""
+        on the watcher's clock. Returns the tally by (path, reason).
+
+        ``partial``: a targeted poll of a few streams (``ome.targeted``). It learns and
+        forgets only their staleness, and leaves the server's own gap detection to the
+        polls of the whole server (a failed poll still makes its answers settle)."""
         dropped: Counter[tuple[str, str]] = Counter()
-        if self._server_gap(at, server_now):
+        if self._failed_since if partial else self._server_gap(at, server_now):
             self._all_settling_until = server_now + SETTLE_S
         all_settling = server_now < self._all_settling_until
         settling = self._settling
@@ -233,6 +239,8 @@ class Unmeasured:
                     fields, server_now, stats=stats, info=info, after_gap=after_gap
                 )
                 dropped.update(found)
+        if partial:
+            stale = {t: r for t, r in was_stale.items() if t not in fields_of} | stale
         self._stale = stale
         if settling:
             self._settling = {t: until for t, until in settling.items() if until > server_now}

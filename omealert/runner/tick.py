@@ -19,7 +19,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from heapq import nsmallest
 from typing import TYPE_CHECKING
@@ -27,23 +27,24 @@ from typing import TYPE_CHECKING
 from ..clock import Clock
 from ..engine.alerts import Transition
 from ..engine.engine import Engine
-from ..engine.health import HealthBook
-from ..engine.summary import health_json
 from ..errors import StateError
-from ..model import AlertState, PollResult
+from ..model import AlertState, PollResult, Target
 from ..notify.delivery import Deliverer
 from ..notify.outbox import Outbox
 from ..notify.planner import Planner
-from ..notify.report import Reporter
 from ..ome.client import OmeClient, poll_all
-from ..ome.plan import PollPlan, plan_polls, with_stream_stats
+from ..ome.plan import PollPlan
+from ..ome.targeted import poll_targeted
 from ..ome.version import describe
 from ..rules import Settings
+from ..state.acks import Ack
 from ..state.persist import from_record, to_record, transition_record
 from ..state.records import OutboxMessage, Silence, TransitionRecord
 from ..state.retention import Pruner
 from ..state.store import StateStore
+from .early import EVENT_POLL_GAP_S, EventPolls
 from .logbook import Logbook
+from .watching import Watching
 
 if TYPE_CHECKING:
     import httpx
@@ -55,9 +56,6 @@ log = logging.getLogger("omealert")
 
 #: While the state file cannot be written, how often (clock seconds) a tick tries again.
 STORE_RETRY_S = 60.0
-#: OME's events make a server be polled early at most this often (a storm of events costs
-#: one extra poll per gap, not one per event)
-EVENT_POLL_GAP_S = 0.25
 #: Transitions kept for ``history`` while the file cannot be written; older ones are dropped.
 MAX_UNSAVED_TRANSITIONS = 10_000
 
@@ -91,15 +89,11 @@ class Runner:
         health: bool = False,
     ) -> None:
         self.settings = settings
-        #: each stream's, app's and server's health (``watch``, ``demo``); None: not kept
-        self.health = (
-            HealthBook([s.name for s in settings.servers], settings.page.stale_after_s)
-            if health
-            else None
-        )
-        #: servers an OME event asked to poll now, and the event that wakes ``watch``
-        self._look_at: set[str] = set()
-        self._look = asyncio.Event()
+        #: health states (``watch --listen``, ``demo``) and stream stories (``watching``)
+        self.watching = Watching(settings, health=health)
+        self.health = self.watching.health
+        #: the servers and streams OME's events asked to poll now (``runner.early``)
+        self.early = EventPolls(metrics)
         #: what OME's Alert module said, given to each tick's samples (``ome_alert()``)
         self.events = events
         self.clock = clock
@@ -109,8 +103,6 @@ class Runner:
         #: the watcher's metrics; None (check, demo, replay): nothing is recorded
         self.metrics = metrics
         self.engine = Engine(settings, lenient_history=lenient_history)
-        #: the stream-ended report's stories (``stream_report:``)
-        self.reporter = Reporter()
         self.planner = Planner(settings)
         self.clients: dict[str, OmeClient] = {}
         self.plans: dict[str, PollPlan] = {}
@@ -123,6 +115,7 @@ class Runner:
         self._unsaved_transitions: list[TransitionRecord] = []
         #: the silences last read, used when reading them fails
         self._silences: list[Silence] = []
+        self._acks: list[Ack] = []
         self.outbox: Outbox | None = None
         if deliverer is not None and notify:
             self.outbox = Outbox(
@@ -137,6 +130,8 @@ class Runner:
         self.restored: list[Transition] = []
         #: sends still running when ``watch`` gave up waiting for them at shutdown
         self.unfinished_sends = 0
+        #: scheduled ticks that ``watch`` skipped because the loop was busy past their time
+        self.missed_slots = 0
         if store is not None:
             self._restore(store)
 
@@ -147,12 +142,7 @@ class Runner:
             self.clients[server.name] = OmeClient(
                 server, clock=self.clock, transport=self.transport, ask_version=True
             )
-            self.plans[server.name] = self._plan_for(settings, server.name)
-
-    def _plan_for(self, settings: Settings, server: str) -> PollPlan:
-        plan = plan_polls(settings.rules, server)
-        stats = self.health is not None or bool(settings.page.report_channels)
-        return with_stream_stats(plan) if stats else plan
+            self.plans[server.name] = self.watching.plan(settings, server.name)
 
     def _restore(self, store: StateStore) -> None:
         try:
@@ -175,7 +165,7 @@ class Runner:
         transitions = self.engine.reload(settings, now)
         old_servers = {s.name: s for s in self.settings.servers}
         self.settings = settings
-        self.planner = Planner(settings)
+        self.planner = Planner(settings, self.planner.acks)
         for name, client in list(self.clients.items()):
             new = next((s for s in settings.servers if s.name == name), None)
             if new is None or new != old_servers.get(name):
@@ -186,9 +176,9 @@ class Runner:
                 self.clients[server.name] = OmeClient(
                     server, clock=self.clock, transport=self.transport, ask_version=True
                 )
-        self.plans = {s.name: self._plan_for(settings, s.name) for s in settings.servers}
-        if self.health is not None:
-            self.health.configure([s.name for s in settings.servers], settings.page.stale_after_s)
+        self.plans = {s.name: self.watching.plan(settings, s.name) for s in settings.servers}
+        self.early.forget(frozenset(self.clients))
+        self.watching.reload(settings)
         for client in self.clients.values():
             if client.version.version is not None:  # a new client logs it on its first poll
                 log.info("%s", describe(client.name, client.version.version))
@@ -204,19 +194,24 @@ class Runner:
 
     # -- the tick --------------------------------------------------------------------------
 
-    def look(self, server: str) -> None:
-        """OME said something about ``server``: poll it now, outside the schedule (``watch``).
-
-        Coalesced: however many events arrive, one early poll per server is pending."""
+    def look(self, server: str, stream: Target | None = None) -> None:
+        """OME said something about ``server`` (its ``stream``): poll it now, outside the
+        schedule (``watch``); coalesced and bounded by ``runner.early``."""
         if server in self.clients:
-            self._look_at.add(server)
-            self._look.set()
+            self.early.ask(server, stream)
 
-    async def tick(self, only: frozenset[str] | None = None) -> TickReport:
-        """Poll (every server, or ``only`` these), evaluate, plan and save: one tick."""
+    async def tick(
+        self,
+        only: frozenset[str] | None = None,
+        streams: Mapping[str, Sequence[Target]] | None = None,
+    ) -> TickReport:
+        """Poll (every server, or ``only`` these, and the ``streams`` of targeted polls),
+        evaluate, plan and save: one tick, or one round of early polls."""
         started = time.perf_counter()
         clients = [c for name, c in self.clients.items() if only is None or name in only]
-        polls = await poll_all(clients, self.plans)
+        polls = await poll_all(clients, self.plans) if clients else []
+        if streams:
+            polls += await poll_targeted(self.clients, self.plans, streams, self.clock.now())
         if self.events is not None:
             self.events.apply(polls)
         # The tick's time is taken after the poll: the client stamps samples as it reads
@@ -225,17 +220,20 @@ class Runner:
         now = self.clock.now()
         transitions = list(self.restored) + self.engine.step(polls, now)
         self.restored = []
-        if self.health is not None:
-            self.health.observe(polls, self.engine.instances(), self.engine.absent_rules, now)
-        reports = self.reporter.observe(polls, self.engine.instances(), self.settings, now)
+        reports = self.watching.observe(
+            polls, self.engine.instances(), self.engine.absent_rules, self.settings, now
+        )
         messages = self._plan(transitions, now) + (reports if self.notify else [])
         self._refresh_summaries(transitions, now)
         self._save(transitions, messages, now)
-        self.logbook.polls(polls)
+        full = [p for p in polls if p.covers is None]  # a targeted one says little of its server
+        self.logbook.polls(full)
         self.logbook.transitions(transitions)
         duration = time.perf_counter() - started
         if self.metrics is not None:
-            self.metrics.observe_tick(polls, duration, self.engine.instances())
+            if only is None or full:  # a round of targeted polls alone is not a tick
+                self.metrics.observe_tick(full, duration, self.engine.instances())
+            self.metrics.observe_targeted([p for p in polls if p.covers is not None])
         return TickReport(now, polls, transitions, messages, duration)
 
     def _plan(self, transitions: Sequence[Transition], now: float) -> list[OutboxMessage]:
@@ -246,10 +244,11 @@ class Runner:
             # a silence must keep working through a disk problem.
             try:
                 self._silences = self.store.active_silences(now)
+                self._acks = self.store.live_acks(now)
             except StateError as exc:
                 self._store_failed(exc)
         silences = [s for s in self._silences if s.starts_at <= now < s.ends_at]
-        return self.planner.plan(self.engine, transitions, now, silences)
+        return self.planner.plan(self.engine, transitions, now, silences, self._acks)
 
     def _refresh_summaries(self, transitions: Sequence[Transition], now: float) -> None:
         """Render the summary of alerts that just became pending or firing.
@@ -298,8 +297,10 @@ class Runner:
                     "last_tick_at": repr(now),
                     "no_value": self.no_value_summary(),
                     "ome_versions": json.dumps(self.engine.versions, sort_keys=True),
-                    **({"health": health_json(self.health)} if self.health is not None else {}),
+                    **self._events_meta(),
+                    **self.watching.meta(),
                 },
+                acks_announced=self.planner.acks.announced,
             )
         except StateError as exc:
             self._store_failed(exc)
@@ -307,6 +308,7 @@ class Runner:
             return
         for inst in dirty:
             inst.dirty = False
+        self.planner.acks.announced.clear()
         self._unsaved_deletes.clear()
         self._unsaved_transitions.clear()
         if self.outbox is not None:
@@ -324,6 +326,13 @@ class Runner:
                 len(dirty),
                 len(unsaved),
             )
+
+    def _events_meta(self) -> dict[str, str]:
+        """The last OME events per target, for ``status`` and ``history``, when new ones came."""
+        if self.events is None or not self.events.changed:
+            return {}
+        self.events.changed = False  # a failed write loses only what the next event rewrites
+        return {"ome_events": json.dumps(self.events.shown(), sort_keys=True)}
 
     def _queue(self, messages: list[OutboxMessage]) -> None:
         if self.outbox is not None and messages:
@@ -353,13 +362,12 @@ class Runner:
             self.metrics.state_error()
 
     async def _look_now(self) -> None:
-        """The early poll OME's events asked for: the servers they named, the same rules."""
-        servers, self._look_at = frozenset(self._look_at), set()
-        self._look.clear()
-        await self.tick(only=servers)
+        """The early polls OME's events asked for (``runner.early``), with the same rules."""
+        servers, streams = self.early.take()
+        await self.tick(only=servers, streams=streams)
         if self.metrics is not None:
             for server in servers:
-                self.metrics.event_poll(server)
+                self.metrics.event_poll(server, "server")
 
     # -- the loop --------------------------------------------------------------------------
 
@@ -397,6 +405,7 @@ class Runner:
                 if next_at < now:  # skip the slots we missed, start on schedule
                     missed = int((now - next_at) // interval) + 1
                     next_at += missed * interval
+                    self.missed_slots += missed
                 while not stop.is_set():
                     if reload_requested is not None and reload_requested.is_set():
                         reload_requested.clear()
@@ -406,12 +415,12 @@ class Runner:
                     if remaining <= 0:
                         break
                     wait = min(remaining, 1.0)
-                    look: asyncio.Event | None = self._look
-                    if self._look_at:
+                    look: asyncio.Event | None = self.early.wake
+                    if self.early.pending():
                         early = looked_at + EVENT_POLL_GAP_S - self.clock.now()
                         if early <= 0:
-                            looked_at = self.clock.now()
                             await self._look_now()
+                            looked_at = self.clock.now()  # the gap runs from its end
                             continue
                         wait, look = min(wait, early), None  # pending: wake at the gap's end
                     await _wait_any(stop, reload_requested, wait, self.clock, look)

@@ -182,15 +182,9 @@ class _AlertModule(_Faults):
                 self._alert_congested = congested
                 return
             self._alert_congested = congested
-            queues = []
-            for vhost in self._vhosts.values():
-                for app in vhost.apps.values():
-                    for s in app.streams.values():
-                        urn = f"mngq:v=#{vhost.name}#{app.name}:s={s.name}:p=omr:n={s.name}"
-                        size = 1650 if congested else 0
-                        queues.append(_queue(s.id, urn, size))
             body = {
-                "internalQueues": queues,
+                # 0.18 lists every queue, as ``internals/queues`` answers at that moment
+                "internalQueues": self._queues_answer(self._now()),
                 "messages": [CONGESTED if congested else OK],
                 "type": "INTERNAL_QUEUE",
             }
@@ -341,18 +335,3 @@ def _metric(code: str, what: str, limit: float, unit: str = "fps") -> dict[str, 
 def _status(code: str) -> dict[str, str]:
     what = code.rsplit("_", 1)[1].lower()
     return {"code": code, "description": f"The ingress stream has been {what}"}
-
-
-def _queue(qid: int, urn: str, size: int) -> dict[str, Any]:
-    return {
-        "avgWaitingTime": 1_840_221 if size else 0,
-        "drop": 0,
-        "id": qid,
-        "inputPerSecond": 60 if size else 0,
-        "outputPerSecond": 12 if size else 0,
-        "peak": size,
-        "size": size,
-        "threshold": 600,
-        "type": "std::shared_ptr<MediaPacket>",
-        "urn": urn,
-    }

@@ -35,6 +35,7 @@ from ..errors import StateError
 from .lock import RunLock
 
 __all__ = [
+    "ACK_COLS",
     "ALERT_COLS",
     "DEFAULT_STATE_PATH",
     "OUTBOX_COLS",
@@ -92,6 +93,28 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # 2: a queued message names its service by a hash of the URL, not by its position in
     # the channel's list; rows queued before it get theirs when a watcher next loads them.
     ("ALTER TABLE outbox ADD COLUMN service_key TEXT NOT NULL DEFAULT ''",),
+    # 3: acknowledgements, and one-off maintenance as a kind of silence (``state.acks``).
+    (
+        "ALTER TABLE silences ADD COLUMN kind TEXT NOT NULL DEFAULT 'silence'",
+        """CREATE TABLE acks (
+            id TEXT PRIMARY KEY, matchers TEXT NOT NULL, rule TEXT NOT NULL,
+            alerts TEXT NOT NULL, created_by TEXT NOT NULL, comment TEXT NOT NULL,
+            created_at REAL NOT NULL, expires_at REAL, removed_at REAL, announced_at REAL)""",
+    ),
+    # 4: Slack messages posted through the Web API (their ts), and which alerts each one's
+    # thread is about, so replies and edits find it after a restart (state/threads.py).
+    (
+        """CREATE TABLE slack_messages (
+            channel TEXT NOT NULL, service_key TEXT NOT NULL, ts TEXT NOT NULL,
+            slack_channel TEXT NOT NULL, posted_at REAL NOT NULL, text TEXT NOT NULL,
+            PRIMARY KEY (channel, service_key, ts))""",
+        "CREATE INDEX slack_messages_posted ON slack_messages (posted_at)",
+        """CREATE TABLE slack_threads (
+            channel TEXT NOT NULL, service_key TEXT NOT NULL, rule TEXT NOT NULL,
+            target TEXT NOT NULL, ts TEXT NOT NULL, posted_at REAL NOT NULL, resolved_at REAL,
+            PRIMARY KEY (channel, service_key, rule, target))""",
+        "CREATE INDEX slack_threads_posted ON slack_threads (posted_at)",
+    ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -103,7 +126,11 @@ OUTBOX_COLS = (
     "id, channel, url_index, created_at, next_attempt_at, attempts, title, body, format, "
     "notify_type, reason, rule, targets, last_error, service_key"
 )
-SILENCE_COLS = "id, matchers, starts_at, ends_at, created_by, comment, created_at, expired_at"
+SILENCE_COLS = "id, matchers, starts_at, ends_at, created_by, comment, created_at, expired_at, kind"
+ACK_COLS = (
+    "id, matchers, rule, alerts, created_by, comment, created_at, expires_at, removed_at, "
+    "announced_at"
+)
 # Columns each table must have for this code to read it; a file lacking them is unreadable.
 _REQUIRED = {
     "alerts": ALERT_COLS,
@@ -111,7 +138,10 @@ _REQUIRED = {
     "outbox": OUTBOX_COLS,
     "notification_log": "id, at, kind, message_id, rule, targets, channel, service, reason, detail",
     "silences": SILENCE_COLS,
+    "acks": ACK_COLS,
     "meta": "key, value",
+    "slack_messages": "channel, service_key, ts, slack_channel, posted_at, text",
+    "slack_threads": "channel, service_key, rule, target, ts, posted_at, resolved_at",
 }
 _CORRUPT_CODES = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
 

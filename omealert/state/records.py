@@ -112,6 +112,8 @@ class Silence:
     comment: str
     created_at: float
     expired_at: float | None = None
+    #: "silence", or "maintenance" (``omealert maintenance add``: the comment says why)
+    kind: str = "silence"
 
 
 @dataclass(slots=True)

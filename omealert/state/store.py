@@ -21,7 +21,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..errors import StateError
-from .db import ALERT_COLS, OUTBOX_COLS, SILENCE_COLS, StateDB
+from .acks import PRUNE_CONDITION as ACK_PRUNE_CONDITION
+from .acks import AckTable
+from .db import ALERT_COLS, OUTBOX_COLS, SILENCE_COLS
 from .records import AlertRecord, LogEntry, OutboxMessage, Silence, TransitionRecord
 
 __all__ = ["PRUNE_BATCH", "StateStore"]
@@ -43,6 +45,10 @@ _PRUNABLE = (
     ("transitions", "at < ?"),
     ("notification_log", "at < ?"),
     ("silences", "min(ends_at, coalesce(expired_at, ends_at)) < ?"),
+    ("acks", ACK_PRUNE_CONDITION),
+    # a thread whose alert never resolved (its rule or channel went away) ages out
+    ("slack_threads", "posted_at < ?"),
+    ("slack_messages", "posted_at < ?"),
 )
 
 #: Compact JSON for the DB; one reused encoder is markedly faster than json.dumps per call.
@@ -72,7 +78,7 @@ def _silence(r: tuple[Any, ...]) -> Silence:
     return silence
 
 
-class StateStore(StateDB):
+class StateStore(AckTable):
     """The one place omealert keeps state between ticks and between processes."""
 
     # -- alerts ----------------------------------------------------------------------------
@@ -90,6 +96,7 @@ class StateStore(StateDB):
         transitions: Iterable[TransitionRecord] = (),
         outbox: Iterable[OutboxMessage] = (),
         meta: Mapping[str, str] | None = None,
+        acks_announced: Iterable[tuple[str, float]] = (),
     ) -> list[int]:
         """Write one tick atomically; returns the ids given to the new outbox messages, in order.
 
@@ -118,7 +125,10 @@ class StateStore(StateDB):
             for m in outbox
         ]  # fmt: skip
         meta_rows = list((meta or {}).items())
-        if not (alert_rows or delete_rows or transition_rows or outbox_rows or meta_rows):
+        announced = [(at, ack_id) for ack_id, at in acks_announced]
+        if not (alert_rows or delete_rows or transition_rows or outbox_rows or meta_rows) and (
+            not announced
+        ):
             return []
         ids: list[int] = []
         with self._txn("save the tick") as conn:
@@ -138,6 +148,7 @@ class StateStore(StateDB):
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 meta_rows,
             )
+            conn.executemany("UPDATE acks SET announced_at = ? WHERE id = ?", announced)
         return ids
 
     # -- outbox and delivery ---------------------------------------------------------------
@@ -177,12 +188,20 @@ class StateStore(StateDB):
                 conn.execute("DELETE FROM outbox WHERE id = ?", (msg_id,))
 
     def mark_failed(
-        self, msg_id: int, at: float, error: str, next_attempt_at: float, service: str
+        self,
+        msg_id: int,
+        at: float,
+        error: str,
+        next_attempt_at: float,
+        service: str,
+        reason: str = "",
     ) -> None:
+        """Log a failed attempt; ``reason`` (a ``FailureReason``) leads its line in history."""
         with self._txn("record a failed delivery") as conn:
             row = conn.execute("SELECT attempts FROM outbox WHERE id = ?", (msg_id,)).fetchone()
             attempt = (row[0] + 1) if row else 0
-            note = f"attempt {attempt} failed: {error}; next try {_utc(next_attempt_at)}"
+            why = f" ({reason})" if reason else ""
+            note = f"attempt {attempt} failed{why}: {error}; next try {_utc(next_attempt_at)}"
             if self._log_message(conn, msg_id, at, "failed", service, note):
                 conn.execute(
                     "UPDATE outbox SET attempts = attempts + 1, last_error = ?, "
@@ -224,16 +243,19 @@ class StateStore(StateDB):
         created_by: str,
         comment: str,
         now: float,
+        kind: str = "silence",
     ) -> Silence:
         with self._txn("add a silence") as conn:
             while True:
                 sid = secrets.token_hex(4)
                 if not conn.execute("SELECT 1 FROM silences WHERE id = ?", (sid,)).fetchone():
                     break
-            silence = Silence(sid, list(matchers), starts_at, ends_at, created_by, comment, now)
+            silence = Silence(
+                sid, list(matchers), starts_at, ends_at, created_by, comment, now, None, kind
+            )
             conn.execute(
-                f"INSERT INTO silences ({SILENCE_COLS}) VALUES (?,?,?,?,?,?,?,NULL)",
-                (sid, _dumps(silence.matchers), starts_at, ends_at, created_by, comment, now),
+                f"INSERT INTO silences ({SILENCE_COLS}) VALUES (?,?,?,?,?,?,?,NULL,?)",
+                (sid, _dumps(silence.matchers), starts_at, ends_at, created_by, comment, now, kind),
             )
         return silence
 

@@ -30,7 +30,7 @@ def test_demo_prints_the_page_and_holds_it_open(tmp_path: Path) -> None:
         assert text.index("status page") < text.index("story:")
         with urllib.request.urlopen(m.group(1) + "api/v1/streams", timeout=10) as reply:
             streams = json.loads(reply.read())["streams"]
-        assert {s["stream"] for s in streams} == {"studio-a", "studio-b", "cam-1", "cam-2"}
+        assert {"studio-a", "studio-b", "cam-1", "cam-2"} <= {s["stream"] for s in streams}
         with urllib.request.urlopen(m.group(1), timeout=10) as reply:
             assert b"studio-b" in reply.read()
         proc.send_signal(signal.SIGINT)

@@ -651,6 +651,11 @@ def test_demo_runs_the_story(tmp_path: Path) -> None:
     assert re.search(r"queue-congested demo/default/live/cam-1/:queue/trs/filter_video#\d+: "
                      "pending → firing", run.out)  # fmt: skip
     assert "[RESOLVED] queue-congested on demo/default/live/cam-1/:queue/" in run.out
+    # OME's event for a stream that ends makes a targeted poll between two ticks (issue 16)
+    assert (
+        "[00:35] stream-ended demo/default/live/studio-c: inactive → firing (event-triggered poll)"
+        "\n[00:35] ┌ notification (warning)\n        │ [FIRING] stream-ended" in run.out
+    )
 
 
 def test_version_and_light_start_up(tmp_path: Path) -> None:

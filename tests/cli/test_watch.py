@@ -525,8 +525,8 @@ def test_receiver_down_is_retried_once_back_and_mail_is_not_held_back(
     assert titles(http) == [f"[FIRING] stalled on {CAM1}"]
     assert subjects(smtp) == [f"[FIRING] stalled on {CAM1}"]
     assert w.metric("omealert_notifications_sent_total", channel="hook") == 1
-    assert w.metric("omealert_notifications_failed_total", channel="hook") == 1
-    assert w.count("failed, attempt") == 1  # one line per failed attempt, not per tick
+    assert w.metric("omealert_notifications_failed_total", channel="hook", reason="refused") == 1
+    assert w.count("failed (refused), attempt") == 1  # one line per failed attempt, not per tick
 
 
 def test_hung_webhook_holds_back_neither_mail_nor_polling_nor_shutdown(
@@ -699,7 +699,8 @@ def test_json_logs_parse_and_no_secret_reaches_logs_metrics_or_state(
     assert records[-1]["msg"] == "stopped"
     assert w.stdout() == ""
     assert status == 200
-    assert 'omealert_notifications_failed_total{channel="relay"}' in metrics_text
+    # the relay offers no AUTH for the channel's password: an auth failure, counted as one
+    assert 'omealert_notifications_failed_total{channel="relay",reason="auth"} 1.0' in metrics_text
     state_files = [p for p in cfg_path.parent.iterdir() if p.name.startswith("state.db")]
     assert state_files
     emitted = [metrics_text] + [p.read_bytes().decode("latin-1") for p in state_files]

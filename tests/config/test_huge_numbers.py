@@ -58,3 +58,22 @@ def test_a_huge_number_as_a_label_value_says_to_quote_it() -> None:
     text = SERVER + "rules:\n  - name: r\n    when: viewers > 1\n    labels: {team: 0x"
     text += "f" * 5_000 + "}\n"
     assert issues(text) == ["t.yaml:7:20: a number this large as a label value: put it in quotes"]
+
+
+def test_a_long_base60_number_is_an_error_not_a_quadratic_int() -> None:
+    """``interval: 59:59:…`` (YAML 1.1 base 60) is refused at its place, not built part by part."""
+    text = "interval: " + ":".join(["59"] * 20_000) + "\n" + SERVER
+    assert "t.yaml:1:11: this value is not a valid !!int: too many ':' parts" in issues(text)
+
+
+def test_a_short_base60_number_still_reads_as_yaml_says() -> None:
+    """``1:30`` stays what YAML 1.1 makes of it (90), so no existing config changes meaning."""
+    from omealert.config.yamlsource import parse_yaml
+
+    assert parse_yaml("x: 1:30\n", "t.yaml", {}).data == {"x": 90}
+
+
+def test_max_in_flight_has_a_ceiling() -> None:
+    """``max_in_flight: 10000000`` would open that many sockets and tasks: refused at its place."""
+    found = issues(SERVER + "    max_in_flight: 10000000\n")
+    assert len(found) == 1 and found[0].startswith("t.yaml:4:20:") and "1024" in found[0]

@@ -49,7 +49,7 @@ BAD_FILES: dict[str, list[str]] = {
         "unknown-keys.bad.yaml:14:5: unknown key 'frobnicate' (expected one of: name, scope, "
         "match, when, resolve_when, for, keep_firing_for, repeat_interval, send_resolved, "
         "severity, labels, summary, description, channels, on_missing, group_by, group_wait, "
-        "servers)",
+        "servers, mute_time_intervals, active_time_intervals)",
     ],
     "duplicates.bad.yaml": [
         "duplicates.bad.yaml:4:11: duplicate server name 'origin-1' (first used at line 2)",
@@ -358,8 +358,8 @@ def test_env_is_not_read_in_comments_or_keys_and_can_be_escaped() -> None:
     assert s.rules[0].summary == "costs ${HOME}"
     assert errors_of(SERVER + "${KEY}: 1\n") == ["t.yaml:4:1: unknown key '${KEY}' (expected "
         "one of: servers, interval, defaults, channels, rules, routes, inhibit, ome_api_down, "
-        "ome_events, outage_tolerance, delivery_max_age, state_retention, health, listen_auth, "
-        "stream_report)"]  # fmt: skip
+        "ome_events, outage_tolerance, delivery_max_age, state_retention, time_intervals, "
+        "notify_acks, health, listen_auth, stream_report)"]  # fmt: skip
 
 
 def test_env_none_reads_process_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -137,6 +137,16 @@ def test_a_target_not_seen_for_longer_than_the_window_is_forgotten() -> None:
     assert history.view(S1, 71.0).rate(PATH, None) is None
 
 
+def test_pruning_after_polling_some_servers_forgets_only_their_targets() -> None:
+    """An early poll of one server says nothing of another's streams: they stay."""
+    history = History([PATH], 0.0)
+    edge = Target("edge", "default", "app", "s1")
+    bytes_in(history, [(0, 0.0), (10, 10.0)])
+    history.record(sample(0, edge, providers__totalBytesIn=1.0))
+    history.prune(30.0, {"edge"})
+    assert len(history) == 1 and history.view(S1, 30.0).rate(PATH, None) == 1.0
+
+
 def test_points_after_now_are_not_in_the_window() -> None:
     """Evaluating at an earlier time (a replay) sees only what had happened by then."""
     history = History([PATH], 60.0)

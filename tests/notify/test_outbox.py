@@ -16,6 +16,7 @@ from omealert.config.load import load_config_text
 from omealert.rules import Settings
 from omealert.simulator import Simulator
 from omealert.state import db as state_db
+from omealert.state.db import SCHEMA_VERSION
 from omealert.state.records import service_key
 from tests.helpers import run_async
 from tests.receivers import HttpReceiver
@@ -141,7 +142,9 @@ async def test_an_old_state_file_is_migrated_and_its_queue_bound_to_urls(rig: Ri
     runner = rig.start_with(config(rig.sim, rig.a, rig.b))
     assert rig.store is not None
     with closing(sqlite3.connect(db)) as conn:
-        assert conn.execute("SELECT max(version) FROM schema_version").fetchone() == (2,)
+        assert conn.execute("SELECT max(version) FROM schema_version").fetchone() == (
+            SCHEMA_VERSION,
+        )
         (key,) = conn.execute("SELECT service_key FROM outbox").fetchone()
     assert key == service_key(f"json://127.0.0.1:{rig.b.port}/hook-{rig.b.port}")
     await runner.reload(config(rig.sim, rig.b, rig.a))

@@ -8,6 +8,7 @@ from omealert.engine.engine import Engine
 from omealert.errors import SourceErrorKind
 from omealert.notify.planner import Planner
 from omealert.rules import InhibitSpec, Matcher, RouteSpec, Rule
+from omealert.state.acks import Ack
 from omealert.state.records import OutboxMessage, Silence, service_key
 
 from ..helpers import poll, rule, settings
@@ -25,6 +26,7 @@ class Scenario:
         self.engine = Engine(self.settings)
         self.planner = Planner(self.settings)
         self.silences: list[Silence] = []
+        self.acks: list[Ack] = []
 
     def tick(
         self, at: float, streams: dict[str, int] | None = None, **poll_kw: Any
@@ -33,7 +35,7 @@ class Scenario:
         p = poll(at, targets, **poll_kw)
         transitions = self.engine.step([p], at)
         active = [s for s in self.silences if s.starts_at <= at < s.ends_at]
-        return self.planner.plan(self.engine, transitions, at, active)
+        return self.planner.plan(self.engine, transitions, at, active, self.acks)
 
 
 def hi(**kw: Any) -> Rule:

@@ -125,3 +125,25 @@ def test_report_and_page_settings_are_checked() -> None:
     assert settings.page.listen_auth == ("ops", "pw-1")
     assert settings.page.report_channels == ("hook",) and settings.page.report_min_duration_s == 60
     assert "pw-1" not in repr(settings)
+
+
+def test_a_targeted_poll_ends_no_stream_and_hides_none() -> None:
+    """A poll of the few streams an OME event named lists too little to call others gone."""
+    from omealert.model import Target
+    from omealert.runner.watching import Watching
+    from tests.helpers import poll
+
+    settings = load_config_text(
+        CONFIG.format(sim="http://127.0.0.1:1", hook=1).replace("1m", "0s"), "r.yaml", env={}
+    )
+    watching = Watching(settings, health=True)
+    full = poll(0.0, {"default/live/cam1": {}, "default/live/cam2": {}})
+    assert watching.observe([full], [], frozenset(), settings, 0.0) == []
+    cam1 = Target("origin", "default", "live", "cam1")
+    targeted = poll(10.0, {"default/live/cam1": {}})
+    targeted.covers = frozenset({cam1})
+    assert watching.observe([targeted], [], frozenset(), settings, 10.0) == []
+    assert watching.health is not None and len(watching.health.streams) == 2
+    gone = poll(20.0, {"default/live/cam1": {}})
+    reports = watching.observe([gone], [], frozenset(), settings, 20.0)
+    assert [m.targets for m in reports] == [["origin/default/live/cam2"]]

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from omealert.ome.alert import AlertEvent, Source
-from omealert.ome.events import RECENT, EventBook, Heard
+from omealert.model import PollResult, Target
+from omealert.ome.alert import AlertEvent, Source, parse_event
+from omealert.ome.events import RECENT, EventBook, Heard, stream_of
 
 CAM = Source("default", "live", "cam1")
 
@@ -65,3 +66,43 @@ def test_expire_forgets_the_streams_no_longer_listed_and_keeps_app_and_server_co
     assert book.codes("origin", other) == {"INGRESS_HAS_BFRAME"}
     assert book.codes("origin", None) == {"INTERNAL_QUEUE_CONGESTION"}
     assert book.expire("edge", lambda s: False) == 0
+
+
+def test_a_targeted_poll_expires_only_the_streams_of_the_apps_it_listed() -> None:
+    """A stream gone from the listed app loses its codes; one in an app not looked at keeps
+    them, though the targeted poll does not list it either."""
+    book = EventBook()
+    book.record(heard(("INGRESS_BITRATE_LOW",)))
+    elsewhere = Source("default", "other", "cam3")
+    book.record(heard(("INGRESS_BITRATE_LOW",), elsewhere))
+    app = Target("origin", "default", "live")
+    poll = PollResult("origin", 0.0, 0.0, listed={Target("origin"), app}, covers=frozenset({app}))
+    book.apply([poll])
+    assert book.codes("origin", CAM) == frozenset()
+    assert book.codes("origin", elsewhere) == {"INGRESS_BITRATE_LOW"}
+
+
+def test_which_events_ask_for_a_targeted_poll_and_which_for_the_whole_server() -> None:
+    """A stream's own event and a transcoder's (parentSourceUri) name their stream; a queue
+    event (it needs the queues, read server-wide) or one naming no stream names none."""
+
+    def event(doc: str) -> Heard:
+        return Heard(0.0, "origin", parse_event(doc.encode()))
+
+    ingress = '{"messages":[{"code":"OK"}],"sourceUri":"#default#live/cam1","type":"INGRESS"}'
+    transcoder = (
+        '{"messages":[{"code":"EGRESS_TRANSCODE_FAILED_DECODING"}],'
+        '"parentSourceUri":"#default#live/cam1","type":"EGRESS"}'
+    )
+    queue = (
+        '{"messages":[{"code":"INTERNAL_QUEUE_CONGESTION"}],'
+        '"sourceUri":"#default#live/cam1","type":"INTERNAL_QUEUE"}'
+    )
+    app = '{"messages":[{"code":"OK"}],"sourceUri":"#default#live","type":"INGRESS"}'
+    cam1 = Target("origin", "default", "live", "cam1")
+    assert [stream_of(event(d)) for d in (ingress, transcoder, queue, app)] == [
+        cam1,
+        cam1,
+        None,
+        None,
+    ]

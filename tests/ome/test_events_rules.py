@@ -13,10 +13,11 @@ from omealert.clock import FakeClock, SystemClock
 from omealert.config.load import load_config_text
 from omealert.errors import ConfigError
 from omealert.metrics import Metrics
-from omealert.model import AlertState
-from omealert.ome.events import EventBook, Heard
+from omealert.model import AlertState, Target
+from omealert.ome.events import EventBook, Heard, stream_of
 from omealert.rules import ServerSpec
 from omealert.runner import Runner
+from omealert.runner.early import MAX_STREAMS
 from omealert.simulator import Simulator
 from omealert.web.listener import Listener
 from omealert.web.ome_alert import AlertReceiver
@@ -108,8 +109,9 @@ def test_an_unknown_code_in_a_rule_is_a_load_error_with_a_suggestion() -> None:
 
 
 def test_an_event_makes_the_watcher_poll_now_and_polling_judges() -> None:
-    """With a 60 s interval, OME's STREAM_DELETED makes an early poll whose own listing fires
-    an ``absent`` rule long before the next tick; many events cost one early poll per gap."""
+    """With a 60 s interval, OME's STREAM_DELETED makes a targeted poll whose own listing fires
+    an ``absent`` rule long before the next tick; a storm naming a thousand streams folds into
+    one early poll of the whole server."""
 
     async def body() -> None:
         with Simulator() as sim:
@@ -130,7 +132,10 @@ def test_an_event_makes_the_watcher_poll_now_and_polling_judges() -> None:
 
             def heard(h: Heard) -> None:
                 book.record(h)
-                runner.look(h.server)
+                runner.look(h.server, stream_of(h))
+
+            def polls(kind: str) -> float | None:
+                return metrics.value("omealert_event_polls_total", server="origin", kind=kind)
 
             listener = Listener(metrics)
             AlertReceiver({"origin": KEY.encode()}, heard, metrics).install(listener.app)
@@ -146,13 +151,17 @@ def test_an_event_makes_the_watcher_poll_now_and_polling_judges() -> None:
                 async with asyncio.timeout(10):  # far less than the 60 s to the next tick
                     while not any(i.state is AlertState.FIRING for i in runner.engine.instances()):
                         await asyncio.sleep(0.01)
-                assert metrics.value("omealert_event_polls_total", server="origin") == 1
-                for _ in range(1000):
-                    runner.look("origin")
+                assert polls("stream") == 1 and polls("server") is None
+                assert metrics.ticks == 1  # a targeted poll is not a tick
+                for i in range(1000):
+                    runner.look("origin", Target("origin", "default", "live", f"s{i}"))
                 async with asyncio.timeout(10):
-                    while metrics.value("omealert_event_polls_total", server="origin") != 2:
+                    while polls("server") != 1:
                         await asyncio.sleep(0.01)
-                assert metrics.ticks == 3  # the scheduled one and two early polls
+                assert polls("stream") == 1
+                folded = metrics.value("omealert_event_polls_folded_total", server="origin")
+                assert folded == MAX_STREAMS + 1  # the ones pending, and the one past the cap
+                assert metrics.ticks == 2  # the scheduled one and the early poll of the server
             finally:
                 stop.set()
                 await watch

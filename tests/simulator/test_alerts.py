@@ -106,7 +106,8 @@ def test_a_stall_sends_nothing_and_rules_list_video_first() -> None:
 
 
 def test_congestion_is_0_18s_global_queue_event_and_its_ok() -> None:
-    """INTERNAL_QUEUE with every queue and no sourceUri, then its OK, both accepted."""
+    """INTERNAL_QUEUE with every queue (3 of the app, 3 per stream) and no sourceUri, then its
+    OK, both accepted."""
 
     async def body() -> None:
         async with hearing() as (listener, book):
@@ -122,8 +123,8 @@ def test_congestion_is_0_18s_global_queue_event_and_its_ok() -> None:
                 await flushed(sim)
                 events = [parse_event(p["body"].encode()) for p in sim.alert_posts()]
                 assert [(e.type, e.codes, e.source, e.queue_count) for e in events] == [
-                    ("INTERNAL_QUEUE", ("INTERNAL_QUEUE_CONGESTION",), None, 2),
-                    ("INTERNAL_QUEUE", ("OK",), None, 2),
+                    ("INTERNAL_QUEUE", ("INTERNAL_QUEUE_CONGESTION",), None, 9),
+                    ("INTERNAL_QUEUE", ("OK",), None, 9),
                 ]
                 assert book.codes("origin", None) == frozenset()
 
