@@ -5,7 +5,8 @@
   ``version`` and ``last_poll_age`` (seconds).
 - ``GET /api/v1/alerts``: firing and pending alerts: ``rule``, ``target``, ``state``,
   ``severity``, ``value``, ``since``, ``fired_at``, ``summary``, ``silenced_by`` (silence
-  IDs), ``inhibited_by`` (the alert muting it, or null).
+  IDs), ``inhibited_by`` (the alert muting it, or null), ``silence`` and ``ack`` (as
+  ``status --format json`` has them, or null).
 - ``GET /api/v1/streams``: ``total``, ``matching`` and ``streams`` (problems first), each
   with ``key``, ``server``, ``vhost``, ``app``, ``stream``, ``state``, ``reason``,
   ``since``, ``viewers``, ``bitrate`` (input bits/s). ``?state=stalled`` and ``?q=text``

@@ -29,6 +29,9 @@ from ..engine.health import Health, TargetHealth
 from ..errors import StateError
 from ..model import Target
 from ..notify.planner import compile_silences
+from ..notify.windows import Quiet
+from ..state.acks import Ack
+from ..state.records import Silence
 from .present import FILTERS, ICONS, age
 from .sparkline import sparkline
 from .view import (
@@ -95,13 +98,18 @@ class StatusPages:
         if cached is not None and now - cached[0] < SILENCE_REUSE_S:
             return cached[1]
         store = self.runner.store
-        silences = []
+        silences: list[Silence] = []
+        acks: list[Ack] = []
         if store is not None:
             try:
                 silences = [s for s in store.active_silences(now) if s.starts_at <= now]
+                acks = store.live_acks(now)
             except StateError:
-                silences = []  # the watcher logs the state file's troubles itself
-        muting = Muting(tuple(compile_silences(silences)), self.runner.settings.inhibit)
+                pass  # the watcher logs the state file's troubles itself
+        compiled = tuple(compile_silences(silences))
+        settings = self.runner.settings
+        quiet = Quiet.build(settings, now, compiled, acks)
+        muting = Muting(compiled, settings.inhibit, quiet)
         self._silences = (now, muting)
         return muting
 

@@ -16,6 +16,7 @@ from typing import Any
 from ..engine.alerts import Instance
 from ..engine.health import RANK, Health, HealthBook, TargetHealth
 from ..model import AlertState, Target
+from ..notify.windows import Quiet
 from ..rules import InhibitSpec, Matcher, matches_all
 from ..state.records import Silence
 
@@ -80,6 +81,8 @@ class Muting:
 
     silences: tuple[tuple[Silence, tuple[Matcher, ...]], ...] = ()
     inhibit: tuple[InhibitSpec, ...] = ()
+    #: silences and acknowledgements as ``status`` shows them (``notify/windows.py``)
+    quiet: Quiet | None = None
 
 
 def alert_rows(instances: Iterable[Instance], muting: Muting, now: float) -> list[dict[str, Any]]:
@@ -103,6 +106,9 @@ def alert_rows(instances: Iterable[Instance], muting: Muting, now: float) -> lis
     out = []
     for inst in live:
         silenced = [s.id for s, m in muting.silences if matches_all(m, inst.labels)]
+        held: dict[str, Any] = {"ack": None, "silence": None}
+        if muting.quiet is not None:
+            held = muting.quiet.view(inst.rule, inst.target.key, inst.fired_at, inst.labels)
         out.append(
             {
                 "rule": inst.rule,
@@ -115,6 +121,7 @@ def alert_rows(instances: Iterable[Instance], muting: Muting, now: float) -> lis
                 "summary": inst.summary,
                 "silenced_by": silenced,
                 "inhibited_by": inhibitors.get(inst.key),
+                **held,
             }
         )
     return out

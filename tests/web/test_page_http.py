@@ -15,6 +15,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -102,6 +103,29 @@ def test_status_command_shows_the_health_column(watcher: PageWatcher) -> None:
         ).stdout
     )  # fmt: skip
     assert {r["health"] for r in data if r["rule"] == "ingest-stalled"} == {"stalled"}
+
+
+def test_an_acknowledgement_shows_on_the_alert(watcher: PageWatcher) -> None:
+    """``omealert ack`` on the stalled alert: the API and the page say who and why."""
+    ack = subprocess.run(
+        [sys.executable, "-m", "omealert", "ack", "--matcher", "rule=ingest-stalled",
+         "--comment", "swapping the <encoder>", "--by", "alice", "--state", str(watcher.state)],
+        capture_output=True, text=True, timeout=30, env=bare_env(watcher.state.parent),
+    )  # fmt: skip
+    assert ack.returncode == 0, ack
+
+    def acked() -> dict[str, Any] | None:
+        alerts = watcher.json("/api/v1/alerts")["alerts"]
+        return next(a["ack"] for a in alerts if a["rule"] == "ingest-stalled")
+
+    assert wait_until(lambda: acked() is not None, 10)  # silences and acks are read every 2 s
+    assert acked() == {**(acked() or {}), "by": "alice", "comment": "swapping the <encoder>"}
+    assert wait_until(
+        lambda: (
+            "acknowledged by alice: swapping the &lt;encoder&gt;" in watcher.get("/")[2].decode()
+        ),
+        10,
+    )
 
 
 def test_unknown_state_is_a_clear_400(watcher: PageWatcher) -> None:
