@@ -166,6 +166,8 @@ class Rule:
     #: names of ``time_intervals``: none sent inside these / only inside one of these
     mute_time_intervals: tuple[str, ...] = ()
     active_time_intervals: tuple[str, ...] = ()
+    #: where its notices go: ``channels`` (apprise), ``alertmanager``, or both
+    deliver: tuple[str, ...] = ("channels",)
 
     @property
     def is_absent(self) -> bool:
@@ -336,6 +338,67 @@ API_DOWN_RULE = "ome-api-down"
 
 
 @dataclass(frozen=True, slots=True)
+class AlertmanagerSpec:
+    """One Alertmanager that every firing and resolved alert is posted to (``alertmanagers:``)."""
+
+    url: str  # base URL with the api_prefix, no trailing slash
+    timeout_s: float = 10.0
+    basic_auth: tuple[str, str] | None = field(default=None, repr=False)
+    bearer_token: str | None = field(default=None, repr=False)
+    verify_tls: bool = True
+    ca_file: str | None = None
+
+    @property
+    def name(self) -> str:
+        """``scheme://host:port``: how logs and metrics name it (no path, no credentials)."""
+        return scheme_and_host_port(self.url)
+
+
+def scheme_and_host_port(url: str) -> str:
+    m = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)://(?:[^@/?#]*@)?([^/?#]*)", url)
+    return f"{m.group(1).lower()}://{m.group(2)}" if m else "<url>"
+
+
+@dataclass(frozen=True, slots=True)
+class ShardSpec:
+    """This watcher's part of the fleet: shard ``index`` of ``count``, split by server or app."""
+
+    index: int = 0
+    count: int = 1
+    by: str = "server"  # or "app"
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+
+#: More shards than this is a typo, not a fleet.
+MAX_SHARDS = 1024
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"K/N"`` → ``(K, N)``; ValueError says what is wrong."""
+    m = re.fullmatch(r"\s*(\d{1,4})\s*/\s*(\d{1,4})\s*", text)
+    if not m:
+        raise ValueError(f"shard {text!r} is not K/N (e.g. 0/3: the first of three shards)")
+    index, count = int(m.group(1)), int(m.group(2))
+    if not 1 <= count <= MAX_SHARDS:
+        raise ValueError(f"shard count must be 1 to {MAX_SHARDS}, got {count}")
+    if index >= count:
+        raise ValueError(f"shard {index}/{count}: K must be below N (shards are 0 to {count - 1})")
+    return index, count
+
+
+@dataclass(frozen=True, slots=True)
+class HeartbeatSpec:
+    """The dead man's switch: an always-firing watchdog alert, and/or a URL pinged per tick."""
+
+    watchdog: bool = False
+    url: str | None = field(default=None, repr=False)
+    method: str = "GET"
+    timeout_s: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """A whole loaded config."""
 
@@ -358,3 +421,12 @@ class Settings:
     time_intervals: Mapping[str, Callable[[float], bool]] = field(default_factory=dict)
     #: tell the channels that heard a firing when someone acknowledges it
     notify_acks: bool = True
+    #: where notices go by default (a rule's ``deliver`` overrides it)
+    default_deliver: tuple[str, ...] = ("channels",)
+    alertmanagers: tuple[AlertmanagerSpec, ...] = ()
+    #: a firing alert is posted again this often, so an Alertmanager keeps it alive
+    resend_delay_s: float = 60.0
+    #: which watcher sent an alert: an annotation, never a label (replicas must agree)
+    replica: str = ""
+    shard: ShardSpec = ShardSpec()
+    heartbeat: HeartbeatSpec = HeartbeatSpec()

@@ -254,6 +254,7 @@ class _Checker:
             group_by=tuple(_pick(r.group_by, d.group_by)),
             group_wait_s=_pick(r.group_wait, d.group_wait),
             servers=tuple(r.servers or ()),
+            deliver=tuple(_pick(r.deliver, d.deliver)),
         )
 
     def patterns(self, path: KeyPath, r: RuleModel) -> tuple[TargetPattern, ...]:

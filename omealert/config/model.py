@@ -26,15 +26,17 @@ from pydantic import (
 
 from ..durations import format_duration, parse_duration
 from ..model import Scope, Severity
-from ..rules import SLACK_API_URL, MessageFormat, OnMissing, SlackApiSpec
+from ..rules import SLACK_API_URL, MessageFormat, OnMissing, SlackApiSpec, parse_shard
 from .messages import describe
 from .time_intervals import NamedTimeIntervalModel
 
 __all__ = [
+    "AlertmanagerModel",
     "ApiDownModel",
     "ChannelModel",
     "ConfigModel",
     "DefaultsModel",
+    "HeartbeatModel",
     "InhibitModel",
     "OmeEventsModel",
     "RouteModel",
@@ -133,6 +135,21 @@ LabelName = Annotated[
     ),
 ]
 LabelValue = Annotated[str, BeforeValidator(_label_value)]
+#: where a rule's notices go: apprise channels, the Alertmanagers, or both
+DeliverTo = Literal["channels", "alertmanager"]
+Deliver = Annotated[list[DeliverTo], Field(min_length=1)]
+
+
+def _channels_only() -> list[DeliverTo]:
+    return ["channels"]
+
+
+def _shard(value: object) -> object:
+    """``K/N`` (``0/3``): shard K of N, 0 ≤ K < N."""
+    if value is None or not isinstance(value, str):
+        return value
+    parse_shard(value)  # ValueError says what is wrong
+    return value
 
 
 #: How long one poll of a server may take when the config does not say.
@@ -243,6 +260,7 @@ class DefaultsModel(_Model):
     on_missing: OnMissing = OnMissing.RESOLVE
     group_by: list[LabelName] = Field(default_factory=list)
     group_wait: Duration = 0.0
+    deliver: Deliver = Field(default_factory=_channels_only)
 
 
 class RuleModel(_Model):
@@ -268,6 +286,7 @@ class RuleModel(_Model):
     servers: list[ServerName] | None = None
     mute_time_intervals: list[str] | None = None
     active_time_intervals: list[str] | None = None
+    deliver: Deliver | None = None
 
 
 class RouteModel(_Model):
@@ -312,6 +331,45 @@ class OmeEventsModel(_Model):
     secret_key: SecretStr
 
 
+class BasicAuthModel(_Model):
+    username: str
+    password: SecretStr
+
+
+class AlertmanagerModel(_Model):
+    """One Alertmanager that alerts are posted to (all of them, as Prometheus does)."""
+
+    url: str
+    timeout: PositiveDuration = 10.0
+    basic_auth: BasicAuthModel | None = None
+    bearer_token: SecretStr | None = None
+    ca_file: str | None = None
+    verify_tls: bool = True
+    api_prefix: str = ""
+
+    @model_validator(mode="after")
+    def _one_kind_of_auth(self) -> AlertmanagerModel:
+        if self.basic_auth is not None and self.bearer_token is not None:
+            raise ValueError("give basic_auth or bearer_token, not both")
+        return self
+
+
+class HeartbeatModel(_Model):
+    """The dead man's switch: a watchdog alert to the Alertmanagers and/or a ping URL."""
+
+    watchdog: bool = False
+    #: a healthchecks-style ping URL; its path is the check's secret
+    url: SecretStr | None = None
+    method: Literal["GET", "POST"] = "GET"
+    timeout: PositiveDuration = 5.0
+
+    @model_validator(mode="after")
+    def _does_something(self) -> HeartbeatModel:
+        if not self.watchdog and self.url is None:
+            raise ValueError("a heartbeat needs watchdog: true, a url, or both")
+        return self
+
+
 class ConfigModel(_Model):
     """The whole file."""
 
@@ -341,3 +399,11 @@ class ConfigModel(_Model):
         list[NamedTimeIntervalModel], BeforeValidator(_none_as_empty_list)
     ] = Field(default_factory=list)
     notify_acks: bool = True
+    alertmanagers: Annotated[list[AlertmanagerModel], BeforeValidator(_none_as_empty_list)] = Field(
+        default_factory=list
+    )
+    resend_delay: PositiveDuration = 60.0
+    replica: str | None = None
+    shard: Annotated[str | None, BeforeValidator(_shard)] = None
+    shard_by: Literal["server", "app"] = "server"
+    heartbeat: HeartbeatModel | None = None

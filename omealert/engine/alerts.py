@@ -112,6 +112,7 @@ def api_down_rule(settings: Settings) -> Rule:
         summary=spec.summary,
         description="",
         channels=spec.channels or settings.default_channels,
+        deliver=settings.default_deliver,
     )
 
 

@@ -33,7 +33,8 @@ from ..notify.delivery import Deliverer
 from ..notify.outbox import Outbox
 from ..notify.planner import Planner
 from ..ome.client import OmeClient, poll_all
-from ..ome.plan import PollPlan, plans_for
+from ..ome.plan import PollPlan
+from ..ome.shard import shard_plan
 from ..ome.targeted import poll_targeted
 from ..ome.version import describe
 from ..rules import Settings
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
 
     from ..metrics import Metrics
     from ..ome.events import EventBook
+    from .fleet import FleetHook
 
 log = logging.getLogger("omealert")
 
@@ -123,6 +125,8 @@ class Runner:
                 on_store_error=self._store_failed,
             )
         self.restored: list[Transition] = []
+        #: Alertmanagers and the heartbeat (``runner/fleet.py``), told of every tick
+        self.fleet: FleetHook | None = None
         #: sends still running when ``watch`` gave up waiting for them at shutdown
         self.unfinished_sends = 0
         #: scheduled ticks that ``watch`` skipped because the loop was busy past their time
@@ -137,7 +141,7 @@ class Runner:
             self.clients[server.name] = OmeClient(
                 server, clock=self.clock, transport=self.transport, ask_version=True
             )
-        self.plans = plans_for(settings)
+            self.plans[server.name] = shard_plan(settings, settings.rules, server.name)
 
     def _restore(self, store: StateStore) -> None:
         try:
@@ -171,13 +175,17 @@ class Runner:
                 self.clients[server.name] = OmeClient(
                     server, clock=self.clock, transport=self.transport, ask_version=True
                 )
-        self.plans = plans_for(settings)
+        self.plans = {
+            s.name: shard_plan(settings, settings.rules, s.name) for s in settings.servers
+        }
         self.early.forget(frozenset(self.clients))
         for client in self.clients.values():
             if client.version.version is not None:  # a new client logs it on its first poll
                 log.info("%s", describe(client.name, client.version.version))
         if self.outbox is not None:
             self.outbox.configure(settings.channels)
+        if self.fleet is not None:
+            self.fleet.configure(settings)
         messages = self._plan(transitions, now)
         self._save(transitions, messages, now)
         self.logbook.transitions(transitions)
@@ -225,6 +233,8 @@ class Runner:
             if only is None or full:  # a round of targeted polls alone is not a tick
                 self.metrics.observe_tick(full, duration, self.engine.instances())
             self.metrics.observe_targeted([p for p in polls if p.covers is not None])
+        if self.fleet is not None:
+            self.fleet.after_tick(self.engine, transitions, polls, now, full=only is None)
         return TickReport(now, polls, transitions, messages, duration)
 
     def _plan(self, transitions: Sequence[Transition], now: float) -> list[OutboxMessage]:
@@ -379,6 +389,9 @@ class Runner:
                 self.store, clock=self.clock, retention_s=lambda: self.settings.state_retention_s
             )
             prune_task = asyncio.create_task(pruner.run(stop))
+        fleet_task = None
+        if self.fleet is not None:
+            fleet_task = asyncio.create_task(self.fleet.run(stop))
         next_at = self.clock.now()
         looked_at = next_at - EVENT_POLL_GAP_S
         try:
@@ -418,6 +431,8 @@ class Runner:
             stop.set()
             if prune_task is not None:
                 await prune_task
+            if fleet_task is not None:
+                await fleet_task
             if outbox_task is not None:
                 await outbox_task
             if self.outbox is not None:
