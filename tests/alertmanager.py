@@ -29,8 +29,13 @@ def binary() -> str:
     return require(BINARY, PACKAGE)
 
 
-def config_text(webhook_url: str, *, group_wait: str = "1s", group_interval: str = "2s") -> str:
-    """One route to one webhook, grouped as README's "HA and big fleets" recommends."""
+def config_text(webhook_url: str, *, group_wait: str = "1s", group_interval: str = "3s") -> str:
+    """One route to one webhook, grouped as README's "HA and big fleets" recommends.
+
+    ``group_interval`` stays well above the cluster's ``peer_timeout``, as Alertmanager's
+    defaults do (5m and 15s): a peer that waits its turn longer than a group interval
+    can find a resolve notified while its own snapshot still said firing, and send that.
+    """
     return f"""\
 route:
   receiver: hook
@@ -57,7 +62,7 @@ class AlertmanagerProc:
         *,
         peers: Sequence[AlertmanagerProc] = (),
         cluster: bool = False,
-        peer_timeout: str = "3s",
+        peer_timeout: str = "1s",
     ) -> None:
         self.dir = workdir / name
         self.dir.mkdir(parents=True)
