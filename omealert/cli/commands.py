@@ -143,6 +143,10 @@ async def _check(settings: Settings, state: str | None, notify: bool, window: fl
             notify=notify,
             lenient_history=True,
         )
+        if notify:
+            from .fleet import attach_for_check
+
+            attach_for_check(runner, clock)
         try:
             result = await run_check(
                 settings, clock=clock, runner=runner, stateful=bool(state), window_s=window
@@ -156,6 +160,11 @@ async def _check(settings: Settings, state: str | None, notify: bool, window: fl
                     "dropped": dict(outbox.counters.dropped),
                     "queued": len(outbox),
                 }
+            if runner.fleet is not None:
+                from .fleet import flush_for_check
+
+                posted = await flush_for_check(runner.fleet, 30.0)
+                result.notifications = {**(result.notifications or {}), **posted}
             if store is not None:  # state_retention holds for a cron job's file too
                 from ..state.retention import Pruner
 

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from ..metrics import Metrics
     from ..rules import Settings
     from ..runner import Runner
+    from ..runner.fleet import FleetHook
 
 log = logging.getLogger("omealert")
 
@@ -45,6 +46,29 @@ def describe_shard(full: Settings, mine: Settings) -> str:
     if shard.by == "app":
         return f"shard {shard} by app: this shard's apps of every server"
     return f"shard {shard} by server: {len(mine.servers)} of {len(full.servers)} server(s)"
+
+
+def attach_for_check(runner: Runner, clock: Clock) -> None:
+    """``check --notify``: post to the Alertmanagers and ping the heartbeat too."""
+    from ..runner.fleet import FleetHook, wants_fleet
+
+    if wants_fleet(runner.settings):
+        runner.fleet = FleetHook(
+            runner.settings,
+            lambda inst, rule, now: runner.planner.view(inst, rule, now),
+            clock=clock,
+        )
+
+
+async def flush_for_check(hook: FleetHook, timeout: float) -> dict[str, dict[str, int]]:
+    """Post what the check's tick queued, once: the alerts each Alertmanager took, and the
+    posts that failed."""
+    await hook.flush(timeout)
+    counts = list(hook.pool.counters())
+    return {
+        "alertmanager_sent": {name: c.sent for name, c in counts},
+        "alertmanager_errors": {name: c.errors for name, c in counts if c.errors},
+    }
 
 
 def attach(runner: Runner, metrics: Metrics, clock: Clock) -> None:

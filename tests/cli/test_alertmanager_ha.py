@@ -190,3 +190,34 @@ def test_ha_pair_on_a_cluster_notifies_once_and_survives_a_killed_watcher(
     assert hook.wait_for(2, 20), b.stderr()
     assert not hook.wait_for(3, 3), statuses(hook)
     assert statuses(hook) == ["firing", "resolved"]
+
+
+def test_check_notify_posts_to_alertmanager(
+    tmp_path: Path, sim: Simulator, hook: HttpReceiver, procs: list[Any]
+) -> None:
+    """``check --notify`` (one cron run) posts its firing alert; Alertmanager holds it."""
+    import subprocess
+    import sys
+
+    from tests.helpers import bare_env
+
+    binary()
+    am = AlertmanagerProc(tmp_path, "am", hook.url + "/am")
+    procs.append(am)
+    am.wait_ready()
+    sim.stall(*CAM1)
+    config = write(tmp_path / "c.yaml", watch_config(sim, [am.url], "cron"))
+    args = [sys.executable, "-m", "omealert", "check", "-c", str(config), "--notify"]
+    args += ["--state", str(tmp_path / "s.db"), "--format", "json"]
+
+    def run() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            args, env=bare_env(tmp_path), capture_output=True, text=True, timeout=60
+        )
+
+    assert wait_until(lambda: "stalled" in run().stdout, 10)
+    result = run()
+    assert f'"alertmanager_sent": {{"{am.url}": 1}}' in result.stdout, result.stdout
+    (alert,) = am.alerts()
+    assert alert["labels"]["alertname"] == "stalled"
+    assert alert["annotations"]["replica"] == "cron"

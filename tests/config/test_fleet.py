@@ -1,0 +1,99 @@
+"""Config keys of the fleet: alertmanagers, deliver, shard, heartbeat; what validate says."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from omealert.config.load import load_config_text
+from omealert.errors import ConfigError
+
+SERVER = "servers:\n  - name: a\n    url: http://127.0.0.1:1\n"
+RULE = "rules:\n  - name: r\n    when: webrtc publishers > 5\n"
+PASSWORD = "am-pass-9d2c71"
+
+
+def errors(text: str) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        load_config_text(text, "t.yaml", env={})
+    return [str(i) for i in info.value.issues]
+
+
+def test_alertmanagers_load_with_auth_prefix_and_deliver() -> None:
+    """URLs lose a trailing slash and gain the api_prefix; deliver reaches the rule."""
+    s = load_config_text(
+        SERVER
+        + "alertmanagers:\n  - url: http://am-1:9093/\n    api_prefix: /am\n"
+        + f"    basic_auth: {{username: u, password: {PASSWORD}}}\n"
+        + "  - url: https://am-2:9093\n    bearer_token: tok\n    timeout: 3s\n"
+        + "resend_delay: 30s\nreplica: east\n"
+        + RULE
+        + "    deliver: [channels, alertmanager]\n",
+        "t.yaml",
+        env={},
+    )
+    assert [a.url for a in s.alertmanagers] == ["http://am-1:9093/am", "https://am-2:9093"]
+    assert s.alertmanagers[0].basic_auth == ("u", PASSWORD)
+    assert s.alertmanagers[1].bearer_token == "tok" and s.alertmanagers[1].timeout_s == 3.0
+    assert s.rules[0].deliver == ("channels", "alertmanager")
+    assert (s.resend_delay_s, s.replica) == (30.0, "east")
+    assert PASSWORD not in repr(s.alertmanagers)
+
+
+def test_validate_says_what_is_wrong_with_each_alertmanager_url() -> None:
+    """A bad scheme, credentials in the URL and a query are each reported at their line."""
+    text = (
+        SERVER
+        + "alertmanagers:\n  - url: ftp://am:9093\n"
+        + f"  - url: http://u:{PASSWORD}@am:9093\n  - url: http://am:9093/?x=1\n"
+        + RULE
+    )
+    found = errors(text)
+    assert found == [
+        "t.yaml:5:10: alertmanager url must start with http:// or https://",
+        "t.yaml:6:10: alertmanager url must not contain a user or password; use basic_auth",
+        "t.yaml:7:10: alertmanager url must not have a query (?...) or fragment (#...)",
+    ]
+    assert not any(PASSWORD in e for e in found)
+
+
+def test_delivering_to_alertmanager_needs_one() -> None:
+    """deliver: [alertmanager] and the watchdog without alertmanagers: are errors."""
+    assert errors(SERVER + "defaults:\n  deliver: [alertmanager]\n" + RULE) == [
+        "t.yaml:1:1: rules deliver to alertmanager, but alertmanagers: lists none"
+    ]
+    assert errors(SERVER + "heartbeat:\n  watchdog: true\n" + RULE) == [
+        "t.yaml:5:13: the watchdog alert needs alertmanagers: to go to"
+    ]
+
+
+def test_shard_and_heartbeat_are_checked() -> None:
+    """shard is K/N with K < N; a heartbeat must do something and its URL must be http(s)."""
+    assert errors(SERVER + "shard: 3/3\n" + RULE) == [
+        "t.yaml:4:8: shard 3/3: K must be below N (shards are 0 to 2)"
+    ]
+    assert "is not K/N" in errors(SERVER + "shard: half\n" + RULE)[0]
+    assert (
+        "a heartbeat needs watchdog: true, a url, or both"
+        in errors(SERVER + "heartbeat:\n  method: GET\n" + RULE)[0]
+    )
+    assert errors(SERVER + "heartbeat:\n  url: hc-ping/abc\n" + RULE) == [
+        "t.yaml:5:8: heartbeat url must start with http:// or https://"
+    ]
+    s = load_config_text(
+        SERVER + "shard: 1/4\nshard_by: app\nheartbeat:\n  url: http://hc/x\n" + RULE,
+        "t.yaml",
+        env={},
+    )
+    assert (s.shard.index, s.shard.count, s.shard.by) == (1, 4, "app")
+    assert s.heartbeat.url == "http://hc/x" and "hc/x" not in repr(s.heartbeat)
+
+
+def test_watch_refuses_a_bad_shard_option(tmp_path: Path) -> None:
+    """``watch --shard 5/2`` exits with a usage error naming the problem."""
+    from omealert.cli.main import main
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(SERVER + RULE)
+    assert main(["watch", "-c", str(cfg), "--shard", "5/2", "--state", str(tmp_path / "s")]) == 2
