@@ -228,6 +228,9 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
         acks = store.live_acks(now)
         no_value = _no_value_lines(store.get_meta("no_value"))
         no_value += version_lines(store.get_meta("ome_versions"))
+        from .fleet import shard_lines
+
+        no_value += shard_lines(store.get_meta("shard"))
         heard = store.get_meta("ome_events")
     no_value += status_lines(heard)
     said = events_by_target(heard)

@@ -48,6 +48,14 @@ def describe_shard(full: Settings, mine: Settings) -> str:
     return f"shard {shard} by server: {len(mine.servers)} of {len(full.servers)} server(s)"
 
 
+def shard_lines(stored: str | None) -> list[str]:
+    """``status``: which shard the watcher writing this state file is (when sharded)."""
+    shard, _, by = (stored or "").partition(" ")
+    if not shard or shard.endswith("/1"):
+        return []
+    return [f"this watcher is shard {shard} of its fleet (by {by or 'server'})"]
+
+
 def attach_for_check(runner: Runner, clock: Clock) -> None:
     """``check --notify``: post to the Alertmanagers and ping the heartbeat too."""
     from ..runner.fleet import FleetHook, wants_fleet

@@ -299,6 +299,7 @@ class Runner:
                     "no_value": self.no_value_summary(),
                     "ome_versions": json.dumps(self.engine.versions, sort_keys=True),
                     **self._events_meta(),
+                    "shard": f"{self.settings.shard} {self.settings.shard.by}",
                 },
                 acks_announced=self.planner.acks.announced,
             )

@@ -7,6 +7,7 @@ what reached the receiver tells which watcher evaluated which stream. Split by s
 
 from __future__ import annotations
 
+import io
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from omealert.cli.main import main
 from omealert.ome.shard import owner
 from omealert.simulator import Simulator
 from tests.cli.test_watch import Watcher, write
@@ -105,6 +107,9 @@ def test_shards_by_server_cover_every_stream_exactly_once(
     for k in range(SHARDS):
         assert seen[f"shard{k}"] == {t for t in streams if owner(t.split("/")[0], SHARDS) == k}
     assert any("shard 0/3 by server: " in w.stderr() for w in watchers)
+    out = io.StringIO()
+    assert main(["status", "--state", str(tmp_path / "s1.db")], out=out) == 0
+    assert "this watcher is shard 1/3 of its fleet (by server)" in out.getvalue()
 
 
 def test_shards_by_app_split_one_big_server(tmp_path: Path, hook: HttpReceiver) -> None:
