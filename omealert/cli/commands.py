@@ -198,7 +198,7 @@ def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
     if not args.speed >= 1:
         print("omealert demo: --speed must be a number >= 1", file=sys.stderr)
         return ExitCode.USAGE
-    return run_demo(speed=args.speed, out=out)
+    return run_demo(speed=args.speed, out=out, heartbeat=getattr(args, "heartbeat", False))
 
 
 # -- status, history, silence ---------------------------------------------------------------

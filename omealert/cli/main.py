@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="a one-minute story against the built-in OME simulator")
     d.add_argument("--speed", type=float, default=1.0, help="run the story N times faster")
+    d.add_argument(
+        "--heartbeat", action="store_true", help="also show the dead man's switch's pings"
+    )
 
     s = sub.add_parser("status", help="current alerts (pending, firing, silenced)")
     state_arg(s, "state database")
