@@ -45,7 +45,10 @@ def describe_shard(full: Settings, mine: Settings) -> str:
         return ""
     if shard.by == "app":
         return f"shard {shard} by app: this shard's apps of every server"
-    return f"shard {shard} by server: {len(mine.servers)} of {len(full.servers)} server(s)"
+    line = f"shard {shard} by server: {len(mine.servers)} of {len(full.servers)} server(s)"
+    if not mine.servers:
+        line += " (none is this shard's: it polls nothing until the servers change)"
+    return line
 
 
 def shard_lines(stored: str | None) -> list[str]:

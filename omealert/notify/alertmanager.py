@@ -83,7 +83,7 @@ class AlertFeed:
                 self._resolved.pop(key, None)
                 out.append(alert)
             elif tr.from_state is AlertState.FIRING:
-                out.extend(self._resolve(tr.instance, tr.at))
+                out.extend(self._resolve(tr.instance, tr.rule, tr.at, now))
         if now >= self._next_resend:
             self._next_resend = now + self.resend_s
             out.extend(self._resend(engine, now))
@@ -114,9 +114,13 @@ class AlertFeed:
             out.append(self.watchdog(now))
         return out
 
-    def _resolve(self, inst: Instance, at: float) -> list[AmAlert]:
+    def _resolve(self, inst: Instance, rule: Rule | None, at: float, now: float) -> list[AmAlert]:
+        """The resolve of an alert this feed posted, or (just started: the first tick
+        after a restart) of one an earlier run posted, as its rule delivers there."""
         key = alert_key({"labels": am_labels(inst)})
         alert = self._firing.pop(key, None)
+        if alert is None and delivers_to_alertmanager(rule):
+            alert = self._alert(inst, rule, now)
         if alert is None:
             return []
         ended = self._ended(alert, inst.resolved_at or at)

@@ -9,6 +9,7 @@ beside the tick loop, until the watcher stops.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
     from ..rules import Settings
 
 __all__ = ["FleetHook", "wants_fleet"]
+
+log = logging.getLogger("omealert")
 
 
 def wants_fleet(settings: Settings) -> bool:
@@ -57,6 +60,10 @@ class FleetHook:
         next start (the senders of the old ones keep their queues until then)."""
         self.feed.configure(settings)
         self.pinger.configure(settings.heartbeat)
+        if settings.alertmanagers != self._managers:
+            log.warning(
+                "the list of alertmanagers changed: it takes effect when the watcher restarts"
+            )
 
     def after_tick(
         self,

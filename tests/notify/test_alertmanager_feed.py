@@ -96,6 +96,17 @@ def test_a_resolve_is_posted_at_once_and_resent_for_fifteen_minutes_only() -> No
     assert rig.tick(1020.0 + RESOLVED_RETENTION_S + 61.0, 0) == []
 
 
+def test_a_resolve_right_after_a_restart_is_posted_too() -> None:
+    """A feed that never posted the alert (the watcher restarted) still posts its resolve."""
+    rig = Rig()
+    rig.tick(1000.0, 0)
+    (fired,) = rig.tick(1010.0, 9)
+    rig.feed = AlertFeed(rig.settings, rig.pool, rig.planner.view)  # a new process
+    (resolved,) = [a for a in rig.tick(1020.0, 0) if epoch(a["endsAt"]) == 1020.0]
+    assert resolved["labels"] == fired["labels"]
+    assert resolved["startsAt"] == fired["startsAt"]
+
+
 def test_rules_that_deliver_only_to_channels_are_not_posted() -> None:
     """``quiet`` fires too (default deliver: channels) but never reaches Alertmanager."""
     rig = Rig()
