@@ -354,8 +354,9 @@ class _Checker:
         out = []
         for i, route in self.parts.routes:
             matchers = self.matchers(("routes", i, "matchers"), route.matchers)
-            self.channel_refs(("routes", i, "channels"), route.channels)
-            out.append(RouteSpec(matchers, tuple(route.channels), route.severity))
+            channels = tuple(route.channels or ())
+            self.channel_refs(("routes", i, "channels"), list(channels))
+            out.append(RouteSpec(matchers, channels, route.severity, tuple(route.deliver or ())))
         return tuple(out)
 
     def inhibit(self) -> tuple[InhibitSpec, ...]:

@@ -65,8 +65,10 @@ def fleet_fields(
         )
     model = parts.fleet
     default_deliver = tuple(parts.defaults.deliver)
-    wants_am = "alertmanager" in default_deliver or any(
-        r.deliver is not None and "alertmanager" in r.deliver for _, r in parts.rules
+    wants_am = (
+        "alertmanager" in default_deliver
+        or any(r.deliver is not None and "alertmanager" in r.deliver for _, r in parts.rules)
+        or any(r.deliver is not None and "alertmanager" in r.deliver for _, r in parts.routes)
     )
     if wants_am and not parts.alertmanagers and model is not None:
         add(("alertmanagers",), "rules deliver to alertmanager, but alertmanagers: lists none")

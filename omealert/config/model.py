@@ -294,14 +294,18 @@ class RouteModel(_Model):
 
     matchers: list[str] = Field(default_factory=list)
     severity: Severity | None = None
-    channels: list[ChannelName] = Field(min_length=1)
+    channels: list[ChannelName] | None = Field(None, min_length=1)
     mute_time_intervals: list[str] | None = None
     active_time_intervals: list[str] | None = None
+    #: ``[alertmanager]``: matching alerts are also posted to the Alertmanagers
+    deliver: Deliver | None = None
 
     @model_validator(mode="after")
     def _selects_something(self) -> RouteModel:
         if not self.matchers and self.severity is None:
             raise ValueError("a route needs matchers:, severity: or both")
+        if self.channels is None and "alertmanager" not in (self.deliver or ()):
+            raise ValueError("a route needs channels: (or deliver: [alertmanager])")
         return self
 
 

@@ -27,7 +27,7 @@ from .am_sender import AlertKey, AlertmanagerPool, AmAlert, alert_key
 if TYPE_CHECKING:
     from ..engine.alerts import Instance, Transition
     from ..engine.engine import Engine
-    from ..rules import Rule, Settings
+    from ..rules import RouteSpec, Rule, Settings
     from .context import AlertView
 
 #: a resolved alert is posted again for this long (Prometheus keeps it 15 minutes)
@@ -46,6 +46,10 @@ def rfc3339(epoch: float) -> str:
 
 def delivers_to_alertmanager(rule: Rule | None) -> bool:
     return rule is not None and "alertmanager" in rule.deliver
+
+
+def _routed(settings: Settings) -> tuple[RouteSpec, ...]:
+    return tuple(r for r in settings.routes if "alertmanager" in r.deliver)
 
 
 @dataclass(slots=True)
@@ -71,12 +75,19 @@ class AlertFeed:
         self.settings = settings
         self.resend_s = settings.resend_delay_s
         self.valid_s = 4 * max(settings.resend_delay_s, settings.interval_s)
+        self.routes = _routed(settings)
+
+    def delivers(self, rule: Rule | None, inst: Instance) -> bool:
+        """The rule's ``deliver``, or a route with ``deliver: [alertmanager]`` matching."""
+        if delivers_to_alertmanager(rule):
+            return True
+        return rule is not None and any(r.matches(inst.labels) for r in self.routes)
 
     def observe(self, transitions: Iterable[Transition], engine: Engine, now: float) -> None:
         """After a tick: post what changed now, and everything firing each ``resend_delay``."""
         out: list[AmAlert] = []
         for tr in transitions:
-            if tr.to_state is AlertState.FIRING and delivers_to_alertmanager(tr.rule):
+            if tr.to_state is AlertState.FIRING and self.delivers(tr.rule, tr.instance):
                 alert = self._alert(tr.instance, tr.rule, now)
                 key = alert_key(alert)
                 self._firing[key] = alert
@@ -97,7 +108,7 @@ class AlertFeed:
             if inst.state is not AlertState.FIRING:
                 continue
             rule = engine.rule_for(inst.rule)
-            if not delivers_to_alertmanager(rule):
+            if not self.delivers(rule, inst):
                 continue
             key = alert_key({"labels": am_labels(inst)})
             old = self._firing.get(key)
@@ -119,7 +130,7 @@ class AlertFeed:
         after a restart) of one an earlier run posted, as its rule delivers there."""
         key = alert_key({"labels": am_labels(inst)})
         alert = self._firing.pop(key, None)
-        if alert is None and delivers_to_alertmanager(rule):
+        if alert is None and self.delivers(rule, inst):
             alert = self._alert(inst, rule, now)
         if alert is None:
             return []

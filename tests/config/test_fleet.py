@@ -68,6 +68,20 @@ def test_delivering_to_alertmanager_needs_one() -> None:
     ]
 
 
+def test_a_route_may_deliver_to_alertmanager_without_channels() -> None:
+    """``deliver: [alertmanager]`` stands in for a route's channels; neither is an error."""
+    am = "alertmanagers:\n  - url: http://am:9093\n"
+    s = load_config_text(
+        SERVER + am + "routes:\n  - severity: critical\n    deliver: [alertmanager]\n" + RULE,
+        "t.yaml",
+        env={},
+    )
+    assert s.routes[0].deliver == ("alertmanager",) and s.routes[0].channels == ()
+    assert errors(SERVER + am + "routes:\n  - severity: critical\n" + RULE) == [
+        "t.yaml:7:5: a route needs channels: (or deliver: [alertmanager])"
+    ]
+
+
 def test_shard_and_heartbeat_are_checked() -> None:
     """shard is K/N with K < N; a heartbeat must do something and its URL must be http(s)."""
     assert errors(SERVER + "shard: 3/3\n" + RULE) == [

@@ -15,7 +15,7 @@ from omealert.engine.engine import Engine
 from omealert.notify.alertmanager import RESOLVED_RETENTION_S, AlertFeed
 from omealert.notify.am_sender import MAX_QUEUED, AlertmanagerPool
 from omealert.notify.planner import Planner
-from omealert.rules import AlertmanagerSpec, HeartbeatSpec
+from omealert.rules import AlertmanagerSpec, HeartbeatSpec, Matcher, RouteSpec
 from tests.helpers import poll, rule, settings
 
 WHEN = "webrtc publishers > 5"
@@ -113,6 +113,15 @@ def test_rules_that_deliver_only_to_channels_are_not_posted() -> None:
     rig.tick(1000.0, 0)
     names = {a["labels"]["alertname"] for a in rig.tick(1010.0, 9)}
     assert names == {"stalled"}
+
+
+def test_a_route_with_deliver_alertmanager_posts_what_it_matches() -> None:
+    """A route ``{matchers: [team=b], deliver: [alertmanager]}`` posts the rule it matches."""
+    route = RouteSpec((Matcher.parse("rule=quiet"),), (), None, ("alertmanager",))
+    rig = Rig(routes=(route,))
+    rig.tick(1000.0, 0)
+    names = {a["labels"]["alertname"] for a in rig.tick(1010.0, 9)}
+    assert names == {"stalled", "quiet"}
 
 
 def test_the_watchdog_rides_every_resend() -> None:
