@@ -65,13 +65,15 @@ def fleet_fields(
         )
     model = parts.fleet
     default_deliver = tuple(parts.defaults.deliver)
-    wants_am = (
-        "alertmanager" in default_deliver
-        or any(r.deliver is not None and "alertmanager" in r.deliver for _, r in parts.rules)
-        or any(r.deliver is not None and "alertmanager" in r.deliver for _, r in parts.routes)
-    )
-    if wants_am and not parts.alertmanagers and model is not None:
-        add(("alertmanagers",), "rules deliver to alertmanager, but alertmanagers: lists none")
+    wanting: list[KeyPath] = [("defaults", "deliver")] if "alertmanager" in default_deliver else []
+    for section, items in (("rules", parts.rules), ("routes", parts.routes)):
+        wanting += [
+            (section, i, "deliver")
+            for i, r in items
+            if r.deliver is not None and "alertmanager" in r.deliver
+        ]
+    if wanting and not parts.alertmanagers and model is not None:
+        add(wanting[0], "this delivers to alertmanager, but alertmanagers: lists none")
     shard = ShardSpec()
     if model is not None and model.shard is not None:
         index, count = parse_shard(model.shard)

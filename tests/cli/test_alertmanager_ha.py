@@ -24,8 +24,12 @@ AM_PASSWORD = "AM-PASSWORD-2f9e"
 CAM1 = ("default", "live", "cam1")
 
 
-def watch_config(sim: Simulator, managers: list[str], replica: str, extra: str = "") -> str:
-    urls = "".join(f"  - url: {url}\n" for url in managers)
+def watch_config(
+    sim: Simulator, managers: list[str], replica: str, extra: str = "", *, auth: bool = False
+) -> str:
+    """A watcher delivering ``stalled`` to ``managers`` only; ``auth``: with basic_auth."""
+    login = f"    basic_auth: {{username: omealert, password: {AM_PASSWORD}}}\n" if auth else ""
+    urls = "".join(f"  - url: {url}\n{login}" for url in managers)
     return f"""\
 servers:
   - name: origin
@@ -147,7 +151,7 @@ def test_a_down_alertmanager_is_retried_and_never_holds_up_the_other(
     procs.append(am)
     am.wait_ready()
     dead = "http://127.0.0.1:9"  # discard port: nothing listens on loopback
-    w = start(watch_config(sim, [dead, am.url], "a"), "a")
+    w = start(watch_config(sim, [dead, am.url], "a", auth=True), "a")
     sim.stall(*CAM1)
     assert hook.wait_for(1, 15), w.stderr()
     assert wait_until(

@@ -61,7 +61,10 @@ def test_validate_says_what_is_wrong_with_each_alertmanager_url() -> None:
 def test_delivering_to_alertmanager_needs_one() -> None:
     """deliver: [alertmanager] and the watchdog without alertmanagers: are errors."""
     assert errors(SERVER + "defaults:\n  deliver: [alertmanager]\n" + RULE) == [
-        "t.yaml:1:1: rules deliver to alertmanager, but alertmanagers: lists none"
+        "t.yaml:5:12: this delivers to alertmanager, but alertmanagers: lists none"
+    ]
+    assert errors(SERVER + RULE + "    deliver: [alertmanager]\n") == [
+        "t.yaml:7:14: this delivers to alertmanager, but alertmanagers: lists none"
     ]
     assert errors(SERVER + "heartbeat:\n  watchdog: true\n" + RULE) == [
         "t.yaml:5:13: the watchdog alert needs alertmanagers: to go to"
