@@ -99,6 +99,9 @@ def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
         return unknown(f"config invalid: {exc.issues[0]}{more}")
     if args.notify and not args.state:
         return unknown("--notify needs --state (to remember what was already sent)")
+    from .fleet import for_shard
+
+    settings = for_shard(settings, None)  # a sharded config: this shard's servers, as watch
     try:
         window = parse_duration(args.window)
     except ValueError as exc:

@@ -114,3 +114,26 @@ def test_watch_refuses_a_bad_shard_option(tmp_path: Path) -> None:
     cfg = tmp_path / "c.yaml"
     cfg.write_text(SERVER + RULE)
     assert main(["watch", "-c", str(cfg), "--shard", "5/2", "--state", str(tmp_path / "s")]) == 2
+
+
+def test_check_with_a_sharded_config_polls_only_its_shard(tmp_path: Path) -> None:
+    """``shard: 0/2`` in check: the other shard's server (down here) is not polled."""
+    import io
+    import json
+
+    from omealert.cli.main import main
+    from omealert.simulator import Simulator
+
+    with Simulator() as sim:
+        sim.add_stream("default", "live", "cam")
+        cfg = tmp_path / "c.yaml"
+        cfg.write_text(  # origin-1 is shard 0's, origin-0 shard 1's (rendezvous of 2)
+            f"servers:\n  - name: origin-1\n    url: {sim.url}\n"
+            f"    access_token: {sim.access_token}\n"
+            "  - name: origin-0\n    url: http://127.0.0.1:9\n    timeout: 1s\n"
+            "shard: 0/2\n" + RULE
+        )
+        out = io.StringIO()
+        code = main(["check", "-c", str(cfg), "--format", "json"], out=out)
+    result = json.loads(out.getvalue())
+    assert (code, result["status"], result["alerts"]) == (0, "OK", []), result
