@@ -8,6 +8,7 @@ plain objects.
 from __future__ import annotations
 
 import enum
+import hashlib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -371,6 +372,27 @@ class ShardSpec:
 
     def __str__(self) -> str:
         return f"{self.index}/{self.count}"
+
+    def owns(self, name: str) -> bool:
+        """Whether ``name`` (a server, or ``vhost/app`` by app) is this shard's."""
+        return shard_owner(name, self.count) == self.index
+
+    def alerts_api_down(self, server: str) -> bool:
+        """Whether this shard raises ``ome-api-down`` for ``server``: the server's owner
+        (by app every shard polls every server, and one of them must speak for it)."""
+        return self.count <= 1 or self.by != "app" or self.owns(server)
+
+
+def shard_owner(name: str, count: int) -> int:
+    """Rendezvous hashing: the shard (0 to count-1) with the highest score for ``name``."""
+    if count <= 1:
+        return 0
+
+    def score(shard: int) -> int:
+        digest = hashlib.blake2b(f"{shard}\x00{name}".encode(), digest_size=8).digest()
+        return int.from_bytes(digest, "big")
+
+    return max(range(count), key=score)
 
 
 #: More shards than this is a typo, not a fleet.

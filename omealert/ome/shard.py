@@ -9,38 +9,31 @@ shards moves only the names the new shard wins (~1/(N+1) of them), not a reshuff
 server's ``ome-api-down`` comes from its shard. ``shard_by: app``, for one server too big
 for one watcher: every shard polls every server but reads the stats (and lists the
 streams) only of the apps it owns; the server and vhost levels (their stats and stream
-counts) are read by the shard that owns the server. The cost: every shard lists every
-server's vhosts and apps, and every shard sees a server that is down.
+counts) are read, and its ``ome-api-down`` raised, by the shard that owns the server
+(``ShardSpec.alerts_api_down``). The cost: every shard lists every server's vhosts and
+apps.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from ..lang.fields import Source
 from ..model import Scope, Target
-from ..rules import Rule, Settings, ShardSpec
+from ..rules import Rule, Settings, ShardSpec, shard_owner
 from .plan import PollPlan, plan_polls
 
 __all__ = ["ShardPlan", "owner", "owns", "shard_plan", "shard_servers"]
 
 
-def _score(shard: int, name: str) -> int:
-    digest = hashlib.blake2b(f"{shard}\x00{name}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big")
-
-
 def owner(name: str, count: int) -> int:
     """The shard (0 to count-1) that ``name`` belongs to."""
-    if count <= 1:
-        return 0
-    return max(range(count), key=lambda k: _score(k, name))
+    return shard_owner(name, count)
 
 
 def owns(shard: ShardSpec, name: str) -> bool:
-    return owner(name, shard.count) == shard.index
+    return shard.owns(name)
 
 
 def shard_servers(settings: Settings) -> Settings:

@@ -38,6 +38,20 @@ def test_shard_by_server_keeps_only_the_owned_servers() -> None:
     assert shard_servers(base).servers == servers  # one shard: everything
 
 
+def test_shard_by_app_raises_api_down_only_on_the_servers_shard() -> None:
+    """By app every shard polls a dead server; only the server's owner alerts it."""
+    from omealert.engine.engine import Engine
+    from omealert.errors import SourceErrorKind
+    from tests.helpers import poll
+
+    firing = []
+    for k in range(3):
+        s = replace(settings(), shard=ShardSpec(k, 3, "app"))
+        transitions = Engine(s).step([poll(100.0, error=SourceErrorKind.UNREACHABLE)], 100.0)
+        firing.append(len(transitions))
+    assert firing == [1 if owner("origin", 3) == k else 0 for k in range(3)]
+
+
 def test_shard_by_app_plans_only_owned_apps_and_the_server_level_on_its_owner() -> None:
     """App stats are read only by the app's shard; server stats only by the server's owner."""
     r = rule("hi", "webrtc publishers > 5")
