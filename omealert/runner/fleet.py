@@ -9,6 +9,7 @@ beside the tick loop, until the watcher stops.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -30,6 +31,9 @@ if TYPE_CHECKING:
 __all__ = ["FleetHook", "wants_fleet"]
 
 log = logging.getLogger("omealert")
+
+#: at shutdown, how long a post still out to an Alertmanager may take
+STOP_GRACE_S = 2.0
 
 
 def wants_fleet(settings: Settings) -> bool:
@@ -80,9 +84,18 @@ class FleetHook:
             self.pinger.tick_done(list(polls))
 
     async def run(self, stop: asyncio.Event) -> None:
+        """The senders until ``stop``; then a post still out gets ``STOP_GRACE_S`` to end
+        (a hung Alertmanager must not hold up the exit: the next start resends)."""
+        senders = asyncio.create_task(self.pool.run(stop))
         try:
-            await self.pool.run(stop)
+            await stop.wait()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(senders, STOP_GRACE_S)
         finally:
+            if not senders.done():
+                senders.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await senders
             await self.pinger.aclose()
 
     async def flush(self, timeout: float) -> bool:

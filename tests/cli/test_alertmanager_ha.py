@@ -225,3 +225,19 @@ def test_check_notify_posts_to_alertmanager(
     (alert,) = am.alerts()
     assert alert["labels"]["alertname"] == "stalled"
     assert alert["annotations"]["replica"] == "cron"
+
+
+def test_sigterm_does_not_wait_for_a_hung_alertmanager(
+    sim: Simulator, hook: HttpReceiver, start: StartWatcher
+) -> None:
+    """An Alertmanager that never answers holds neither the polling nor the exit."""
+    import signal
+
+    hook.set_delay(60)
+    w = start(watch_config(sim, [hook.url], "a"), "a")
+    sim.stall(*CAM1)
+    assert hook.wait_for(1, 15), w.stderr()  # the post is out, and hangs
+    w.wait_ticks(5)
+    w.signal(signal.SIGTERM)
+    assert w.wait_exit(8) == 0, w.stderr()  # a hang guard: the post's own timeout is 10s
+    hook.release()
