@@ -2,16 +2,31 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from omealert.config.load import load_config_text
 from omealert.errors import ConfigError
+from tests.helpers import bare_env
 
 SERVER = "servers:\n  - name: a\n    url: http://127.0.0.1:1\n"
 RULE = "rules:\n  - name: r\n    when: webrtc publishers > 5\n"
 PASSWORD = "am-pass-9d2c71"
+
+
+def omealert(tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """A command in its own process: ``check`` and ``watch`` set up logging for the process."""
+    return subprocess.run(
+        [sys.executable, "-m", "omealert", *args],
+        cwd=tmp,
+        env=bare_env(tmp),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def errors(text: str) -> list[str]:
@@ -109,19 +124,17 @@ def test_shard_and_heartbeat_are_checked() -> None:
 
 def test_watch_refuses_a_bad_shard_option(tmp_path: Path) -> None:
     """``watch --shard 5/2`` exits with a usage error naming the problem."""
-    from omealert.cli.main import main
-
     cfg = tmp_path / "c.yaml"
     cfg.write_text(SERVER + RULE)
-    assert main(["watch", "-c", str(cfg), "--shard", "5/2", "--state", str(tmp_path / "s")]) == 2
+    run = omealert(tmp_path, "watch", "-c", str(cfg), "--shard", "5/2", "--state", "s.db")
+    assert run.returncode == 2
+    assert "--shard: shard 5/2: K must be below N" in run.stderr
 
 
 def test_check_with_a_sharded_config_polls_only_its_shard(tmp_path: Path) -> None:
     """``shard: 0/2`` in check: the other shard's server (down here) is not polled."""
-    import io
     import json
 
-    from omealert.cli.main import main
     from omealert.simulator import Simulator
 
     with Simulator() as sim:
@@ -133,7 +146,6 @@ def test_check_with_a_sharded_config_polls_only_its_shard(tmp_path: Path) -> Non
             "  - name: origin-0\n    url: http://127.0.0.1:9\n    timeout: 1s\n"
             "shard: 0/2\n" + RULE
         )
-        out = io.StringIO()
-        code = main(["check", "-c", str(cfg), "--format", "json"], out=out)
-    result = json.loads(out.getvalue())
-    assert (code, result["status"], result["alerts"]) == (0, "OK", []), result
+        run = omealert(tmp_path, "check", "-c", str(cfg), "--format", "json")
+    result = json.loads(run.stdout)
+    assert (run.returncode, result["status"], result["alerts"]) == (0, "OK", []), result
