@@ -395,23 +395,6 @@ def shard_owner(name: str, count: int) -> int:
     return max(range(count), key=score)
 
 
-#: More shards than this is a typo, not a fleet.
-MAX_SHARDS = 1024
-
-
-def parse_shard(text: str) -> tuple[int, int]:
-    """``"K/N"`` → ``(K, N)``; ValueError says what is wrong."""
-    m = re.fullmatch(r"\s*(\d{1,4})\s*/\s*(\d{1,4})\s*", text)
-    if not m:
-        raise ValueError(f"shard {text!r} is not K/N (e.g. 0/3: the first of three shards)")
-    index, count = int(m.group(1)), int(m.group(2))
-    if not 1 <= count <= MAX_SHARDS:
-        raise ValueError(f"shard count must be 1 to {MAX_SHARDS}, got {count}")
-    if index >= count:
-        raise ValueError(f"shard {index}/{count}: K must be below N (shards are 0 to {count - 1})")
-    return index, count
-
-
 @dataclass(frozen=True, slots=True)
 class HeartbeatSpec:
     """The dead man's switch: an always-firing watchdog alert, and/or a URL pinged per tick."""

@@ -11,7 +11,8 @@ import logging
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from ..rules import ShardSpec, parse_shard
+from ..config.shard import parse_shard
+from ..rules import ShardSpec
 
 if TYPE_CHECKING:
     from ..clock import Clock

@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from ..rules import AlertmanagerSpec, HeartbeatSpec, ShardSpec, parse_shard
-from .check import _ca_file
+from ..rules import AlertmanagerSpec, HeartbeatSpec, ShardSpec
+from .shard import parse_shard
+from .urls import ca_file_path
 
 if TYPE_CHECKING:
     from ..errors import ConfigIssue
@@ -105,7 +106,7 @@ def _alertmanager(i: int, am: AlertmanagerModel, add: Any, base_dir: Path) -> Al
     base = am.url.rstrip("/") + (f"/{prefix}" if prefix else "")
     ca_file = None
     if am.ca_file is not None:
-        ca_file, why = _ca_file(base_dir, am.ca_file)
+        ca_file, why = ca_file_path(base_dir, am.ca_file)
         if why:
             add(("alertmanagers", i, "ca_file"), why)
     auth = None

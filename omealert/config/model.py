@@ -26,8 +26,9 @@ from pydantic import (
 
 from ..durations import format_duration, parse_duration
 from ..model import Scope, Severity
-from ..rules import SLACK_API_URL, MessageFormat, OnMissing, SlackApiSpec, parse_shard
+from ..rules import SLACK_API_URL, MessageFormat, OnMissing, SlackApiSpec
 from .messages import describe
+from .shard import parse_shard
 from .time_intervals import NamedTimeIntervalModel
 
 __all__ = [

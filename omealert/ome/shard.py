@@ -24,7 +24,7 @@ from ..model import Scope, Target
 from ..rules import Rule, Settings, ShardSpec, shard_owner
 from .plan import PollPlan, plan_polls
 
-__all__ = ["ShardPlan", "owner", "owns", "shard_plan", "shard_servers"]
+__all__ = ["ShardPlan", "owner", "owns", "shard_plan", "shard_plans", "shard_servers"]
 
 
 def owner(name: str, count: int) -> int:
@@ -95,3 +95,8 @@ def shard_plan(settings: Settings, rules: Sequence[Rule], server: str) -> PollPl
         owns_server=owns(shard, server),
         counts_above_apps=counts,
     )
+
+
+def shard_plans(settings: Settings) -> dict[str, PollPlan]:
+    """Every server's plan for this shard, once per config load."""
+    return {s.name: shard_plan(settings, settings.rules, s.name) for s in settings.servers}

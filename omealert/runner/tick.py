@@ -34,7 +34,7 @@ from ..notify.outbox import Outbox
 from ..notify.planner import Planner
 from ..ome.client import OmeClient, poll_all
 from ..ome.plan import PollPlan
-from ..ome.shard import shard_plan
+from ..ome.shard import shard_plans
 from ..ome.targeted import poll_targeted
 from ..ome.version import describe
 from ..rules import Settings
@@ -141,7 +141,7 @@ class Runner:
             self.clients[server.name] = OmeClient(
                 server, clock=self.clock, transport=self.transport, ask_version=True
             )
-            self.plans[server.name] = shard_plan(settings, settings.rules, server.name)
+        self.plans = shard_plans(settings)
 
     def _restore(self, store: StateStore) -> None:
         try:
@@ -175,9 +175,7 @@ class Runner:
                 self.clients[server.name] = OmeClient(
                     server, clock=self.clock, transport=self.transport, ask_version=True
                 )
-        self.plans = {
-            s.name: shard_plan(settings, settings.rules, s.name) for s in settings.servers
-        }
+        self.plans = shard_plans(settings)
         self.early.forget(frozenset(self.clients))
         for client in self.clients.values():
             if client.version.version is not None:  # a new client logs it on its first poll
@@ -298,7 +296,7 @@ class Runner:
                     "last_tick_at": repr(now),
                     "no_value": self.no_value_summary(),
                     "ome_versions": json.dumps(self.engine.versions, sort_keys=True),
-                    **self._events_meta(),
+                    **(self.events.meta() if self.events is not None else {}),
                     "shard": f"{self.settings.shard} {self.settings.shard.by}",
                 },
                 acks_announced=self.planner.acks.announced,
@@ -327,13 +325,6 @@ class Runner:
                 len(dirty),
                 len(unsaved),
             )
-
-    def _events_meta(self) -> dict[str, str]:
-        """The last OME events per target, for ``status`` and ``history``, when new ones came."""
-        if self.events is None or not self.events.changed:
-            return {}
-        self.events.changed = False  # a failed write loses only what the next event rewrites
-        return {"ome_events": json.dumps(self.events.shown(), sort_keys=True)}
 
     def _queue(self, messages: list[OutboxMessage]) -> None:
         if self.outbox is not None and messages:
@@ -390,9 +381,8 @@ class Runner:
                 self.store, clock=self.clock, retention_s=lambda: self.settings.state_retention_s
             )
             prune_task = asyncio.create_task(pruner.run(stop))
-        fleet_task = None
-        if self.fleet is not None:
-            fleet_task = asyncio.create_task(self.fleet.run(stop))
+        fleet = self.fleet
+        fleet_task = asyncio.create_task(fleet.run(stop)) if fleet is not None else None
         next_at = self.clock.now()
         looked_at = next_at - EVENT_POLL_GAP_S
         try:
