@@ -299,10 +299,10 @@ class RouteSpec:
     matchers: tuple[Matcher, ...]
     channels: tuple[str, ...]
     severity: Severity | None = None
-    mute_time_intervals: tuple[str, ...] = ()
-    active_time_intervals: tuple[str, ...] = ()
     #: ``("alertmanager",)``: matching alerts are also posted to the Alertmanagers
     deliver: tuple[str, ...] = ()
+    mute_time_intervals: tuple[str, ...] = ()
+    active_time_intervals: tuple[str, ...] = ()
 
     def matches(self, labels: dict[str, str]) -> bool:
         if self.severity is not None and labels.get("severity") != self.severity.value:
