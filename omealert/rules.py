@@ -142,6 +142,15 @@ class TargetPattern:
 
 
 @dataclass(frozen=True, slots=True)
+class FlapSpec:
+    """Flap detection of a rule (``engine/flapping.py``): shares are fractions (0.3 = 30%)."""
+
+    window: int = 20
+    high: float = 0.30
+    low: float = 0.25
+
+
+@dataclass(frozen=True, slots=True)
 class Rule:
     """One alerting rule, ready to evaluate."""
 
@@ -169,6 +178,11 @@ class Rule:
     active_time_intervals: tuple[str, ...] = ()
     #: where its notices go: ``channels`` (apprise), ``alertmanager``, or both
     deliver: tuple[str, ...] = ("channels",)
+    #: None: flap detection off for this rule
+    flapping: FlapSpec | None = FlapSpec()
+    #: its firing alerts hold the same target's alerts on dependent servers
+    #: (``engine/dependencies.py``); None: when it is ``absent`` or reads ``lastRecvTime``
+    dependency_cause: bool | None = None
 
     @property
     def is_absent(self) -> bool:
@@ -209,6 +223,8 @@ class ServerSpec:
     http_client: str = "builtin"
     #: the Alert ``<SecretKey>`` this server's event POSTs are signed with (None: not heard)
     ome_events_key: str | None = field(default=None, repr=False)
+    #: servers this one depends on (an edge on its origin): their outages hold its alerts
+    depends_on: tuple[str, ...] = ()
     #: ``origin`` or ``edge`` of an OVT relay (None: neither); an edge's origin server's name
     role: str | None = None
     origin: str | None = None
@@ -335,6 +351,7 @@ class ApiDownSpec:
     )
     repeat_interval_s: float = 3600.0
     send_resolved: bool = True
+    flapping: FlapSpec | None = FlapSpec()
 
 
 API_DOWN_RULE = "ome-api-down"
@@ -437,3 +454,6 @@ class Settings:
     replica: str = ""
     shard: ShardSpec = ShardSpec()
     heartbeat: HeartbeatSpec = HeartbeatSpec()
+    #: held alerts of a dependent server are sent on their own only if they still fire
+    #: this long after the parent recovered
+    dependency_grace_s: float = 120.0

@@ -221,6 +221,7 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
     from ..notify.planner import compile_silences
     from ..notify.windows import Quiet
     from ..state.store import StateStore
+    from .lifecycle import mark, stored_view
 
     store = _store(args)
     assert isinstance(store, StateStore)
@@ -235,13 +236,14 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
 
         no_value += shard_lines(store.get_meta("shard"))
         heard = store.get_meta("ome_events")
+        lifecycle = stored_view(store.get_meta("flapping"), store.get_meta("dependencies"))
     no_value += status_lines(heard)
     said = events_by_target(heard)
     # a silence stored under an older regex syntax is reported, not a traceback
     quiet = Quiet.build(None, now, compile_silences(silences), acks)
     rows = []
     for r in sorted(records, key=lambda r: (r.state != "firing", r.rule, r.target)):
-        held = quiet.view(r.rule, r.target, r.fired_at, r.labels)
+        why = quiet.view(r.rule, r.target, r.fired_at, r.labels)
         since = now - r.active_since if r.active_since else 0.0
         rows.append(
             {
@@ -251,12 +253,14 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
                 "severity": r.labels.get("severity", ""),
                 "value": r.value,
                 "since": format_duration(since),
-                "silenced": held["silence"] is not None,
+                "silenced": why["silence"] is not None,
                 "summary": r.summary,
-                **held,
+                **why,
                 "ome_events": said.get(r.target, []),
+                **lifecycle.fields(r.rule, r.target),
             }
         )
+    rows += lifecycle.between_flaps({(r.rule, r.target) for r in records})
     if args.format == "json":
         print(json.dumps(rows, default=str), file=out)
         return ExitCode.OK
@@ -275,7 +279,8 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
             str(row["target"]),
             _fmt_value(row["value"]),
             str(row["since"]),
-            row["silence"]["kind"].replace("silence", "yes") if row["silence"] else "",
+            (row["silence"]["kind"].replace("silence", "yes") if row["silence"] else "")
+            + mark(row),
             f"{row['ack']['by']}: {row['ack']['comment']}".rstrip(": ") if row["ack"] else "",
         ]
         for row in rows

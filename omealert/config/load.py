@@ -21,6 +21,7 @@ from ..errors import ConfigError, ConfigIssue
 from ..rules import Settings
 from .check import build_settings
 from .fleet import fleet_fields
+from .lifecycle import apply_lifecycle
 from .messages import translate
 from .model import (
     ConfigModel,
@@ -93,6 +94,7 @@ def load_config_text(
     fleet = fleet_fields(src, parts, issues, here)
     if settings is not None:
         settings = replace(settings, **fleet)
+    settings = apply_lifecycle(src, parts, issues, settings)  # flapping, depends_on
     issues = src.issues + [i for i in issues if not src.is_tainted(i)]
     if issues or settings is None:
         raise ConfigError(_redact(_unique(issues), _secrets_in(data)))

@@ -37,6 +37,7 @@ __all__ = [
     "ChannelModel",
     "ConfigModel",
     "DefaultsModel",
+    "FlapModel",
     "HeartbeatModel",
     "InhibitModel",
     "OmeEventsModel",
@@ -153,6 +154,24 @@ def _shard(value: object) -> object:
     return value
 
 
+def _percent(value: object) -> float:
+    """``30%`` as 0.3; a bare number could mean 0.3 or 30, so it needs its ``%``."""
+    if isinstance(value, str) and value.strip().endswith("%"):
+        try:
+            share = float(value.strip()[:-1]) / 100
+        except ValueError:
+            share = math.nan
+        if math.isfinite(share):
+            if not 0 < share <= 1:
+                raise ValueError(f"must be above 0% and at most 100% (got {value.strip()})")
+            return share
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError(f"write a percentage such as 30%, not a bare number ({value!r})")
+    raise ValueError(f"expected a percentage such as 30%, got {describe(value)}")
+
+
+Percent = Annotated[float, BeforeValidator(_percent)]
+
 #: How long one poll of a server may take when the config does not say.
 DEFAULT_POLL_TIMEOUT_S = 60.0
 
@@ -181,6 +200,8 @@ class ServerModel(_Model):
     http_client: Literal["builtin", "httpx"] = "builtin"
     #: this server's Alert ``<SecretKey>``, when it is not ``ome_events.secret_key``
     ome_events_secret_key: SecretStr | None = None
+    #: servers this one depends on (``config/dependencies.py`` checks the names and cycles)
+    depends_on: list[ServerName] = Field(default_factory=list)
     #: an OVT origin or edge (``config/roles.py``); an edge names its origin server
     role: Literal["origin", "edge"] | None = None
     origin: ServerName | None = None
@@ -249,6 +270,32 @@ class ChannelModel(_Model):
         return self
 
 
+def _flap_switch(value: object) -> object:
+    """``flapping: false`` is ``{enabled: false}``; ``true`` the defaults."""
+    if isinstance(value, bool):
+        return {"enabled": value}
+    return value
+
+
+class FlapModel(_Model):
+    """Flap detection (``engine/flapping.py``): above ``high`` flapping, under ``low`` not."""
+
+    enabled: bool = True
+    window: int = Field(20, ge=2, le=100)
+    high: Percent = 0.30
+    low: Percent = 0.25
+
+    @model_validator(mode="after")
+    def _low_not_above_high(self) -> FlapModel:
+        if self.low > self.high:
+            raise ValueError(f"low ({self.low:.0%}) must not be above high ({self.high:.0%})")
+        return self
+
+
+#: ``flapping: false`` turns detection off, ``true`` (or leaving it out) uses the defaults.
+Flapping = Annotated[FlapModel, BeforeValidator(_flap_switch)]
+
+
 class DefaultsModel(_Model):
     """What every rule inherits unless it sets the key itself."""
 
@@ -262,6 +309,7 @@ class DefaultsModel(_Model):
     group_by: list[LabelName] = Field(default_factory=list)
     group_wait: Duration = 0.0
     deliver: Deliver = Field(default_factory=_channels_only)
+    flapping: Flapping = FlapModel()
 
 
 class RuleModel(_Model):
@@ -288,6 +336,9 @@ class RuleModel(_Model):
     mute_time_intervals: list[str] | None = None
     active_time_intervals: list[str] | None = None
     deliver: Deliver | None = None
+    flapping: Flapping | None = None
+    #: hold dependents' alerts while this fires; None: when ``absent`` or reading lastRecvTime
+    dependency_cause: bool | None = None
 
 
 class RouteModel(_Model):
@@ -328,6 +379,7 @@ class ApiDownModel(_Model):
     summary: str | None = None
     repeat_interval: PositiveDuration = 3600.0
     send_resolved: bool = True
+    flapping: Flapping | None = None  # None: defaults.flapping
 
 
 class OmeEventsModel(_Model):
@@ -412,3 +464,4 @@ class ConfigModel(_Model):
     shard: Annotated[str | None, BeforeValidator(_shard)] = None
     shard_by: Literal["server", "app"] = "server"
     heartbeat: HeartbeatModel | None = None
+    dependency_grace: Duration = 120.0

@@ -49,6 +49,7 @@ class Parts:
     state_retention: float = 30 * 86400.0
     time_intervals: list[tuple[int, NamedTimeIntervalModel]] = field(default_factory=list)
     notify_acks: bool = True
+    dependency_grace: float = 120.0
     #: Names as written, valid or not, so a channel with a bad URL still "exists" for the
     #: rules that name it and only one error is reported.
     channel_names: list[str] = field(default_factory=list)
@@ -96,6 +97,7 @@ def salvage(data: Any, model: ConfigModel | None) -> Parts:
         parts.alertmanagers = list(enumerate(model.alertmanagers))
         parts.heartbeat = model.heartbeat
         parts.fleet = model
+        parts.dependency_grace = model.dependency_grace
         return parts
     parts.alertmanagers = _items(AlertmanagerModel, raw.get("alertmanagers"))
     if raw.get("heartbeat") is not None:

@@ -19,12 +19,14 @@ its ``ome-api-down`` instance fires instead, so an outage never looks like a rec
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from ..model import AlertState, PollResult, Sample, Scope, Target, under
 from ..rules import API_DOWN_RULE, OnMissing, Rule, Settings
 from .alerts import AlertValue, Instance, Transition, api_down_rule, instance_labels, rule_identity
+from .dependencies import DependencyBook
+from .flapping import FlapBook
 from .history import History
 from .relay import join_origins, origin_fields
 
@@ -54,6 +56,8 @@ class Engine:
         self.no_value: dict[str, list[Target]] = {}
         #: each server's OME release, labelled ``ome_version`` on its instances
         self.versions: dict[str, str] = {}
+        self.flapping = FlapBook()  # alerts that change state too often (engine/flapping.py)
+        self.dependencies = DependencyBook()  # alerts held by a parent server's outage
         self._configure(settings)
 
     # -- configuration -------------------------------------------------------------------
@@ -64,6 +68,8 @@ class Engine:
         self.api_rule = api_down_rule(settings)
         self._identities = {r.name: rule_identity(r) for r in settings.rules}
         self._identities[API_DOWN_RULE] = rule_identity(self.api_rule)
+        self.flapping.configure(settings, self.api_rule)
+        self.dependencies.configure(settings, self.rule_for)
         conditions = [r.when for r in settings.rules] + [
             r.resolve_when for r in settings.rules if r.resolve_when is not None
         ]
@@ -161,6 +167,10 @@ class Engine:
         for by_target in self._by_rule.values():
             yield from by_target.values()
 
+    def instances_of(self, rule: str) -> Mapping[Target, Instance]:
+        """The pending and firing instances of ``rule``, by target."""
+        return self._by_rule.get(rule, {})
+
     def rule_for(self, name: str) -> Rule | None:
         if name == API_DOWN_RULE:
             return self.api_rule
@@ -183,6 +193,8 @@ class Engine:
         for poll in polls:
             self._step_server(poll, now, out)
         self._forget_ended()
+        self.flapping.observe(polls, out, self.instances_of, now)
+        self.dependencies.update(self.instances(), out, now)
         if full:  # not after targeted polls, which saw few targets and record none
             self.history.prune(now, {p.server for p in full})
         seen = sum(len(p.samples) for p in full)

@@ -147,6 +147,8 @@ class Runner:
         try:
             records = store.load_alerts()
             last = store.get_meta("last_tick_at")
+            self.engine.flapping.load(store.get_meta("flapping"))
+            self.engine.dependencies.load(store.get_meta("dependencies"))
         except StateError as exc:
             self._store_failed(exc)
             return
@@ -298,6 +300,8 @@ class Runner:
                     "ome_versions": json.dumps(self.engine.versions, sort_keys=True),
                     **(self.events.meta() if self.events is not None else {}),
                     "shard": f"{self.settings.shard} {self.settings.shard.by}",
+                    "flapping": self.engine.flapping.dump(),
+                    "dependencies": self.engine.dependencies.dump(),
                 },
                 acks_announced=self.planner.acks.announced,
             )
