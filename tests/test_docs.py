@@ -32,12 +32,15 @@ def test_every_command_is_documented() -> None:
 
 
 def test_every_field_is_in_the_units_table() -> None:
-    """Each field of the catalogue (connection keys by pattern) is in the README's table."""
-    paths = [p for p in FIELDS if ".connections." not in p]
+    """Each field of the catalogue (connection keys and an edge's origin.* by pattern) is in
+    the README's table."""
+    paths = [p for p in FIELDS if ".connections." not in p and not p.startswith("origin.")]
     missing = [p for p in paths if f"`{p}`" not in README]
     assert missing == []
     assert "`publishers.connections.<p>`" in README
     assert "`providers.connections.<p>`" in README
+    assert "| `origin.<field>` |" in README
+    assert "| `origin.listed` |" in README
 
 
 def no_value_note(spec: FieldSpec) -> str:
@@ -63,7 +66,7 @@ def test_the_units_table_says_when_a_field_has_no_value() -> None:
     """Each field's row says when omealert leaves its value out (warm-up, input gap, range),
     as the catalogue decides it (issue 21)."""
     for path, spec in FIELDS.items():
-        if ".connections." in path:
+        if ".connections." in path or path.startswith("origin."):
             continue
         row = next(line for line in README.splitlines() if line.startswith(f"| `{path}` |"))
         assert row.split(" | ")[4] == no_value_note(spec), row

@@ -44,6 +44,10 @@ class CheckAlert:
     #: who acknowledged it and what silences it (``notify.windows.Quiet.view``)
     ack: dict[str, Any] | None = None
     silence: dict[str, Any] | None = None
+    #: flap detection, dependency holds (``cli/lifecycle.py``): None when not concerned
+    flapping: dict[str, Any] | None = None
+    held: dict[str, Any] | None = None
+    holds: dict[str, Any] | None = None
 
 
 @dataclass
@@ -109,8 +113,10 @@ def verdict(runner: Runner, report: TickReport, *, include_pending: bool) -> Che
     from ..notify.planner import compile_silences
     from ..notify.windows import Quiet
     from ..rules import API_DOWN_RULE
+    from .lifecycle import engine_view
 
     now = report.at
+    lifecycle = engine_view(runner.engine)
     silences, acks = [], []
     if runner.store is not None:
         try:
@@ -136,6 +142,7 @@ def verdict(runner: Runner, report: TickReport, *, include_pending: bool) -> Che
         alert = _alert(
             runner, inst, now, quiet.view(inst.rule, inst.target.key, inst.fired_at, inst.labels)
         )
+        alert.flapping, alert.held, alert.holds = lifecycle.fields(*inst.key).values()
         alerts.append(alert)
         if alert.state == "firing" and not alert.silenced:
             if alert.severity == "critical":
@@ -210,9 +217,12 @@ def format_text(result: CheckResult) -> str:
             head = f"OMEALERT OK - nothing firing on {result.targets} target(s)"
     perf = f"firing={result.firing} pending={result.pending} targets={result.targets}"
     lines = [f"{head} | {perf}"]
+    from .lifecycle import mark as lifecycle_mark
+
     for a in result.alerts:
         mark = " (silenced)" if a.silenced else ""
         mark += f" (acknowledged by {a.ack['by']})" if a.ack else ""
+        mark += lifecycle_mark({"flapping": a.flapping, "held": a.held, "holds": a.holds})
         lines.append(f"{a.severity.upper()} {a.state} {a.rule}: {a.summary}{mark}")
     for e in result.errors:
         if result.status != "UNKNOWN":
@@ -226,7 +236,11 @@ def _notification_lines(notes: dict[str, dict[str, int] | int] | None) -> list[s
     if not notes:
         return []
     out = []
-    for kind, what in (("failed", "could not be delivered"), ("dropped", "were given up")):
+    for kind, what in (
+        ("failed", "could not be delivered"),
+        ("dropped", "were given up"),
+        ("alertmanager_errors", "post(s) failed"),
+    ):
         counts = notes.get(kind)
         if isinstance(counts, dict):
             for channel, n in sorted(counts.items()):

@@ -99,6 +99,9 @@ def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
         return unknown(f"config invalid: {exc.issues[0]}{more}")
     if args.notify and not args.state:
         return unknown("--notify needs --state (to remember what was already sent)")
+    from .fleet import for_shard
+
+    settings = for_shard(settings, None)  # a sharded config: this shard's servers, as watch
     try:
         window = parse_duration(args.window)
     except ValueError as exc:
@@ -143,6 +146,10 @@ async def _check(settings: Settings, state: str | None, notify: bool, window: fl
             notify=notify,
             lenient_history=True,
         )
+        if notify:
+            from .fleet import attach_for_check
+
+            attach_for_check(runner, clock)
         try:
             result = await run_check(
                 settings, clock=clock, runner=runner, stateful=bool(state), window_s=window
@@ -156,6 +163,11 @@ async def _check(settings: Settings, state: str | None, notify: bool, window: fl
                     "dropped": dict(outbox.counters.dropped),
                     "queued": len(outbox),
                 }
+            if runner.fleet is not None:
+                from .fleet import flush_for_check
+
+                posted = await flush_for_check(runner.fleet, 30.0)
+                result.notifications = {**(result.notifications or {}), **posted}
             if store is not None:  # state_retention holds for a cron job's file too
                 from ..state.retention import Pruner
 
@@ -195,7 +207,8 @@ def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
     if args.listen and listen is None:
         print("omealert demo: --listen wants HOST:PORT, e.g. 127.0.0.1:8080", file=sys.stderr)
         return ExitCode.USAGE
-    return run_demo(speed=args.speed, out=out, hold=args.hold, listen=listen)
+    heartbeat = bool(getattr(args, "heartbeat", False))
+    return run_demo(speed=args.speed, out=out, hold=args.hold, listen=listen, heartbeat=heartbeat)
 
 
 # -- status, history, silence ---------------------------------------------------------------
@@ -216,6 +229,7 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
     from ..notify.planner import compile_silences
     from ..notify.windows import Quiet
     from ..state.store import StateStore
+    from .lifecycle import mark, stored_view
 
     store = _store(args)
     assert isinstance(store, StateStore)
@@ -227,7 +241,11 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
         no_value = _no_value_lines(store.get_meta("no_value"))
         no_value += version_lines(store.get_meta("ome_versions"))
         health = read_health(store.get_meta("health"))
+        from .fleet import shard_lines
+
+        no_value += shard_lines(store.get_meta("shard"))
         heard = store.get_meta("ome_events")
+        lifecycle = stored_view(store.get_meta("flapping"), store.get_meta("dependencies"))
     no_value = server_lines(health) + no_value
     no_value += status_lines(heard)
     said = events_by_target(heard)
@@ -235,7 +253,7 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
     quiet = Quiet.build(None, now, compile_silences(silences), acks)
     rows = []
     for r in sorted(records, key=lambda r: (r.state != "firing", r.rule, r.target)):
-        held = quiet.view(r.rule, r.target, r.fired_at, r.labels)
+        why = quiet.view(r.rule, r.target, r.fired_at, r.labels)
         since = now - r.active_since if r.active_since else 0.0
         rows.append(
             {
@@ -246,12 +264,14 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
                 "severity": r.labels.get("severity", ""),
                 "value": r.value,
                 "since": format_duration(since),
-                "silenced": held["silence"] is not None,
+                "silenced": why["silence"] is not None,
                 "summary": r.summary,
-                **held,
+                **why,
                 "ome_events": said.get(r.target, []),
+                **lifecycle.fields(r.rule, r.target),
             }
         )
+    rows += lifecycle.between_flaps({(r.rule, r.target) for r in records})
     if args.format == "json":
         print(json.dumps(rows, default=str), file=out)
         return ExitCode.OK
@@ -271,7 +291,8 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
             str(row["health"]) or "–",
             _fmt_value(row["value"]),
             str(row["since"]),
-            row["silence"]["kind"].replace("silence", "yes") if row["silence"] else "",
+            (row["silence"]["kind"].replace("silence", "yes") if row["silence"] else "")
+            + mark(row),
             f"{row['ack']['by']}: {row['ack']['comment']}".rstrip(": ") if row["ack"] else "",
         ]
         for row in rows

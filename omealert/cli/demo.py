@@ -76,6 +76,12 @@ rules:
     match: default/live/studio-c
     when: absent
     summary: "{{{{ target }}}} ended (OME's event made omealert list its app at once)"
+  - name: push-not-pushing
+    scope: push
+    when: state != "pushing" and stream_live
+    for: 6s
+    severity: critical
+    summary: "{{{{ labels.stream }}}} to {{{{ labels.destination }}}}: {{{{ sample.state }}}}"
   - name: stream-gone
     match: default/live/cam-2
     when: absent
@@ -103,6 +109,9 @@ def story() -> list[Beat]:
     return [
         Beat(6, "the encoder of studio-a hangs with its TCP session open",
              lambda s: s.stall(*live, "studio-a")),
+        Beat(8, "the CDN ingest studio-b is pushed to starts refusing it: OME retries every "
+                "second (error, connecting, error ...), never `pushing`",
+             lambda s: s.set_push_destination(*live, "cdn", "refused")),
         Beat(14, "a link to studio-b goes viral: 620 WebRTC viewers",
              lambda s: s.set_viewers(*live, "studio-b", "webrtc", 620)),
         Beat(16, "studio-a's encoder comes back; OME's first window after the gap is partial "
@@ -110,6 +119,8 @@ def story() -> list[Beat]:
              lambda s: s.resume(*live, "studio-a")),
         Beat(20, "cam-1 is transcoded and its video filter falls behind: the queue grows "
                  "by 30 frames a second", lambda s: s.congest_queue(*live, "cam-1", 30)),
+        Beat(24, "the CDN ingest takes studio-b's push again",
+             lambda s: s.set_push_destination(*live, "cdn", "ok")),
         Beat(26, "studio-b settles at 470 viewers (still above the 450 resolve line)",
              lambda s: s.set_viewers(*live, "studio-b", "webrtc", 470)),
         Beat(30, "cam-1's transcoder catches up and drains its queue",
@@ -152,6 +163,8 @@ class _Hook(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length", "0"))
         body = self.rfile.read(length)
+        if self.path.startswith("/heartbeat"):
+            self.server.pings.append(self.path)  # type: ignore[attr-defined]
         with contextlib.suppress(ValueError):
             self.server.received.append(json.loads(body))  # type: ignore[attr-defined]
         self.send_response(200)
@@ -163,14 +176,30 @@ class _Hook(BaseHTTPRequestHandler):
 
 
 def run_demo(
-    *, speed: float = 1.0, out: TextIO, hold: bool = False, listen: tuple[str, int] | None = None
+    *,
+    speed: float = 1.0,
+    out: TextIO,
+    hold: bool = False,
+    listen: tuple[str, int] | None = None,
+    heartbeat: bool = False,
 ) -> int:
     # The story prints every transition itself; the watcher's own log lines would repeat them.
     logging.getLogger("omealert").setLevel(logging.CRITICAL)
-    return asyncio.run(_run(speed, out, hold, listen or ("127.0.0.1", 0)))
+    return asyncio.run(_run(speed, out, hold, listen or ("127.0.0.1", 0), heartbeat))
 
 
-async def _run(speed: float, out: TextIO, hold: bool, listen: tuple[str, int]) -> int:
+#: ``--heartbeat``: the dead man's switch pings the demo's receiver after every tick
+HEARTBEAT_CONFIG = """\
+heartbeat:
+  url: http://127.0.0.1:{hook_port}/heartbeat/demo-check
+  method: POST
+  timeout: 1s
+"""
+
+
+async def _run(
+    speed: float, out: TextIO, hold: bool, listen: tuple[str, int], heartbeat: bool = False
+) -> int:
     from ..config.load import load_config_text
     from ..metrics import Metrics
     from ..notify.delivery import Deliverer
@@ -186,6 +215,7 @@ async def _run(speed: float, out: TextIO, hold: bool, listen: tuple[str, int]) -
     start = clock.now()
     hook = ThreadingHTTPServer(("127.0.0.1", 0), _Hook)
     hook.received = []  # type: ignore[attr-defined]
+    hook.pings = []  # type: ignore[attr-defined]
     hook_thread = threading.Thread(target=hook.serve_forever, daemon=True)
     hook_thread.start()
     # OME 0.18's wrong measurements (a new stream's first second, the window after a stall)
@@ -198,9 +228,16 @@ async def _run(speed: float, out: TextIO, hold: bool, listen: tuple[str, int]) -
     try:
         for name in ("studio-a", "studio-b", "studio-c", "cam-1", "cam-2"):
             sim.add_stream("default", "live", name, viewers={"webrtc": 40, "llhls": 12})
+        # a push to a CDN; its stream key never reaches a message
+        sim.start_push("default", "live", "cdn", "studio-b", "rtmp://ingest.cdn.example/live",
+                       stream_key="demo-stream-key")  # fmt: skip
+        clock.advance(2 * INTERVAL_S)  # the story starts with the push connected
+        start = clock.now()
         text = DEMO_CONFIG.format(
             sim_url=sim.url, hook_port=hook.server_address[1], alert_key=ALERT_KEY
         )
+        if heartbeat:
+            text += HEARTBEAT_CONFIG.format(hook_port=hook.server_address[1])
         settings = load_config_text(text, "demo.yaml", env={})
         book = EventBook()
         runner = Runner(
@@ -213,6 +250,7 @@ async def _run(speed: float, out: TextIO, hold: bool, listen: tuple[str, int]) -
             health=True,
         )
         install_site(listener, runner)  # the status page, as on watch --listen
+        pings = _Pings(runner, hook) if heartbeat else None
         looks = runner.look
 
         def heard(event: Heard) -> None:
@@ -227,7 +265,7 @@ async def _run(speed: float, out: TextIO, hold: bool, listen: tuple[str, int]) -
         sim.set_alert_module(alert_url, ALERT_KEY, stream_status=True)
         say = _Printer(out, start)
         say.line(f"omealert demo: a {int(STORY_S)}-second story, {speed:g}× speed")
-        say.line(f"  OME simulator  {sim.url}  (5 streams in default/live)")
+        say.line(f"  OME simulator  {sim.url}  (5 streams in default/live, 1 push)")
         say.line(f"  OME's events   {alert_url}  (the simulator as OME's Alert module)")
         say.line(f"  webhook        http://127.0.0.1:{hook.server_address[1]}/omealert")
         say.line(f"  rules          {', '.join(r.name for r in settings.rules)}, ome-api-down")
@@ -258,8 +296,12 @@ async def _run(speed: float, out: TextIO, hold: bool, listen: tuple[str, int]) -
             else:
                 await asyncio.sleep(INTERVAL_S / speed)
             clock.set(start + elapsed + INTERVAL_S)
+            if pings is not None:
+                pings.show(say, clock.now())
         say.line("")
         say.line(f"done: {seen} notification(s) delivered to the webhook.")
+        if pings is not None:
+            say.line(f"heartbeat: {pings.summary()}")
         say.line("Next: read rules.example.yaml, then `omealert check -c rules.example.yaml`.")
         if hold:
             say.line(f"holding: the page stays at {page_url}; Ctrl-C stops")
@@ -267,6 +309,8 @@ async def _run(speed: float, out: TextIO, hold: bool, listen: tuple[str, int]) -
         return 0
     finally:
         if runner is not None:
+            if runner.fleet is not None:
+                await runner.fleet.pinger.aclose()
             await runner.aclose()
         sim.alert_module_off()
         await listener.stop()
@@ -314,6 +358,37 @@ async def _show(
     for doc in received[seen:]:
         say.notification(report.at, doc)
     return len(received)
+
+
+class _Pings:
+    """``--heartbeat``: the pings the receiver got, printed when they change kind."""
+
+    def __init__(self, runner: Any, hook: Any) -> None:
+        from ..runner.fleet import FleetHook
+
+        runner.fleet = FleetHook(
+            runner.settings,
+            lambda inst, rule, now: runner.planner.view(inst, rule, now),
+            clock=runner.clock,
+        )
+        self.hook = hook
+        self.seen = 0
+        self.last = ""
+
+    def show(self, say: _Printer, now: float) -> None:
+        got: list[str] = self.hook.pings
+        for path in got[self.seen :]:
+            kind = "fail" if path.endswith("/fail") else "ok"
+            if kind != self.last:
+                what = "every server failed this tick" if kind == "fail" else "a tick completed"
+                say.at(now, f"heartbeat: POST {path} ({what}; one ping per tick from now on)")
+            self.last = kind
+        self.seen = len(got)
+
+    def summary(self) -> str:
+        got: list[str] = self.hook.pings
+        fails = sum(1 for p in got if p.endswith("/fail"))
+        return f"{len(got)} ping(s) received, {fails} of them /fail"
 
 
 class _Printer:

@@ -35,6 +35,7 @@ from ..rules import (
 from .extras import page_spec
 from .interval_refs import check_time_intervals
 from .messages import suggest
+from .roles import with_roles
 from .urls import ca_file_path, server_url
 
 if TYPE_CHECKING:
@@ -60,7 +61,7 @@ def build_settings(
     """Check ``parts`` across sections, appending to ``issues``; the Settings if none."""
     check = _Checker(src, parts, issues, base_dir)
     check.check_urls = check_urls
-    servers = check.servers()
+    servers = with_roles(parts.servers, check.servers(), check.add)
     channels = check.channels()
     check.channel_refs(("defaults", "channels"), parts.defaults.channels)
     rules = check.rules()
@@ -256,6 +257,7 @@ class _Checker:
             group_by=tuple(_pick(r.group_by, d.group_by)),
             group_wait_s=_pick(r.group_wait, d.group_wait),
             servers=tuple(r.servers or ()),
+            deliver=tuple(_pick(r.deliver, d.deliver)),
         )
 
     def patterns(self, path: KeyPath, r: RuleModel) -> tuple[TargetPattern, ...]:
@@ -355,8 +357,9 @@ class _Checker:
         out = []
         for i, route in self.parts.routes:
             matchers = self.matchers(("routes", i, "matchers"), route.matchers)
-            self.channel_refs(("routes", i, "channels"), route.channels)
-            out.append(RouteSpec(matchers, tuple(route.channels), route.severity))
+            channels = tuple(route.channels or ())
+            self.channel_refs(("routes", i, "channels"), list(channels))
+            out.append(RouteSpec(matchers, channels, route.severity, tuple(route.deliver or ())))
         return tuple(out)
 
     def inhibit(self) -> tuple[InhibitSpec, ...]:

@@ -12,11 +12,13 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from .model import (
+    AlertmanagerModel,
     ApiDownModel,
     ChannelModel,
     ConfigModel,
     DefaultsModel,
     HealthModel,
+    HeartbeatModel,
     InhibitModel,
     ListenAuthModel,
     OmeEventsModel,
@@ -53,11 +55,16 @@ class Parts:
     health: HealthModel = field(default_factory=HealthModel)
     listen_auth: ListenAuthModel | None = None
     stream_report: StreamReportModel | None = None
+    dependency_grace: float = 120.0
     #: Names as written, valid or not, so a channel with a bad URL still "exists" for the
     #: rules that name it and only one error is reported.
     channel_names: list[str] = field(default_factory=list)
     server_names: list[str] = field(default_factory=list)
     time_interval_names: list[str] = field(default_factory=list)
+    alertmanagers: list[tuple[int, AlertmanagerModel]] = field(default_factory=list)
+    heartbeat: HeartbeatModel | None = None
+    #: resend_delay, replica, shard and shard_by: the whole file's, or their defaults
+    fleet: ConfigModel | None = None
 
 
 def salvage(data: Any, model: ConfigModel | None) -> Parts:
@@ -95,7 +102,14 @@ def salvage(data: Any, model: ConfigModel | None) -> Parts:
         parts.state_retention = model.state_retention
         parts.health, parts.listen_auth = model.health, model.listen_auth
         parts.stream_report = model.stream_report
+        parts.alertmanagers = list(enumerate(model.alertmanagers))
+        parts.heartbeat = model.heartbeat
+        parts.fleet = model
+        parts.dependency_grace = model.dependency_grace
         return parts
+    parts.alertmanagers = _items(AlertmanagerModel, raw.get("alertmanagers"))
+    if raw.get("heartbeat") is not None:
+        parts.heartbeat = _one(HeartbeatModel, raw.get("heartbeat"))
     parts.servers = _items(ServerModel, raw.get("servers"))
     parts.rules = _items(RuleModel, raw.get("rules"))
     parts.routes = _items(RouteModel, raw.get("routes"))

@@ -55,6 +55,8 @@ class Instance:
     #: its last resolve was because the target was no longer listed (``on_missing``), so
     #: its value is the last one seen, which still met the condition (not persisted)
     gone: bool = False
+    #: a cause's held echoes on dependent servers, said in its messages (not persisted)
+    also_affects: str = ""
     dirty: bool = True
 
     @property
@@ -112,6 +114,8 @@ def api_down_rule(settings: Settings) -> Rule:
         summary=spec.summary,
         description="",
         channels=spec.channels or settings.default_channels,
+        deliver=settings.default_deliver,
+        flapping=spec.flapping,
     )
 
 

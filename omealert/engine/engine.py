@@ -19,13 +19,16 @@ its ``ome-api-down`` instance fires instead, so an outage never looks like a rec
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from ..model import AlertState, PollResult, Sample, Scope, Target, under
 from ..rules import API_DOWN_RULE, OnMissing, Rule, Settings
 from .alerts import AlertValue, Instance, Transition, api_down_rule, instance_labels, rule_identity
+from .dependencies import DependencyBook
+from .flapping import FlapBook
 from .history import History
+from .relay import join_origins, origin_fields
 
 if TYPE_CHECKING:
     from ..lang.condition import HistoryView
@@ -53,6 +56,8 @@ class Engine:
         self.no_value: dict[str, list[Target]] = {}
         #: each server's OME release, labelled ``ome_version`` on its instances
         self.versions: dict[str, str] = {}
+        self.flapping = FlapBook()  # alerts that change state too often (engine/flapping.py)
+        self.dependencies = DependencyBook()  # alerts held by a parent server's outage
         self._configure(settings)
 
     # -- configuration -------------------------------------------------------------------
@@ -62,9 +67,9 @@ class Engine:
         self.rules: dict[str, Rule] = {r.name: r for r in settings.rules}
         self.api_rule = api_down_rule(settings)
         self._identities = {r.name: rule_identity(r) for r in settings.rules}
-        #: rules that expect a target to be listed (``absent``): they make health ``offline``
-        self.absent_rules = frozenset(r.name for r in settings.rules if r.is_absent)
         self._identities[API_DOWN_RULE] = rule_identity(self.api_rule)
+        self.flapping.configure(settings, self.api_rule)
+        self.dependencies.configure(settings, self.rule_for)
         conditions = [r.when for r in settings.rules] + [
             r.resolve_when for r in settings.rules if r.resolve_when is not None
         ]
@@ -74,6 +79,8 @@ class Engine:
             rated |= c.rate_fields
             valued |= c.value_fields
         window = max((c.max_window for c in conditions), default=0.0)
+        self._origins = {s.name: s.origin for s in settings.servers if s.origin is not None}
+        self._origin_fields = origin_fields(p for c in conditions for p in c.fields)
         old = getattr(self, "history", None)
         covered = (
             old is not None
@@ -160,6 +167,10 @@ class Engine:
         for by_target in self._by_rule.values():
             yield from by_target.values()
 
+    def instances_of(self, rule: str) -> Mapping[Target, Instance]:
+        """The pending and firing instances of ``rule``, by target."""
+        return self._by_rule.get(rule, {})
+
     def rule_for(self, name: str) -> Rule | None:
         if name == API_DOWN_RULE:
             return self.api_rule
@@ -178,9 +189,12 @@ class Engine:
         if full:
             self.no_value = {}
         self._views = {}
+        join_origins(polls, self._origins, self._origin_fields)  # edges' relayed streams
         for poll in polls:
             self._step_server(poll, now, out)
         self._forget_ended()
+        self.flapping.observe(polls, out, self.instances_of, now)
+        self.dependencies.update(self.instances(), out, now)
         if full:  # not after targeted polls, which saw few targets and record none
             self.history.prune(now, {p.server for p in full})
         seen = sum(len(p.samples) for p in full)
@@ -192,8 +206,13 @@ class Engine:
     def _step_server(self, poll: PollResult, now: float, out: list[Transition]) -> None:
         if poll.ome_version is not None:
             self.versions[poll.server] = poll.ome_version
-        # a targeted poll neither fires nor resolves ome-api-down: the tick judges the server
-        api = self.settings.api_down.enabled and poll.covers is None
+        # a targeted poll neither fires nor resolves ome-api-down: the tick judges the server;
+        # with shard_by app only the server's owner raises it
+        api = (
+            self.settings.api_down.enabled
+            and poll.covers is None
+            and self.settings.shard.alerts_api_down(poll.server)
+        )
         if poll.error is not None:
             if api:
                 reason = f"{poll.error.kind.value}: {poll.error.reason}"

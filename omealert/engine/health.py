@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from ..model import AlertState, PollResult, Scope, Severity, Target
+from ..rules import Settings
 from .alerts import Instance
 from .trend import Trends
 
@@ -344,3 +345,8 @@ def _seconds(idle: float) -> str:
     if idle < 7200:
         return f"{idle / 60:.0f}m"
     return f"{idle / 3600:.0f}h"
+
+
+def absent_rules(settings: Settings) -> frozenset[str]:
+    """Rules that expect a target to be listed (``absent``): they make health ``offline``."""
+    return frozenset(r.name for r in settings.rules if r.is_absent)

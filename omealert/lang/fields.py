@@ -52,6 +52,8 @@ class Source(enum.StrEnum):
     OUTPUTS = "outputs"
     VERSION = "version"  # GET /v1/version, asked once in a while (ome/version.py)
     QUEUES = "queues"  # GET /v1/stats/current/internals/queues, once per server (ome/queues.py)
+    #: an edge's relayed stream, as its origin's poll of the same tick saw it (engine/relay.py)
+    ORIGIN = "origin"
 
 
 #: The levels OME reports stats for; pushes and records have fields of their own.
@@ -231,7 +233,36 @@ def _build() -> dict[str, FieldSpec]:
                           spellings=CODECS if name == "codec" else ())
             )  # fmt: skip
     specs.extend(_output_specs())
-    return {s.path: _with_limits(s) for s in specs}
+    out = {s.path: _with_limits(s) for s in specs}
+    out.update(_origin_specs(out.values()))
+    return out
+
+
+#: ``origin.<field>``: a relayed stream's field as its origin reports it
+ORIGIN_PREFIX = "origin."
+
+
+def _origin_specs(specs: Iterable[FieldSpec]) -> dict[str, FieldSpec]:
+    """``origin.*`` of an edge stream: each stats and info field of a stream, read on the
+    origin (its own poll already left out what it had not measured), and ``origin.listed``."""
+    out = {
+        ORIGIN_PREFIX + s.path: replace(
+            s, path=ORIGIN_PREFIX + s.path, source=Source.ORIGIN, scopes=_STREAM,
+            doc=f"on the origin: {s.doc}", missing_is_zero=False, plausible=None,
+            warmup_s=0.0, windowed=False, v2_only=False,
+        )
+        for s in specs
+        if Scope.STREAM in s.scopes and s.source in (Source.STATS, Source.INFO)
+    }  # fmt: skip
+    listed = FieldSpec("origin.listed", _B, Unit.NONE, Source.ORIGIN,
+                       "the origin lists the stream", scopes=_STREAM)  # fmt: skip
+    return {**out, listed.path: listed}
+
+
+def origin_source(path: str) -> Source:
+    """What the origin's poll reads for ``origin.<field>``: its stats, info or listing."""
+    base = FIELDS.get(path.removeprefix(ORIGIN_PREFIX))
+    return Source.LISTING if base is None else base.source
 
 
 def _output_specs() -> list[FieldSpec]:
@@ -367,6 +398,8 @@ def _with_limits(spec: FieldSpec) -> FieldSpec:
 
 
 FIELDS: dict[str, FieldSpec] = _build()
+#: the fields a unique tail names (``lastRecvTime``); ``origin.*`` take their prefix
+_PLAIN = tuple(p for p in FIELDS if not p.startswith(ORIGIN_PREFIX))
 
 
 class FieldLookupError(LookupError):
@@ -382,8 +415,19 @@ def resolve(name: str) -> FieldSpec:
     spec = FIELDS.get(name)
     if spec is not None:
         return spec
+    if name.startswith(ORIGIN_PREFIX) and name != ORIGIN_PREFIX:  # origin.lastRecvTime
+        try:
+            base = resolve(name.removeprefix(ORIGIN_PREFIX))
+        except FieldLookupError as exc:
+            raise FieldLookupError(
+                f"{exc} (after 'origin.', which reads an edge's origin)"
+            ) from None
+        spec = FIELDS.get(ORIGIN_PREFIX + base.path)
+        if spec is None:
+            raise FieldLookupError(f"{base.path} is not a stream field, so it has no origin.* form")
+        return spec
     suffix = "." + name
-    candidates = sorted(p for p in FIELDS if p.endswith(suffix))
+    candidates = sorted(p for p in _PLAIN if p.endswith(suffix))
     if len(candidates) == 1:
         return FIELDS[candidates[0]]
     if candidates:
@@ -395,7 +439,7 @@ def resolve(name: str) -> FieldSpec:
 
 def _suggest(name: str) -> str:
     pool: list[str] = list(FIELDS)
-    pool += [p.rsplit(".", 1)[-1] for p in FIELDS]
+    pool += [p.rsplit(".", 1)[-1] for p in _PLAIN]
     close = difflib.get_close_matches(name, pool, n=1, cutoff=0.6)
     return f"; did you mean {close[0]!r}?" if close else ""
 

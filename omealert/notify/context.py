@@ -37,6 +37,7 @@ CONTEXT_NAMES: frozenset[str] = frozenset(
         "firing_count",
         "resolved_count",
         "now",
+        "also_affects",
     }
 )
 
@@ -85,6 +86,8 @@ class AlertView:
     unit: str | None = None
     #: resolved because the target was no longer listed: ``value`` is the last one seen
     gone: bool = False
+    #: a cause's held echoes: ``also affects edge-1, edge-2: 14 alerts held`` (or "")
+    also_affects: str = ""
 
 
 def _alert_fields(alert: AlertView, now: float) -> dict[str, Any]:
@@ -105,6 +108,7 @@ def _alert_fields(alert: AlertView, now: float) -> dict[str, Any]:
         "fired_at": Epoch(alert.fired_at) if alert.fired_at is not None else None,
         "resolved_at": Epoch(alert.resolved_at) if alert.resolved_at is not None else None,
         "silenced": alert.silenced,
+        "also_affects": alert.also_affects,
     }
 
 

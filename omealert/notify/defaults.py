@@ -127,6 +127,8 @@ def _alert_line(f: Fmt, alert: AlertView, now: float) -> str:
         facts.append(f"since {timestamp(alert.since)}")
     if alert.silenced:
         facts.append("silenced")
+    if alert.also_affects:
+        facts.append(alert.also_affects)
     tail = f" — {f.esc(', '.join(facts))}" if facts else ""
     return f"{status} {f.esc(text)}{tail}"
 

@@ -12,7 +12,10 @@ Per tick, after the engine has moved the instances:
 4. silenced, inhibited and acknowledged instances say nothing new (they are still
    evaluated and shown), nor do those inside a mute time interval or outside their active
    ones (``notify.windows``: the repeats that fall due meanwhile are skipped, and a resolve
-   sent while quiet says why it came through);
+   sent while quiet says why it came through), nor alerts held by a parent server's outage
+   (``engine/dependencies.py``: the cause's message counts them) or flapping ones, whose
+   resolves wait too (``notify/flapnotice.py``: ``[FLAPPING]`` once, ``[FLAPPING ENDED]``
+   saying how it stands);
 5. what is left is grouped by (rule, channel, ``group_by`` labels) into one message each,
    rendered, and becomes one outbox entry per service (apprise URL) of the channel.
 
@@ -38,6 +41,7 @@ from ..state.records import OutboxMessage, Silence, channel_services
 from .acks import AckNotices
 from .context import AlertView, template_sample
 from .defaults import Fmt
+from .flapnotice import flap_notices
 from .render import render_alert_fields, render_message
 from .windows import Quiet, resolve_note, skip_due_repeats
 
@@ -141,6 +145,25 @@ class Planner:
         instances = list(engine.instances())
         muted = inhibited_keys(instances, self.settings.inhibit)
         items: dict[tuple[str, str, tuple[str, ...]], list[_Item]] = {}
+        flaps, deps = engine.flapping, engine.dependencies.held
+
+        def hushed_flap(inst: Instance, channel: str) -> bool:
+            """No ``[FLAPPING]`` where the alert is to say nothing now."""
+            if inst.key in muted or inst.key in deps or quiet.silence_for(inst.labels):
+                return True
+            if quiet.ack_for(inst.rule, inst.target.key, inst.fired_at) is not None:
+                return True
+            return quiet.window(engine.rule_for(inst.rule), inst, channel) is not None
+
+        notices = flap_notices(
+            self.settings,
+            flaps,
+            engine.rule_for,
+            engine.instances_of,
+            self.channels_for,
+            hushed_flap,
+            now,
+        )
 
         def add(
             channel: str, inst: Instance, rule: Rule | None, reason: NotifyReason, held: str | None
@@ -155,8 +178,8 @@ class Planner:
             rule = engine.rule_for(inst.rule)
             if rule is None:
                 continue
-            if inst.key in muted:
-                continue
+            if inst.key in muted or inst.key in deps or flaps.is_flapping(inst.key):
+                continue  # held: the cause's message counts it; flapping: [FLAPPING] said it
             hushed = quiet.ack_for(inst.rule, inst.target.key, inst.fired_at) is not None
             hushed = hushed or quiet.silence_for(inst.labels) is not None
             for channel in self.channels_for(rule, inst):
@@ -174,6 +197,9 @@ class Planner:
             if tr.to_state is not AlertState.RESOLVED:
                 continue
             inst = tr.instance
+            if tr.rule is not None and flaps.is_flapping(inst.key):
+                inst.notified = {}  # [FLAPPING ENDED] will say how it stands
+                continue
             silence = quiet.silence_for(inst.labels)
             for channel in self.channels_for(tr.rule, inst):
                 if channel not in inst.notified:
@@ -183,7 +209,7 @@ class Planner:
                     add(channel, inst, tr.rule, NotifyReason.RESOLVED, held)
             inst.notified = {}
 
-        out: list[OutboxMessage] = []
+        out: list[OutboxMessage] = notices
         for (rule_name, channel_name, _), group in sorted(items.items(), key=lambda kv: kv[0]):
             group.sort(key=lambda item: item.instance.target.key)  # same message every run
             out.extend(self._render(rule_name, channel_name, group, now))
@@ -263,6 +289,7 @@ class Planner:
             fired_at=inst.fired_at,
             resolved_at=inst.resolved_at,
             gone=inst.gone and status == "resolved",
+            also_affects=inst.also_affects,
             summary=inst.summary,
             description="",
             sample=template_sample(

@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import re
 from collections.abc import Mapping, Set
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -65,7 +66,13 @@ def destination(url: str, stream_key: str = "") -> str:
 def _leaf(url: str, stream_key: str) -> str:
     """A push's name: cached, since every poll names the same pushes again (a third of the
     cost of reading a push was parsing its URL and hashing it)."""
-    return f"{destination(url, stream_key)}#{_digest(url, stream_key)}"
+    recorded = _RECORDED.fullmatch(stream_key)  # scrubbed by ``record``: its digest
+    digest = recorded.group(1) if recorded else _digest(url, stream_key)
+    return f"{destination(url, stream_key)}#{digest}"
+
+
+#: the stream key ``scrub_pushes`` leaves in a recording: ``***`` and the push's digest
+_RECORDED = re.compile(r"\*\*\*([0-9a-f]{8})")
 
 
 def _digest(url: str, stream_key: str) -> str:
@@ -161,8 +168,9 @@ def _times(
 def scrub_pushes(body: bytes) -> bytes:
     """A ``:pushes`` answer without its stream keys, for what ``record`` stores.
 
-    ``streamKey`` becomes ``***`` plus the push's digest (so pushes that differed only by
-    key stay apart in a replay) and ``url`` becomes its ``destination``. An answer that is
+    ``streamKey`` becomes ``***`` plus the push's digest, also for a push whose key is in
+    its ``url`` (a replay names each push as the live poll did, and pushes that differed
+    only by key stay apart), and ``url`` becomes its ``destination``. An answer that is
     not a list of pushes is kept as it is: it holds no push to give away.
     """
     try:
@@ -178,6 +186,5 @@ def scrub_pushes(body: bytes) -> bytes:
         url, key = push["url"], push.get("streamKey", "")
         key = key if isinstance(key, str) else ""
         push["url"] = destination(url, key)
-        if "streamKey" in push:
-            push["streamKey"] = f"***{_digest(url, key)}"
+        push["streamKey"] = f"***{_digest(url, key)}"
     return json.dumps(envelope, sort_keys=True, separators=(",", ":")).encode()

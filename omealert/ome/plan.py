@@ -10,14 +10,14 @@ and keeps them from poll to poll.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 from urllib.parse import quote
 
-from ..lang.fields import FIELDS, Source
+from ..lang.fields import FIELDS, Source, origin_source
 from ..model import Scope, Target
-from ..rules import Rule, TargetPattern
+from ..rules import Rule, Settings, TargetPattern
 
 __all__ = [
     "Need",
@@ -27,6 +27,7 @@ __all__ = [
     "api_path",
     "output_path",
     "plan_polls",
+    "plans_for",
     "with_stream_stats",
 ]
 
@@ -114,17 +115,26 @@ class PollPlan:
         return any(n.scope is Scope.QUEUE for n in self.needs)
 
 
-def plan_polls(rules: Sequence[Rule], server: str) -> PollPlan:
-    """The plan for ``server``: one ``Need`` per distinct scope, patterns and sources of rules."""
+def plan_polls(rules: Sequence[Rule], server: str, *, edges: Collection[str] = ()) -> PollPlan:
+    """The plan for ``server``: one ``Need`` per distinct scope, patterns and sources of rules.
+
+    ``edges`` are the servers whose origin ``server`` is: their rules' ``origin.*`` fields
+    are read here, of the streams their ``match`` selects (same vhost, app and stream names).
+    An edge reads stream info for them: only relayed (``Ovt``) streams have an origin.
+    """
     needs: dict[Need, None] = {}
     for rule in rules:
-        if not rule.applies_to_server(server):
-            continue
         paths = set(rule.when.fields)
         if rule.resolve_when is not None:
             paths |= rule.resolve_when.fields
         sources = frozenset(FIELDS[p].source for p in paths if p in FIELDS)
-        needs[Need(rule.scope, rule.patterns, sources, rule.is_absent)] = None
+        relayed = frozenset(origin_source(p) for p in paths if FIELDS[p].source is Source.ORIGIN)
+        if rule.applies_to_server(server):
+            if relayed:
+                sources |= {Source.INFO}
+            needs[Need(rule.scope, rule.patterns, sources, rule.is_absent)] = None
+        if relayed and any(rule.applies_to_server(e) for e in edges):
+            needs[Need(Scope.STREAM, rule.patterns, relayed)] = None
     return PollPlan(server, tuple(needs))
 
 
@@ -132,7 +142,19 @@ def with_stream_stats(plan: PollPlan) -> PollPlan:
     """``plan``, also reading every stream's stats: what the health states need
     (``engine/health.py``: input times, bitrate, viewers), whatever the rules read."""
     need = Need(Scope.STREAM, (), frozenset({Source.STATS}))
-    return plan if need in plan.needs else PollPlan(plan.server, (*plan.needs, need))
+    return (
+        plan if need in plan.needs else replace(plan, needs=(*plan.needs, need))
+    )  # keeps a ShardPlan
+
+
+def plans_for(settings: Settings) -> dict[str, PollPlan]:
+    """Every server's plan, an origin's with what its edges' rules read of it."""
+    return {
+        s.name: plan_polls(
+            settings.rules, s.name, edges=[e.name for e in settings.servers if e.origin == s.name]
+        )
+        for s in settings.servers
+    }
 
 
 # -- per-target routes ------------------------------------------------------------------------

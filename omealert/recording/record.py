@@ -26,7 +26,7 @@ from ..ome.api import default_getter, server_secrets
 from ..ome.client import OmeClient, poll_all
 from ..ome.http import Answer, Getter
 from ..ome.outputs import scrub_pushes
-from ..ome.plan import Need, PollPlan, plan_polls
+from ..ome.plan import Need, PollPlan, plans_for
 from ..rules import ServerSpec, Settings
 from .format import (
     FORMAT,
@@ -102,16 +102,18 @@ def capture_for(server: ServerSpec, clock: Clock) -> CapturingGetter:
 
 
 def record_plan(server: str) -> PollPlan:
-    """Fetch everything: every listing, stats at every level, every stream's info, and every
-    app's pushes and records."""
+    """Fetch everything: every listing, stats at every level, every stream's info, every
+    app's pushes and records, the internal queues, and the release (``/v1/version``, as
+    often as the watcher asks it, so a replay asks it at the same rounds)."""
     listing_and_stats = frozenset({Source.STATS, Source.LISTING})
     needs = (
-        Need(Scope.SERVER, (), listing_and_stats),
+        Need(Scope.SERVER, (), listing_and_stats | {Source.VERSION}),
         Need(Scope.VHOST, (), listing_and_stats),
         Need(Scope.APP, (), listing_and_stats),
         Need(Scope.STREAM, (), frozenset({Source.STATS, Source.INFO})),
         Need(Scope.PUSH, (), frozenset({Source.OUTPUTS})),
         Need(Scope.RECORD, (), frozenset({Source.OUTPUTS})),
+        Need(Scope.QUEUE, (), frozenset({Source.QUEUES})),
     )
     return PollPlan(server, needs)
 
@@ -155,10 +157,11 @@ async def record(
             capture = capture_for(server, clock)
             captures[server.name] = capture
             clients.append(OmeClient(server, clock=clock, getter=capture))
-        plans = {
-            s.name: plan_polls(settings.rules, s.name) if only_needed else record_plan(s.name)
-            for s in settings.servers
-        }
+        plans = (
+            plans_for(settings)
+            if only_needed
+            else {s.name: record_plan(s.name) for s in settings.servers}
+        )
         start = clock.now()
         writer.write(
             {

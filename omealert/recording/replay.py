@@ -31,7 +31,7 @@ from ..model import PollResult
 from ..notify.planner import Planner
 from ..ome.client import OmeClient
 from ..ome.http import MAX_BODY_BYTES, Answer, Broken, TooLarge
-from ..ome.plan import PollPlan, plan_polls
+from ..ome.plan import PollPlan, plans_for
 from ..rules import Settings
 from ..state.records import OutboxMessage
 from .format import (
@@ -134,7 +134,7 @@ async def replay_polls(
     with RecordingReader(path) as reader:
         players: dict[str, Player] = {}
         clients: dict[str, OmeClient] = {}
-        plans: dict[str, PollPlan] = {}
+        plans: dict[str, PollPlan] = plans_for(settings)
         try:
             for server in settings.servers:
                 if server.name not in reader.header.servers:
@@ -143,7 +143,6 @@ async def replay_polls(
                 player = Player(undo_encoding=reader.header.accept_encoding != IDENTITY)
                 players[server.name] = player
                 clients[server.name] = OmeClient(server, clock=clock, getter=player)
-                plans[server.name] = plan_polls(settings.rules, server.name)
             for tick in reader.ticks():
                 polls: list[PollResult] = []
                 now = tick.at

@@ -16,17 +16,16 @@ back neither repeats nor forgets what happened during the outage.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from heapq import nsmallest
 from typing import TYPE_CHECKING
 
 from ..clock import Clock
 from ..engine.alerts import Transition
 from ..engine.engine import Engine
+from ..engine.health import absent_rules
 from ..errors import StateError
 from ..model import AlertState, PollResult, Target
 from ..notify.delivery import Deliverer
@@ -44,6 +43,7 @@ from ..state.retention import Pruner
 from ..state.store import StateStore
 from .early import EVENT_POLL_GAP_S, EventPolls
 from .logbook import Logbook
+from .meta import tick_meta
 from .watching import Watching
 
 if TYPE_CHECKING:
@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 
     from ..metrics import Metrics
     from ..ome.events import EventBook
+    from .fleet import FleetHook
 
 log = logging.getLogger("omealert")
 
@@ -128,6 +129,8 @@ class Runner:
                 on_store_error=self._store_failed,
             )
         self.restored: list[Transition] = []
+        #: Alertmanagers and the heartbeat (``runner/fleet.py``), told of every tick
+        self.fleet: FleetHook | None = None
         #: sends still running when ``watch`` gave up waiting for them at shutdown
         self.unfinished_sends = 0
         #: scheduled ticks that ``watch`` skipped because the loop was busy past their time
@@ -142,12 +145,14 @@ class Runner:
             self.clients[server.name] = OmeClient(
                 server, clock=self.clock, transport=self.transport, ask_version=True
             )
-            self.plans[server.name] = self.watching.plan(settings, server.name)
+        self.plans = self.watching.plans(settings)
 
     def _restore(self, store: StateStore) -> None:
         try:
             records = store.load_alerts()
             last = store.get_meta("last_tick_at")
+            self.engine.flapping.load(store.get_meta("flapping"))
+            self.engine.dependencies.load(store.get_meta("dependencies"))
         except StateError as exc:
             self._store_failed(exc)
             return
@@ -176,7 +181,7 @@ class Runner:
                 self.clients[server.name] = OmeClient(
                     server, clock=self.clock, transport=self.transport, ask_version=True
                 )
-        self.plans = {s.name: self.watching.plan(settings, s.name) for s in settings.servers}
+        self.plans = self.watching.plans(settings)
         self.early.forget(frozenset(self.clients))
         self.watching.reload(settings)
         for client in self.clients.values():
@@ -184,6 +189,8 @@ class Runner:
                 log.info("%s", describe(client.name, client.version.version))
         if self.outbox is not None:
             self.outbox.configure(settings.channels)
+        if self.fleet is not None:
+            self.fleet.configure(settings)
         messages = self._plan(transitions, now)
         self._save(transitions, messages, now)
         self.logbook.transitions(transitions)
@@ -221,7 +228,7 @@ class Runner:
         transitions = list(self.restored) + self.engine.step(polls, now)
         self.restored = []
         reports = self.watching.observe(
-            polls, self.engine.instances(), self.engine.absent_rules, self.settings, now
+            polls, self.engine.instances(), absent_rules(self.settings), self.settings, now
         )
         messages = self._plan(transitions, now) + (reports if self.notify else [])
         self._refresh_summaries(transitions, now)
@@ -234,6 +241,8 @@ class Runner:
             if only is None or full:  # a round of targeted polls alone is not a tick
                 self.metrics.observe_tick(full, duration, self.engine.instances())
             self.metrics.observe_targeted([p for p in polls if p.covers is not None])
+        if self.fleet is not None:
+            self.fleet.after_tick(self.engine, transitions, polls, now, full=only is None)
         return TickReport(now, polls, transitions, messages, duration)
 
     def _plan(self, transitions: Sequence[Transition], now: float) -> list[OutboxMessage]:
@@ -293,13 +302,7 @@ class Runner:
                 delete=list(self._unsaved_deletes),
                 transitions=self._unsaved_transitions,
                 outbox=[*unsaved, *messages],
-                meta={
-                    "last_tick_at": repr(now),
-                    "no_value": self.no_value_summary(),
-                    "ome_versions": json.dumps(self.engine.versions, sort_keys=True),
-                    **self._events_meta(),
-                    **self.watching.meta(),
-                },
+                meta=tick_meta(self.engine, self.settings, self.events, self.watching, now),
                 acks_announced=self.planner.acks.announced,
             )
         except StateError as exc:
@@ -327,26 +330,9 @@ class Runner:
                 len(unsaved),
             )
 
-    def _events_meta(self) -> dict[str, str]:
-        """The last OME events per target, for ``status`` and ``history``, when new ones came."""
-        if self.events is None or not self.events.changed:
-            return {}
-        self.events.changed = False  # a failed write loses only what the next event rewrites
-        return {"ome_events": json.dumps(self.events.shown(), sort_keys=True)}
-
     def _queue(self, messages: list[OutboxMessage]) -> None:
         if self.outbox is not None and messages:
             self.outbox.add(messages)
-
-    def no_value_summary(self) -> str:
-        """JSON of the rules whose value could not be computed last tick, for ``status``."""
-        # nsmallest on the targets themselves (tuples, compared in C): with 10,000 streams
-        # and no value yet, sorting every key string each tick cost a tenth of the tick
-        summary = {
-            rule: {"count": len(targets), "examples": [t.key for t in nsmallest(5, targets)]}
-            for rule, targets in sorted(self.engine.no_value.items())
-        }
-        return json.dumps(summary, sort_keys=True)
 
     def _store_failed(self, exc: StateError) -> None:
         """One line when the store starts failing; retries meanwhile stay quiet."""
@@ -389,6 +375,8 @@ class Runner:
                 self.store, clock=self.clock, retention_s=lambda: self.settings.state_retention_s
             )
             prune_task = asyncio.create_task(pruner.run(stop))
+        fleet = self.fleet
+        fleet_task = asyncio.create_task(fleet.run(stop)) if fleet is not None else None
         next_at = self.clock.now()
         looked_at = next_at - EVENT_POLL_GAP_S
         try:
@@ -428,6 +416,8 @@ class Runner:
             stop.set()
             if prune_task is not None:
                 await prune_task
+            if fleet_task is not None:
+                await fleet_task
             if outbox_task is not None:
                 await outbox_task
             if self.outbox is not None:

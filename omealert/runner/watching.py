@@ -16,7 +16,8 @@ from ..engine.health import HealthBook
 from ..engine.summary import health_json
 from ..model import PollResult
 from ..notify.report import Reporter
-from ..ome.plan import PollPlan, plan_polls, with_stream_stats
+from ..ome.plan import PollPlan, with_stream_stats
+from ..ome.shard import shard_plans
 from ..rules import Settings
 from ..state.records import OutboxMessage
 
@@ -29,10 +30,13 @@ class Watching:
         self.health = HealthBook(names, settings.page.stale_after_s) if health else None
         self.reporter = Reporter()
 
-    def plan(self, settings: Settings, server: str) -> PollPlan:
-        plan = plan_polls(settings.rules, server)
-        stats = self.health is not None or bool(settings.page.report_channels)
-        return with_stream_stats(plan) if stats else plan
+    def plans(self, settings: Settings) -> dict[str, PollPlan]:
+        """Each server's plan (this shard's part of it), with every stream's stats when
+        health states or stream reports need them."""
+        plans = shard_plans(settings)
+        if self.health is None and not settings.page.report_channels:
+            return plans
+        return {name: with_stream_stats(plan) for name, plan in plans.items()}
 
     def reload(self, settings: Settings) -> None:
         if self.health is not None:

@@ -238,7 +238,16 @@ class _Api(_Outputs, _Queues):
             "maxWidth": s.width,
             "width": s.width,
         }
-        tracks: list[dict[str, Any]] = [{"id": 0, "name": "Video", "type": "Video", "video": video}]
+        # an edge's input tracks are named after the origin's output tracks, with no max
+        # size and an unset (float) keyFrameIntervalConf, as a real 0.18 edge prints them
+        relayed = s.source_url is not None
+        if relayed:
+            del video["maxHeight"], video["maxWidth"]
+            video["keyFrameIntervalConf"] = _c_float(0.0)
+        names = ("bypass_video", "bypass_audio") if relayed else ("Video", "Audio")
+        tracks: list[dict[str, Any]] = [
+            {"id": 0, "name": names[0], "type": "Video", "video": video}
+        ]
         out_tracks: list[dict[str, Any]] = [
             {"id": 0, "name": "bypass_video", "type": "Video", "video": {**video, "bypass": True}}
         ]
@@ -253,7 +262,7 @@ class _Api(_Outputs, _Queues):
                 "codec": "AAC",
                 "samplerate": 48000,
             }
-            tracks.append({"id": 1, "name": "Audio", "type": "Audio", "audio": audio})
+            tracks.append({"id": 1, "name": names[1], "type": "Audio", "audio": audio})
             out_tracks.append(
                 {
                     "id": 1,
@@ -278,11 +287,14 @@ class _Api(_Outputs, _Queues):
             "input": {
                 "createdTime": self.format_time(s.metrics.created),
                 "sourceType": s.source,
-                "sourceUrl": f"TCP://127.0.0.1:{s.port}",
+                "sourceUrl": s.source_url or f"TCP://127.0.0.1:{s.port}",
                 "tracks": tracks,
             },
             "name": s.name,
-            "outputs": [{"name": s.name, "playlists": [playlist], "tracks": out_tracks}],
+            # a relayed (OVT) stream has no transcoder outputs: [] before OME 0.20.5
+            "outputs": []
+            if s.source_url is not None
+            else [{"name": s.name, "playlists": [playlist], "tracks": out_tracks}],
         }
 
 

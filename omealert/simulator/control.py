@@ -22,7 +22,7 @@ _CONTROL_METHODS: Final = frozenset(
      "set_clock_skew", "server_time", "set_quirks", "set_publishers", "start_push",
      "set_push_destination", "stop_push", "start_record", "fail_record", "stop_record",
      "set_alert_module", "alert_module_off", "alert_posts", "alert_flush", "set_congested"}
-    | {"congest_queue", "relieve_queue"}
+    | {"congest_queue", "relieve_queue", "relay_from", "break_relay", "mend_relay"}
 )  # fmt: skip
 _MANUAL_CLOCK_METHODS: Final = frozenset({"advance", "set_time"})
 

@@ -24,10 +24,11 @@ from .control import _Control
 from .faults import _Fault
 from .http import _HttpProtocol
 from .outputs import _AppOutputs
+from .relay import _Relays
 from .streams import _Metrics, _VHost
 
 
-class Simulator(_Control, _AlertModule):
+class Simulator(_Control, _AlertModule, _Relays):
     """An OME REST API on 127.0.0.1 with scriptable streams, clock and faults.
 
     All public methods are thread-safe; the server runs in its own thread.  Use it as a
@@ -85,6 +86,8 @@ class Simulator(_Control, _AlertModule):
         self._server = _Metrics(now)
         self._vhosts: dict[str, _VHost] = {}
         self._outputs: dict[tuple[str, str], _AppOutputs] = {}
+        self._relays = {}
+        self._edges = {}
 
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None

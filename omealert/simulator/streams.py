@@ -138,6 +138,8 @@ class _Stream:
     #: window quirk, ``quirks.py``)
     resumed_at: float | None = None
     gap: float = 0.0
+    #: where an edge pulls a relayed stream from (``ovt://…``, relay.py); None: TCP ingest
+    source_url: str | None = None
 
     def rate_in(self) -> int:
         return 0 if self.stalled else self.bitrate

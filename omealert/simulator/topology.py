@@ -163,6 +163,7 @@ class _Topology(_SimClock):
             s = self._stream(vhost, app, stream)
             self._detach(self._now(), vhost, app_node, s)
             del app_node.streams[stream]
+        self._tell_edges(vhost, app, stream)
 
     def _detach(self, now: float, vhost: str, app: _App, s: _Stream) -> None:
         vhost_node = self._vhosts[vhost]
@@ -234,6 +235,10 @@ class _Topology(_SimClock):
                 s.resumed_at, s.gap = now, now - s.stalled_at
             s.stalled = stalled
             self._update_rates(now, vhost, app_node, s)
+        self._tell_edges(vhost, app, stream)
+
+    def _tell_edges(self, vhost: str, app: str, stream: str) -> None:
+        """A stream's input changed: edges relaying it follow (``relay.py``)."""
 
     def set_bitrate(self, vhost: str, app: str, stream: str, bits_per_second: int) -> None:
         """Change the ingest rate; stream info's announced ``bitrate`` keeps its old value."""

@@ -656,6 +656,12 @@ def test_demo_runs_the_story(tmp_path: Path) -> None:
         "[00:35] stream-ended demo/default/live/studio-c: inactive → firing (event-triggered poll)"
         "\n[00:35] ┌ notification (warning)\n        │ [FIRING] stream-ended" in run.out
     )
+    # a push that starts retrying, then connects again (issue 15); its key never shows
+    push = "push-not-pushing demo/default/live/studio-b/:push/rtmp://ingest.cdn.example/live#"
+    assert re.search(re.escape(push) + r"\w+: pending → firing", run.out)
+    assert re.search(re.escape(push) + r"\w+: firing → resolved", run.out)
+    assert "studio-b to rtmp://ingest.cdn.example/live: error" in run.out
+    assert "demo-stream-key" not in run.out
 
 
 def test_version_and_light_start_up(tmp_path: Path) -> None:
@@ -773,3 +779,13 @@ def test_watch_saves_summaries_for_status(tmp_path: Path) -> None:
         asyncio.run(one_tick(sim, store))
         records = store.load_alerts()
     assert [(r.state, r.summary) for r in records] == [("firing", "9 viewers")]
+
+
+def test_demo_heartbeat_shows_the_dead_mans_switch(tmp_path: Path) -> None:
+    """demo --heartbeat prints the pings: one per tick, /fail while OME does not answer."""
+    run = cli(tmp_path, "demo", "--speed", "100", "--heartbeat")
+    assert run.code == 0, run.err
+    assert "heartbeat: POST /heartbeat/demo-check (a tick completed" in run.out
+    assert "heartbeat: POST /heartbeat/demo-check/fail (every server failed" in run.out
+    assert re.search(r"heartbeat: \d+ ping\(s\) received, [1-9]\d* of them /fail", run.out)
+    assert run.err == ""

@@ -43,13 +43,14 @@ BAD_FILES: dict[str, list[str]] = {
         "unknown-keys.bad.yaml:5:1: unknown key 'rule' — did you mean 'rules'?",
         "unknown-keys.bad.yaml:8:3: unknown key 'repeat' (expected one of: for, "
         "keep_firing_for, repeat_interval, send_resolved, severity, channels, on_missing, "
-        "group_by, group_wait)",
+        "group_by, group_wait, deliver, flapping)",
         "unknown-keys.bad.yaml:12:5: unknown key 'sevrity' — did you mean 'severity'?",
         "unknown-keys.bad.yaml:13:5: unknown key 'for_' — did you mean 'for'?",
         "unknown-keys.bad.yaml:14:5: unknown key 'frobnicate' (expected one of: name, scope, "
         "match, when, resolve_when, for, keep_firing_for, repeat_interval, send_resolved, "
         "severity, labels, summary, description, channels, on_missing, group_by, group_wait, "
-        "servers, mute_time_intervals, active_time_intervals)",
+        "servers, mute_time_intervals, active_time_intervals, deliver, flapping, "
+        "dependency_cause)",
     ],
     "duplicates.bad.yaml": [
         "duplicates.bad.yaml:4:11: duplicate server name 'origin-1' (first used at line 2)",
@@ -68,7 +69,8 @@ BAD_FILES: dict[str, list[str]] = {
         "expected 'end of print statement'.",
         "channels.bad.yaml:27:21: unknown channel 'slack' (defined channels: ops, pager)",
         "channels.bad.yaml:28:15: invalid summary template: unknown variable(s) viewers; "
-        "available: alerts, count, description, duration, fired_at, firing_count, labels, "
+        "available: alerts, also_affects, count, description, duration, fired_at, firing_count, "
+        "labels, "
         "now, reason, resolved_at, resolved_count, rule, sample, severity, silenced, since, "
         "status, summary, target, value",
         "channels.bad.yaml:29:19: invalid description template: Unexpected end of template. "
@@ -267,7 +269,7 @@ def test_example_file_loads_with_empty_environment() -> None:
     """rules.example.yaml is valid as shipped, with every variable at its default."""
     s = load_config(EXAMPLE, env={})
     rules = {r.name: r for r in s.rules}
-    assert len(rules) == len(s.rules) == 16  # 10, + 4 push/record rules, + 2 queue rules
+    assert len(rules) == len(s.rules) == 17  # 10, + 4 push/record, + 2 queue rules, + relay-broken
     push = rules["push-not-pushing"]
     assert (push.scope, push.when.fields) == (Scope.PUSH, frozenset({"state", "stream_live"}))
     assert rules["record-not-growing"].scope is Scope.RECORD
@@ -359,7 +361,8 @@ def test_env_is_not_read_in_comments_or_keys_and_can_be_escaped() -> None:
     assert errors_of(SERVER + "${KEY}: 1\n") == ["t.yaml:4:1: unknown key '${KEY}' (expected "
         "one of: servers, interval, defaults, channels, rules, routes, inhibit, ome_api_down, "
         "ome_events, outage_tolerance, delivery_max_age, state_retention, time_intervals, "
-        "notify_acks, health, listen_auth, stream_report)"]  # fmt: skip
+        "notify_acks, health, listen_auth, stream_report, alertmanagers, resend_delay, "
+        "replica, shard, shard_by, heartbeat, dependency_grace)"]  # fmt: skip
 
 
 def test_env_none_reads_process_environment(monkeypatch: pytest.MonkeyPatch) -> None:

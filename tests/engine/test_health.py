@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from omealert.engine.engine import Engine
-from omealert.engine.health import Health, HealthBook
+from omealert.engine.health import Health, HealthBook, absent_rules
 from omealert.errors import SourceErrorKind
 from omealert.model import Target
 from tests.helpers import poll, rule, settings, ts
@@ -26,7 +26,7 @@ def step(engine: Engine, book: HealthBook, at: float, **streams: float) -> None:
     """One tick: each named stream last received input ``idle`` seconds ago."""
     polls = [poll(at, {f"default/live/{n}": fields(idle, at) for n, idle in streams.items()})]
     engine.step(polls, at)
-    book.observe(polls, engine.instances(), engine.absent_rules, at)
+    book.observe(polls, engine.instances(), absent_rules(engine.settings), at)
 
 
 def test_quiet_ingest_is_stalled_and_rolls_up_with_counts() -> None:
@@ -65,7 +65,7 @@ def test_alerts_make_degraded_and_failing_with_the_rule_as_reason() -> None:
         )
     ]
     engine.step(polls, at)
-    book.observe(polls, engine.instances(), engine.absent_rules, at)
+    book.observe(polls, engine.instances(), absent_rules(engine.settings), at)
     assert book.streams[CAM1].state is Health.DEGRADED
     assert book.streams[CAM1].reason == "viewers-high firing since 03:03:10"
     assert book.streams[CAM2].state is Health.FAILING
@@ -81,7 +81,7 @@ def test_unreadable_server_is_unknown_never_healthy() -> None:
     assert book.servers["origin"].reason == "no poll yet"
     step(engine, book, T0, cam1=0.5)
     failed = [poll(T0 + 10, error=SourceErrorKind.TIMEOUT)]
-    book.observe(failed, engine.instances(), engine.absent_rules, T0 + 10)
+    book.observe(failed, engine.instances(), absent_rules(engine.settings), T0 + 10)
     assert book.servers["origin"].state is Health.UNKNOWN
     assert book.servers["origin"].reason.startswith("cannot be read: timeout")
     assert book.streams[CAM1].state is Health.UNKNOWN
@@ -118,5 +118,5 @@ def test_an_app_level_queue_is_not_an_app() -> None:
     queue = Target("origin", "default", "live", None, "queue", "pvd/app_worker#101")
     polls[0].listed.add(queue)
     engine.step(polls, T0)
-    book.observe(polls, engine.instances(), engine.absent_rules, T0)
+    book.observe(polls, engine.instances(), absent_rules(engine.settings), T0)
     assert list(book.apps) == [APP] and list(book.streams) == [CAM1]

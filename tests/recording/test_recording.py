@@ -28,7 +28,7 @@ from omealert.model import PollResult
 from omealert.ome.api import default_getter
 from omealert.ome.client import OmeClient
 from omealert.ome.http import Answer, Getter
-from omealert.ome.plan import plan_polls
+from omealert.ome.plan import plans_for
 from omealert.ome.wire import WireGetter
 from omealert.recording.format import RecordedResponse, RecordingError, RecordingReader
 from omealert.recording.record import RecordSummary, capture_for, record, record_plan
@@ -251,7 +251,7 @@ class TestCapture:
                 async with OmeClient(server, clock=clock, getter=spy) as client:
                     await client.poll(record_plan(server.name))
                 async with OmeClient(server, clock=clock) as client:
-                    result = await client.poll(plan_polls(settings.rules, server.name))
+                    result = await client.poll(plans_for(settings)[server.name])
                 return spy.seen, result
 
             seen, live_poll = asyncio.run(live())
@@ -260,7 +260,7 @@ class TestCapture:
             for r in lines(out)
             if r["type"] == "response"
         ]
-        assert len(recorded) == 12  # with the app's :pushes and :records
+        assert len(recorded) == 14  # with :pushes, :records, /v1/version and the queues
         assert sorted(recorded) == sorted(seen)
         (replayed_poll,) = replayed_polls(settings, out)
         assert replayed_poll.error is None and live_poll.error is None
@@ -300,7 +300,7 @@ class TestCapture:
             timeout=60,
         )
         assert done.returncode == 0, done.stderr
-        assert done.stdout.split() == ["10", "1", "False"]
+        assert done.stdout.split() == ["12", "1", "False"]
 
     def test_raw_bytes_and_relative_paths_round_trip(self, tmp_path: Path) -> None:
         """A compressed answer behind a path prefix is kept raw, without its cookie, under
@@ -749,7 +749,7 @@ class TestRecordCommand:
             out = io.StringIO()
             argv = ["record", "-c", str(cfg), "--out", str(out_path), "--duration", "1ms"]
             assert main(argv, out=out) == 0
-        assert out.getvalue() == f"recorded 1 round(s), 10 answer(s) to {out_path}\n"
+        assert out.getvalue() == f"recorded 1 round(s), 12 answer(s) to {out_path}\n"
         assert capsys.readouterr().err == ""  # no progress line when stderr is not a terminal
         assert [line["type"] for line in lines(out_path)][:3] == ["header", "tick", "poll"]
 
