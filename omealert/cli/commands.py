@@ -225,11 +225,11 @@ def _store(args: argparse.Namespace) -> StateStore:
 
 
 def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
+    from ..engine.lifecycle import mark, stored_view
     from ..engine.summary import health_of, read_health, server_lines
     from ..notify.planner import compile_silences
     from ..notify.windows import Quiet
     from ..state.store import StateStore
-    from .lifecycle import mark, stored_view
 
     store = _store(args)
     assert isinstance(store, StateStore)

@@ -26,6 +26,7 @@ from aiohttp import web
 
 from ..engine.alerts import Instance
 from ..engine.health import Health, TargetHealth
+from ..engine.lifecycle import engine_view
 from ..errors import StateError
 from ..model import Target
 from ..notify.planner import compile_silences
@@ -109,7 +110,7 @@ class StatusPages:
         compiled = tuple(compile_silences(silences))
         settings = self.runner.settings
         quiet = Quiet.build(settings, now, compiled, acks)
-        muting = Muting(compiled, settings.inhibit, quiet)
+        muting = Muting(compiled, settings.inhibit, quiet, engine_view(self.runner.engine))
         self._silences = (now, muting)
         return muting
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..engine.alerts import Instance
 from ..engine.health import RANK, Health, HealthBook, TargetHealth
+from ..engine.lifecycle import LifecycleView
 from ..model import AlertState, Target
 from ..notify.windows import Quiet
 from ..rules import InhibitSpec, Matcher, matches_all
@@ -83,6 +84,8 @@ class Muting:
     inhibit: tuple[InhibitSpec, ...] = ()
     #: silences and acknowledgements as ``status`` shows them (``notify/windows.py``)
     quiet: Quiet | None = None
+    #: flapping and dependency holds as ``status`` shows them (``engine/lifecycle.py``)
+    lifecycle: LifecycleView | None = None
 
 
 def alert_rows(instances: Iterable[Instance], muting: Muting, now: float) -> list[dict[str, Any]]:
@@ -122,9 +125,17 @@ def alert_rows(instances: Iterable[Instance], muting: Muting, now: float) -> lis
                 "silenced_by": silenced,
                 "inhibited_by": inhibitors.get(inst.key),
                 **held,
+                **_lifecycle(muting.lifecycle, inst),
             }
         )
     return out
+
+
+def _lifecycle(view: LifecycleView | None, inst: Instance) -> dict[str, Any]:
+    """``flapping``, ``held`` and ``holds``, the keys ``status`` and ``check`` show too."""
+    if view is None:
+        return {"flapping": None, "held": None, "holds": None}
+    return view.fields(inst.rule, inst.target.key)
 
 
 def _inhibitors(
