@@ -191,6 +191,8 @@ class Runner:
             self.outbox.configure(settings.channels)
         if self.fleet is not None:
             self.fleet.configure(settings)
+        elif settings.alertmanagers or settings.heartbeat.url is not None:  # senders start once
+            log.warning("alertmanagers or a heartbeat were added: they start at the next restart")
         messages = self._plan(transitions, now)
         self._save(transitions, messages, now)
         self.logbook.transitions(transitions)
