@@ -236,7 +236,11 @@ def _notification_lines(notes: dict[str, dict[str, int] | int] | None) -> list[s
     if not notes:
         return []
     out = []
-    for kind, what in (("failed", "could not be delivered"), ("dropped", "were given up")):
+    for kind, what in (
+        ("failed", "could not be delivered"),
+        ("dropped", "were given up"),
+        ("alertmanager_errors", "post(s) failed"),
+    ):
         counts = notes.get(kind)
         if isinstance(counts, dict):
             for channel, n in sorted(counts.items()):

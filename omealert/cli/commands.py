@@ -99,6 +99,9 @@ def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
         return unknown(f"config invalid: {exc.issues[0]}{more}")
     if args.notify and not args.state:
         return unknown("--notify needs --state (to remember what was already sent)")
+    from .fleet import for_shard
+
+    settings = for_shard(settings, None)  # a sharded config: this shard's servers, as watch
     try:
         window = parse_duration(args.window)
     except ValueError as exc:
@@ -143,6 +146,10 @@ async def _check(settings: Settings, state: str | None, notify: bool, window: fl
             notify=notify,
             lenient_history=True,
         )
+        if notify:
+            from .fleet import attach_for_check
+
+            attach_for_check(runner, clock)
         try:
             result = await run_check(
                 settings, clock=clock, runner=runner, stateful=bool(state), window_s=window
@@ -156,6 +163,11 @@ async def _check(settings: Settings, state: str | None, notify: bool, window: fl
                     "dropped": dict(outbox.counters.dropped),
                     "queued": len(outbox),
                 }
+            if runner.fleet is not None:
+                from .fleet import flush_for_check
+
+                posted = await flush_for_check(runner.fleet, 30.0)
+                result.notifications = {**(result.notifications or {}), **posted}
             if store is not None:  # state_retention holds for a cron job's file too
                 from ..state.retention import Pruner
 
@@ -189,7 +201,7 @@ def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
     if not args.speed >= 1:
         print("omealert demo: --speed must be a number >= 1", file=sys.stderr)
         return ExitCode.USAGE
-    return run_demo(speed=args.speed, out=out)
+    return run_demo(speed=args.speed, out=out, heartbeat=getattr(args, "heartbeat", False))
 
 
 # -- status, history, silence ---------------------------------------------------------------
@@ -220,6 +232,9 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
         acks = store.live_acks(now)
         no_value = _no_value_lines(store.get_meta("no_value"))
         no_value += version_lines(store.get_meta("ome_versions"))
+        from .fleet import shard_lines
+
+        no_value += shard_lines(store.get_meta("shard"))
         heard = store.get_meta("ome_events")
         lifecycle = stored_view(store.get_meta("flapping"), store.get_meta("dependencies"))
     no_value += status_lines(heard)

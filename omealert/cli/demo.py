@@ -163,6 +163,8 @@ class _Hook(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length", "0"))
         body = self.rfile.read(length)
+        if self.path.startswith("/heartbeat"):
+            self.server.pings.append(self.path)  # type: ignore[attr-defined]
         with contextlib.suppress(ValueError):
             self.server.received.append(json.loads(body))  # type: ignore[attr-defined]
         self.send_response(200)
@@ -173,13 +175,22 @@ class _Hook(BaseHTTPRequestHandler):
         pass
 
 
-def run_demo(*, speed: float = 1.0, out: TextIO) -> int:
+def run_demo(*, speed: float = 1.0, out: TextIO, heartbeat: bool = False) -> int:
     # The story prints every transition itself; the watcher's own log lines would repeat them.
     logging.getLogger("omealert").setLevel(logging.CRITICAL)
-    return asyncio.run(_run(speed, out))
+    return asyncio.run(_run(speed, out, heartbeat))
 
 
-async def _run(speed: float, out: TextIO) -> int:
+#: ``--heartbeat``: the dead man's switch pings the demo's receiver after every tick
+HEARTBEAT_CONFIG = """\
+heartbeat:
+  url: http://127.0.0.1:{hook_port}/heartbeat/demo-check
+  method: POST
+  timeout: 1s
+"""
+
+
+async def _run(speed: float, out: TextIO, heartbeat: bool = False) -> int:
     from ..config.load import load_config_text
     from ..metrics import Metrics
     from ..notify.delivery import Deliverer
@@ -194,6 +205,7 @@ async def _run(speed: float, out: TextIO) -> int:
     start = clock.now()
     hook = ThreadingHTTPServer(("127.0.0.1", 0), _Hook)
     hook.received = []  # type: ignore[attr-defined]
+    hook.pings = []  # type: ignore[attr-defined]
     hook_thread = threading.Thread(target=hook.serve_forever, daemon=True)
     hook_thread.start()
     # OME 0.18's wrong measurements (a new stream's first second, the window after a stall)
@@ -214,9 +226,12 @@ async def _run(speed: float, out: TextIO) -> int:
         text = DEMO_CONFIG.format(
             sim_url=sim.url, hook_port=hook.server_address[1], alert_key=ALERT_KEY
         )
+        if heartbeat:
+            text += HEARTBEAT_CONFIG.format(hook_port=hook.server_address[1])
         settings = load_config_text(text, "demo.yaml", env={})
         book = EventBook()
         runner = Runner(settings, clock=clock, store=store, deliverer=Deliverer(), events=book)
+        pings = _Pings(runner, hook) if heartbeat else None
         looks = runner.look
 
         def heard(event: Heard) -> None:
@@ -260,12 +275,18 @@ async def _run(speed: float, out: TextIO) -> int:
             else:
                 await asyncio.sleep(INTERVAL_S / speed)
             clock.set(start + elapsed + INTERVAL_S)
+            if pings is not None:
+                pings.show(say, clock.now())
         say.line("")
         say.line(f"done: {seen} notification(s) delivered to the webhook.")
+        if pings is not None:
+            say.line(f"heartbeat: {pings.summary()}")
         say.line("Next: read rules.example.yaml, then `omealert check -c rules.example.yaml`.")
         return 0
     finally:
         if runner is not None:
+            if runner.fleet is not None:
+                await runner.fleet.pinger.aclose()
             await runner.aclose()
         sim.alert_module_off()
         await listener.stop()
@@ -295,6 +316,37 @@ async def _show(
     for doc in received[seen:]:
         say.notification(report.at, doc)
     return len(received)
+
+
+class _Pings:
+    """``--heartbeat``: the pings the receiver got, printed when they change kind."""
+
+    def __init__(self, runner: Any, hook: Any) -> None:
+        from ..runner.fleet import FleetHook
+
+        runner.fleet = FleetHook(
+            runner.settings,
+            lambda inst, rule, now: runner.planner.view(inst, rule, now),
+            clock=runner.clock,
+        )
+        self.hook = hook
+        self.seen = 0
+        self.last = ""
+
+    def show(self, say: _Printer, now: float) -> None:
+        got: list[str] = self.hook.pings
+        for path in got[self.seen :]:
+            kind = "fail" if path.endswith("/fail") else "ok"
+            if kind != self.last:
+                what = "every server failed this tick" if kind == "fail" else "a tick completed"
+                say.at(now, f"heartbeat: POST {path} ({what}; one ping per tick from now on)")
+            self.last = kind
+        self.seen = len(got)
+
+    def summary(self) -> str:
+        got: list[str] = self.hook.pings
+        fails = sum(1 for p in got if p.endswith("/fail"))
+        return f"{len(got)} ping(s) received, {fails} of them /fail"
 
 
 class _Printer:

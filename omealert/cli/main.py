@@ -54,9 +54,15 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--listen", metavar="HOST:PORT", help="serve /metrics and /healthz")
     w.add_argument("--log-format", choices=("text", "json"), default="text")
     w.add_argument("--log-level", default="INFO")
+    w.add_argument(
+        "--shard", metavar="K/N", help="poll only shard K of N of the fleet (overrides shard:)"
+    )
 
     d = sub.add_parser("demo", help="a one-minute story against the built-in OME simulator")
     d.add_argument("--speed", type=float, default=1.0, help="run the story N times faster")
+    d.add_argument(
+        "--heartbeat", action="store_true", help="also show the dead man's switch's pings"
+    )
 
     s = sub.add_parser("status", help="current alerts (pending, firing, silenced)")
     state_arg(s, "state database")

@@ -254,6 +254,7 @@ class _Checker:
             group_by=tuple(_pick(r.group_by, d.group_by)),
             group_wait_s=_pick(r.group_wait, d.group_wait),
             servers=tuple(r.servers or ()),
+            deliver=tuple(_pick(r.deliver, d.deliver)),
         )
 
     def patterns(self, path: KeyPath, r: RuleModel) -> tuple[TargetPattern, ...]:
@@ -353,8 +354,9 @@ class _Checker:
         out = []
         for i, route in self.parts.routes:
             matchers = self.matchers(("routes", i, "matchers"), route.matchers)
-            self.channel_refs(("routes", i, "channels"), route.channels)
-            out.append(RouteSpec(matchers, tuple(route.channels), route.severity))
+            channels = tuple(route.channels or ())
+            self.channel_refs(("routes", i, "channels"), list(channels))
+            out.append(RouteSpec(matchers, channels, route.severity, tuple(route.deliver or ())))
         return tuple(out)
 
     def inhibit(self) -> tuple[InhibitSpec, ...]:

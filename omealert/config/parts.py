@@ -12,10 +12,12 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from .model import (
+    AlertmanagerModel,
     ApiDownModel,
     ChannelModel,
     ConfigModel,
     DefaultsModel,
+    HeartbeatModel,
     InhibitModel,
     OmeEventsModel,
     RouteModel,
@@ -53,6 +55,10 @@ class Parts:
     channel_names: list[str] = field(default_factory=list)
     server_names: list[str] = field(default_factory=list)
     time_interval_names: list[str] = field(default_factory=list)
+    alertmanagers: list[tuple[int, AlertmanagerModel]] = field(default_factory=list)
+    heartbeat: HeartbeatModel | None = None
+    #: resend_delay, replica, shard and shard_by: the whole file's, or their defaults
+    fleet: ConfigModel | None = None
 
 
 def salvage(data: Any, model: ConfigModel | None) -> Parts:
@@ -88,8 +94,14 @@ def salvage(data: Any, model: ConfigModel | None) -> Parts:
         parts.outage_tolerance = model.outage_tolerance
         parts.delivery_max_age = model.delivery_max_age
         parts.state_retention = model.state_retention
+        parts.alertmanagers = list(enumerate(model.alertmanagers))
+        parts.heartbeat = model.heartbeat
+        parts.fleet = model
         parts.dependency_grace = model.dependency_grace
         return parts
+    parts.alertmanagers = _items(AlertmanagerModel, raw.get("alertmanagers"))
+    if raw.get("heartbeat") is not None:
+        parts.heartbeat = _one(HeartbeatModel, raw.get("heartbeat"))
     parts.servers = _items(ServerModel, raw.get("servers"))
     parts.rules = _items(RuleModel, raw.get("rules"))
     parts.routes = _items(RouteModel, raw.get("routes"))

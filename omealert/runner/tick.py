@@ -33,7 +33,8 @@ from ..notify.delivery import Deliverer
 from ..notify.outbox import Outbox
 from ..notify.planner import Planner
 from ..ome.client import OmeClient, poll_all
-from ..ome.plan import PollPlan, plans_for
+from ..ome.plan import PollPlan
+from ..ome.shard import shard_plans
 from ..ome.targeted import poll_targeted
 from ..ome.version import describe
 from ..rules import Settings
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
 
     from ..metrics import Metrics
     from ..ome.events import EventBook
+    from .fleet import FleetHook
 
 log = logging.getLogger("omealert")
 
@@ -123,6 +125,8 @@ class Runner:
                 on_store_error=self._store_failed,
             )
         self.restored: list[Transition] = []
+        #: Alertmanagers and the heartbeat (``runner/fleet.py``), told of every tick
+        self.fleet: FleetHook | None = None
         #: sends still running when ``watch`` gave up waiting for them at shutdown
         self.unfinished_sends = 0
         #: scheduled ticks that ``watch`` skipped because the loop was busy past their time
@@ -137,7 +141,7 @@ class Runner:
             self.clients[server.name] = OmeClient(
                 server, clock=self.clock, transport=self.transport, ask_version=True
             )
-        self.plans = plans_for(settings)
+        self.plans = shard_plans(settings)
 
     def _restore(self, store: StateStore) -> None:
         try:
@@ -173,13 +177,15 @@ class Runner:
                 self.clients[server.name] = OmeClient(
                     server, clock=self.clock, transport=self.transport, ask_version=True
                 )
-        self.plans = plans_for(settings)
+        self.plans = shard_plans(settings)
         self.early.forget(frozenset(self.clients))
         for client in self.clients.values():
             if client.version.version is not None:  # a new client logs it on its first poll
                 log.info("%s", describe(client.name, client.version.version))
         if self.outbox is not None:
             self.outbox.configure(settings.channels)
+        if self.fleet is not None:
+            self.fleet.configure(settings)
         messages = self._plan(transitions, now)
         self._save(transitions, messages, now)
         self.logbook.transitions(transitions)
@@ -227,6 +233,8 @@ class Runner:
             if only is None or full:  # a round of targeted polls alone is not a tick
                 self.metrics.observe_tick(full, duration, self.engine.instances())
             self.metrics.observe_targeted([p for p in polls if p.covers is not None])
+        if self.fleet is not None:
+            self.fleet.after_tick(self.engine, transitions, polls, now, full=only is None)
         return TickReport(now, polls, transitions, messages, duration)
 
     def _plan(self, transitions: Sequence[Transition], now: float) -> list[OutboxMessage]:
@@ -290,7 +298,8 @@ class Runner:
                     "last_tick_at": repr(now),
                     "no_value": self.no_value_summary(),
                     "ome_versions": json.dumps(self.engine.versions, sort_keys=True),
-                    **self._events_meta(),
+                    **(self.events.meta() if self.events is not None else {}),
+                    "shard": f"{self.settings.shard} {self.settings.shard.by}",
                     "flapping": self.engine.flapping.dump(),
                     "dependencies": self.engine.dependencies.dump(),
                 },
@@ -320,13 +329,6 @@ class Runner:
                 len(dirty),
                 len(unsaved),
             )
-
-    def _events_meta(self) -> dict[str, str]:
-        """The last OME events per target, for ``status`` and ``history``, when new ones came."""
-        if self.events is None or not self.events.changed:
-            return {}
-        self.events.changed = False  # a failed write loses only what the next event rewrites
-        return {"ome_events": json.dumps(self.events.shown(), sort_keys=True)}
 
     def _queue(self, messages: list[OutboxMessage]) -> None:
         if self.outbox is not None and messages:
@@ -383,6 +385,8 @@ class Runner:
                 self.store, clock=self.clock, retention_s=lambda: self.settings.state_retention_s
             )
             prune_task = asyncio.create_task(pruner.run(stop))
+        fleet = self.fleet
+        fleet_task = asyncio.create_task(fleet.run(stop)) if fleet is not None else None
         next_at = self.clock.now()
         looked_at = next_at - EVENT_POLL_GAP_S
         try:
@@ -422,6 +426,8 @@ class Runner:
             stop.set()
             if prune_task is not None:
                 await prune_task
+            if fleet_task is not None:
+                await fleet_task
             if outbox_task is not None:
                 await outbox_task
             if self.outbox is not None:

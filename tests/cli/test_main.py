@@ -779,3 +779,13 @@ def test_watch_saves_summaries_for_status(tmp_path: Path) -> None:
         asyncio.run(one_tick(sim, store))
         records = store.load_alerts()
     assert [(r.state, r.summary) for r in records] == [("firing", "9 viewers")]
+
+
+def test_demo_heartbeat_shows_the_dead_mans_switch(tmp_path: Path) -> None:
+    """demo --heartbeat prints the pings: one per tick, /fail while OME does not answer."""
+    run = cli(tmp_path, "demo", "--speed", "100", "--heartbeat")
+    assert run.code == 0, run.err
+    assert "heartbeat: POST /heartbeat/demo-check (a tick completed" in run.out
+    assert "heartbeat: POST /heartbeat/demo-check/fail (every server failed" in run.out
+    assert re.search(r"heartbeat: \d+ ping\(s\) received, [1-9]\d* of them /fail", run.out)
+    assert run.err == ""
