@@ -271,6 +271,19 @@ API_DOWN_RULE = "ome-api-down"
 
 
 @dataclass(frozen=True, slots=True)
+class PageSpec:
+    """What ``watch --listen`` and the health states read (``config/extras.py`` builds it)."""
+
+    #: no input bytes for longer than this: the stream is ``stalled``
+    stale_after_s: float = 10.0
+    #: basic auth (user, password) for the page, its API and /metrics; None: none asked
+    listen_auth: tuple[str, str] | None = field(default=None, repr=False)
+    #: channels told when a stream ends, and how long it must have been live for that
+    report_channels: tuple[str, ...] = ()
+    report_min_duration_s: float = 300.0
+
+
+@dataclass(frozen=True, slots=True)
 class AlertmanagerSpec:
     """One Alertmanager that every firing and resolved alert is posted to (``alertmanagers:``)."""
 
@@ -358,6 +371,7 @@ class Settings:
     time_intervals: Mapping[str, Callable[[float], bool]] = field(default_factory=dict)
     #: tell the channels that heard a firing when someone acknowledges it
     notify_acks: bool = True
+    page: PageSpec = PageSpec()
     #: where notices go by default (a rule's ``deliver`` overrides it)
     default_deliver: tuple[str, ...] = ("channels",)
     alertmanagers: tuple[AlertmanagerSpec, ...] = ()

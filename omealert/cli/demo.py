@@ -175,10 +175,17 @@ class _Hook(BaseHTTPRequestHandler):
         pass
 
 
-def run_demo(*, speed: float = 1.0, out: TextIO, heartbeat: bool = False) -> int:
+def run_demo(
+    *,
+    speed: float = 1.0,
+    out: TextIO,
+    hold: bool = False,
+    listen: tuple[str, int] | None = None,
+    heartbeat: bool = False,
+) -> int:
     # The story prints every transition itself; the watcher's own log lines would repeat them.
     logging.getLogger("omealert").setLevel(logging.CRITICAL)
-    return asyncio.run(_run(speed, out, heartbeat))
+    return asyncio.run(_run(speed, out, hold, listen or ("127.0.0.1", 0), heartbeat))
 
 
 #: ``--heartbeat``: the dead man's switch pings the demo's receiver after every tick
@@ -190,7 +197,9 @@ heartbeat:
 """
 
 
-async def _run(speed: float, out: TextIO, heartbeat: bool = False) -> int:
+async def _run(
+    speed: float, out: TextIO, hold: bool, listen: tuple[str, int], heartbeat: bool = False
+) -> int:
     from ..config.load import load_config_text
     from ..metrics import Metrics
     from ..notify.delivery import Deliverer
@@ -200,6 +209,7 @@ async def _run(speed: float, out: TextIO, heartbeat: bool = False) -> int:
     from ..state.store import StateStore
     from ..web.listener import Listener
     from ..web.ome_alert import AlertReceiver
+    from ..web.site import install_site
 
     clock = FakeClock()
     start = clock.now()
@@ -214,7 +224,7 @@ async def _run(speed: float, out: TextIO, heartbeat: bool = False) -> int:
     tmp = tempfile.TemporaryDirectory(prefix="omealert-demo-")
     store = StateStore(Path(tmp.name) / "demo.db")
     runner = None
-    listener = Listener(Metrics())
+    listener = Listener(Metrics(), listen[0], listen[1])
     try:
         for name in ("studio-a", "studio-b", "studio-c", "cam-1", "cam-2"):
             sim.add_stream("default", "live", name, viewers={"webrtc": 40, "llhls": 12})
@@ -230,7 +240,16 @@ async def _run(speed: float, out: TextIO, heartbeat: bool = False) -> int:
             text += HEARTBEAT_CONFIG.format(hook_port=hook.server_address[1])
         settings = load_config_text(text, "demo.yaml", env={})
         book = EventBook()
-        runner = Runner(settings, clock=clock, store=store, deliverer=Deliverer(), events=book)
+        runner = Runner(
+            settings,
+            clock=clock,
+            store=store,
+            deliverer=Deliverer(),
+            events=book,
+            metrics=listener.metrics,
+            health=True,
+        )
+        install_site(listener, runner)  # the status page, as on watch --listen
         pings = _Pings(runner, hook) if heartbeat else None
         looks = runner.look
 
@@ -241,7 +260,8 @@ async def _run(speed: float, out: TextIO, heartbeat: bool = False) -> int:
         receiver = AlertReceiver({"demo": ALERT_KEY.encode()}, heard, listener.metrics)
         receiver.install(listener.app)
         await listener.start()
-        alert_url = f"http://127.0.0.1:{listener.port}/ome/alert"
+        page_url = f"http://{listener.host}:{listener.port}/"
+        alert_url = f"http://{listener.host}:{listener.port}/ome/alert"
         sim.set_alert_module(alert_url, ALERT_KEY, stream_status=True)
         say = _Printer(out, start)
         say.line(f"omealert demo: a {int(STORY_S)}-second story, {speed:g}× speed")
@@ -249,6 +269,7 @@ async def _run(speed: float, out: TextIO, heartbeat: bool = False) -> int:
         say.line(f"  OME's events   {alert_url}  (the simulator as OME's Alert module)")
         say.line(f"  webhook        http://127.0.0.1:{hook.server_address[1]}/omealert")
         say.line(f"  rules          {', '.join(r.name for r in settings.rules)}, ome-api-down")
+        say.line(f"  status page    {page_url}  (open it while the story plays)")
         say.line("")
         beats = story()
         seen = 0
@@ -282,6 +303,9 @@ async def _run(speed: float, out: TextIO, heartbeat: bool = False) -> int:
         if pings is not None:
             say.line(f"heartbeat: {pings.summary()}")
         say.line("Next: read rules.example.yaml, then `omealert check -c rules.example.yaml`.")
+        if hold:
+            say.line(f"holding: the page stays at {page_url}; Ctrl-C stops")
+            await _hold(runner, speed)
         return 0
     finally:
         if runner is not None:
@@ -296,6 +320,24 @@ async def _run(speed: float, out: TextIO, heartbeat: bool = False) -> int:
         hook.server_close()
         hook_thread.join()
         tmp.cleanup()
+
+
+async def _hold(runner: Any, speed: float) -> None:
+    """Keep polling the simulator as it was left, until SIGINT or SIGTERM."""
+    import signal
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    clock = runner.clock
+    while not stop.is_set():
+        await runner.tick()
+        if runner.outbox is not None:
+            await runner.outbox.deliver_due()
+        clock.advance(INTERVAL_S)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), INTERVAL_S / speed)
 
 
 async def _show(

@@ -176,7 +176,16 @@ def cmd_watch(args: argparse.Namespace, out: TextIO) -> int:
     if describe_shard(full, settings):
         log.info("%s", describe_shard(full, settings))
     code, unfinished = asyncio.run(
-        _watch(settings, args.config, args.state, listen, startup=startup, seen=seen, shard=shard)
+        _watch(
+            settings,
+            args.config,
+            args.state,
+            listen,
+            startup=startup,
+            seen=seen,
+            shard=shard,
+            target_metrics=getattr(args, "metrics_targets", "on") == "on",
+        )
     )
     # Closing the loop put the default actions back; state is saved by now, so a late
     # SIGTERM or SIGHUP has nothing left to do and must not turn exit 0 into a kill.
@@ -228,6 +237,7 @@ async def _watch(
     *,
     startup: StartupSignals | None = None,
     seen: FileSignature = None,
+    target_metrics: bool = True,
     shard: tuple[int, int] | None = None,
 ) -> tuple[int, int]:
     """Run until SIGTERM/SIGINT; returns (exit code, sends still in flight at exit).
@@ -265,6 +275,7 @@ async def _watch(
         deliverer=Deliverer(),
         metrics=metrics,
         events=events,
+        health=listen is not None,
     )
     from .fleet import attach, for_shard
 
@@ -286,6 +297,9 @@ async def _watch(
 
         server = Listener(metrics, listen[0], listen[1])
         receiver = _hear_events(settings, server, metrics, events, runner.look)
+        from ..web.site import install_site
+
+        install_site(server, runner, target_metrics=target_metrics)
         try:
             await server.start()
         except OSError as exc:
@@ -300,6 +314,7 @@ async def _watch(
             server.host,
             server.port,
         )
+        log.info("status page: http://%s/", _host_port(server.host, server.port))
 
     stop = asyncio.Event()
     reload_requested = asyncio.Event()
@@ -385,6 +400,10 @@ async def _watch(
         )
     log.info("stopped")
     return ExitCode.OK, runner.unfinished_sends
+
+
+def _host_port(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _signature(path: str) -> FileSignature:

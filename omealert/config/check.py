@@ -32,6 +32,7 @@ from ..rules import (
     Settings,
     TargetPattern,
 )
+from .extras import page_spec
 from .interval_refs import check_time_intervals
 from .messages import suggest
 from .roles import with_roles
@@ -69,6 +70,7 @@ def build_settings(
     api_down = check.api_down()
     timed = check_time_intervals(src, parts, issues, rules, routes, channels)
     rules, routes, channels, intervals = timed
+    page = page_spec(parts, check.channel_refs)
     if issues:
         return None
     return Settings(
@@ -86,6 +88,7 @@ def build_settings(
         state_retention_s=parts.state_retention,
         time_intervals=intervals,
         notify_acks=parts.notify_acks,
+        page=page,
     )
 
 

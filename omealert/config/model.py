@@ -279,6 +279,26 @@ class OmeEventsModel(_Model):
     secret_key: SecretStr
 
 
+class HealthModel(_Model):
+    """Per-stream health (``engine/health.py``): when a quiet ingest counts as stalled."""
+
+    stale_after: PositiveDuration = 10.0
+
+
+class ListenAuthModel(_Model):
+    """Basic auth for the page, its API and ``/metrics`` (keep both in ``${VAR}``)."""
+
+    username: str = Field(min_length=1)
+    password: SecretStr
+
+
+class StreamReportModel(_Model):
+    """One message when a stream that was live at least ``min_duration`` ends."""
+
+    channels: list[ChannelName] = Field(min_length=1)
+    min_duration: Duration = 300.0
+
+
 class BasicAuthModel(_Model):
     username: str
     password: SecretStr
@@ -347,6 +367,9 @@ class ConfigModel(_Model):
         list[NamedTimeIntervalModel], BeforeValidator(_none_as_empty_list)
     ] = Field(default_factory=list)
     notify_acks: bool = True
+    health: HealthModel = HealthModel()
+    listen_auth: ListenAuthModel | None = None
+    stream_report: StreamReportModel | None = None
     alertmanagers: Annotated[list[AlertmanagerModel], BeforeValidator(_none_as_empty_list)] = Field(
         default_factory=list
     )

@@ -16,17 +16,16 @@ back neither repeats nor forgets what happened during the outage.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from heapq import nsmallest
 from typing import TYPE_CHECKING
 
 from ..clock import Clock
 from ..engine.alerts import Transition
 from ..engine.engine import Engine
+from ..engine.health import absent_rules
 from ..errors import StateError
 from ..model import AlertState, PollResult, Target
 from ..notify.delivery import Deliverer
@@ -34,7 +33,6 @@ from ..notify.outbox import Outbox
 from ..notify.planner import Planner
 from ..ome.client import OmeClient, poll_all
 from ..ome.plan import PollPlan
-from ..ome.shard import shard_plans
 from ..ome.targeted import poll_targeted
 from ..ome.version import describe
 from ..rules import Settings
@@ -45,6 +43,8 @@ from ..state.retention import Pruner
 from ..state.store import StateStore
 from .early import EVENT_POLL_GAP_S, EventPolls
 from .logbook import Logbook
+from .meta import tick_meta
+from .watching import Watching
 
 if TYPE_CHECKING:
     import httpx
@@ -87,8 +87,12 @@ class Runner:
         transport: httpx.AsyncBaseTransport | None = None,
         metrics: Metrics | None = None,
         events: EventBook | None = None,
+        health: bool = False,
     ) -> None:
         self.settings = settings
+        #: health states (``watch --listen``, ``demo``) and stream stories (``watching``)
+        self.watching = Watching(settings, health=health)
+        self.health = self.watching.health
         #: the servers and streams OME's events asked to poll now (``runner.early``)
         self.early = EventPolls(metrics)
         #: what OME's Alert module said, given to each tick's samples (``ome_alert()``)
@@ -141,7 +145,7 @@ class Runner:
             self.clients[server.name] = OmeClient(
                 server, clock=self.clock, transport=self.transport, ask_version=True
             )
-        self.plans = shard_plans(settings)
+        self.plans = self.watching.plans(settings)
 
     def _restore(self, store: StateStore) -> None:
         try:
@@ -177,8 +181,9 @@ class Runner:
                 self.clients[server.name] = OmeClient(
                     server, clock=self.clock, transport=self.transport, ask_version=True
                 )
-        self.plans = shard_plans(settings)
+        self.plans = self.watching.plans(settings)
         self.early.forget(frozenset(self.clients))
+        self.watching.reload(settings)
         for client in self.clients.values():
             if client.version.version is not None:  # a new client logs it on its first poll
                 log.info("%s", describe(client.name, client.version.version))
@@ -222,7 +227,10 @@ class Runner:
         now = self.clock.now()
         transitions = list(self.restored) + self.engine.step(polls, now)
         self.restored = []
-        messages = self._plan(transitions, now)
+        reports = self.watching.observe(
+            polls, self.engine.instances(), absent_rules(self.settings), self.settings, now
+        )
+        messages = self._plan(transitions, now) + (reports if self.notify else [])
         self._refresh_summaries(transitions, now)
         self._save(transitions, messages, now)
         full = [p for p in polls if p.covers is None]  # a targeted one says little of its server
@@ -294,15 +302,7 @@ class Runner:
                 delete=list(self._unsaved_deletes),
                 transitions=self._unsaved_transitions,
                 outbox=[*unsaved, *messages],
-                meta={
-                    "last_tick_at": repr(now),
-                    "no_value": self.no_value_summary(),
-                    "ome_versions": json.dumps(self.engine.versions, sort_keys=True),
-                    **(self.events.meta() if self.events is not None else {}),
-                    "shard": f"{self.settings.shard} {self.settings.shard.by}",
-                    "flapping": self.engine.flapping.dump(),
-                    "dependencies": self.engine.dependencies.dump(),
-                },
+                meta=tick_meta(self.engine, self.settings, self.events, self.watching, now),
                 acks_announced=self.planner.acks.announced,
             )
         except StateError as exc:
@@ -333,16 +333,6 @@ class Runner:
     def _queue(self, messages: list[OutboxMessage]) -> None:
         if self.outbox is not None and messages:
             self.outbox.add(messages)
-
-    def no_value_summary(self) -> str:
-        """JSON of the rules whose value could not be computed last tick, for ``status``."""
-        # nsmallest on the targets themselves (tuples, compared in C): with 10,000 streams
-        # and no value yet, sorting every key string each tick cost a tenth of the tick
-        summary = {
-            rule: {"count": len(targets), "examples": [t.key for t in nsmallest(5, targets)]}
-            for rule, targets in sorted(self.engine.no_value.items())
-        }
-        return json.dumps(summary, sort_keys=True)
 
     def _store_failed(self, exc: StateError) -> None:
         """One line when the store starts failing; retries meanwhile stay quiet."""

@@ -569,12 +569,12 @@ def test_status_history_and_a_failed_delivery(tmp_path: Path, sim: Simulator) ->
     )
     assert table.code == js.code == history.code == 0
     assert table.lines[0].split() == [
-        "STATE", "SEVERITY", "RULE", "TARGET", "VALUE", "FOR", "SILENCED"
+        "STATE", "SEVERITY", "RULE", "TARGET", "HEALTH", "VALUE", "FOR", "SILENCED"
     ]  # fmt: skip
     assert table.lines[-1] == f"server origin-1: OME 0.18.0 {KNOWN_IN_0_18}"
-    assert [ln.split()[:5] for ln in table.lines[1:-1]] == [
-        ["firing", "warning", "viewers-warn", "origin-1/default/live/busy", "600"],
-        ["pending", "critical", "viewers-slow", "origin-1/default/live/busy", "600"],
+    assert [ln.split()[:6] for ln in table.lines[1:-1]] == [  # check keeps no health: –
+        ["firing", "warning", "viewers-warn", "origin-1/default/live/busy", "–", "600"],
+        ["pending", "critical", "viewers-slow", "origin-1/default/live/busy", "–", "600"],
     ]
     rows = js.doc()
     assert [(r["state"], r["rule"], r["target"], r["silenced"]) for r in rows] == [

@@ -361,8 +361,8 @@ def test_env_is_not_read_in_comments_or_keys_and_can_be_escaped() -> None:
     assert errors_of(SERVER + "${KEY}: 1\n") == ["t.yaml:4:1: unknown key '${KEY}' (expected "
         "one of: servers, interval, defaults, channels, rules, routes, inhibit, ome_api_down, "
         "ome_events, outage_tolerance, delivery_max_age, state_retention, time_intervals, "
-        "notify_acks, alertmanagers, resend_delay, replica, shard, shard_by, heartbeat, "
-        "dependency_grace)"]  # fmt: skip
+        "notify_acks, health, listen_auth, stream_report, alertmanagers, resend_delay, "
+        "replica, shard, shard_by, heartbeat, dependency_grace)"]  # fmt: skip
 
 
 def test_env_none_reads_process_environment(monkeypatch: pytest.MonkeyPatch) -> None:
