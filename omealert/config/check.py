@@ -314,7 +314,7 @@ class _Checker:
 
     def condition(self, path: KeyPath, text: str, r: RuleModel) -> Condition | None:
         try:
-            cond = compile_condition(text, r.scope)
+            cond = compile_condition(text, r.scope, self.parts.interval)
         except ExprError as exc:
             self.issues.append(self.src.issue_at(path, exc.offset, exc.message))
             return None

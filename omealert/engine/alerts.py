@@ -87,6 +87,7 @@ class _FixedCondition:
         self.history_fields: frozenset[str] = frozenset()
         self.rate_fields: frozenset[str] = frozenset()
         self.value_fields: frozenset[str] = frozenset()
+        self.history_uses: frozenset[tuple[str, str, float | None, float | None]] = frozenset()
         self.max_window = 0.0
         self.value_unit: str | None = None
 

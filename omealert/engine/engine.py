@@ -73,32 +73,16 @@ class Engine:
         conditions = [r.when for r in settings.rules] + [
             r.resolve_when for r in settings.rules if r.resolve_when is not None
         ]
-        rated: set[str] = set()
-        valued: set[str] = set()
-        for c in conditions:
-            rated |= c.rate_fields
-            valued |= c.value_fields
-        window = max((c.max_window for c in conditions), default=0.0)
+        uses = frozenset().union(*(c.history_uses for c in conditions))
+        wanted = History.for_uses(uses, lenient=self._lenient)
         self._origins = {s.name: s.origin for s in settings.servers if s.origin is not None}
         self._origin_fields = origin_fields(p for c in conditions for p in c.fields)
         old = getattr(self, "history", None)
-        covered = (
-            old is not None
-            and rated <= old.rate_fields
-            and valued <= old.value_fields
-            and window <= old.max_window
-        )
-        if not covered:
+        if old is None or not old.needs.covers(wanted.needs):
             # The history kept so far stays when it covers the new rules. Otherwise start
             # over: windows refill ("no value" meanwhile, listed by `status`) rather than
             # serve a window with a hole in it.
-            self.history = History(
-                rated | valued,
-                window,
-                lenient=self._lenient,
-                rate_fields=rated,
-                value_fields=valued,
-            )
+            self.history = wanted
         self._selected = {}
         self._views: dict[Target, HistoryView] = {}
 

@@ -14,62 +14,42 @@ and a subtraction, whatever the window's length.
 from __future__ import annotations
 
 import math
+import zlib
 from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 
 from ..model import Sample, Target
+from .buckets import BUCKET_S, EXACT_LIMIT, Buckets, minute_of
+from .needs import Needs, Use, needs_of, offset_slack
+from .running import Counter, Steps
+from .stats import pstddev, quantile
 
 _NAN = math.nan
-
-
-class _Counter:
-    """Where a counter's running increase stands: its last value, that value's life, the sum.
-
-    ``undo`` is the state before the newest point, for when that point is replaced.
-    """
-
-    __slots__ = ("created", "total", "undo", "value")
-
-    def __init__(self) -> None:
-        self.value: float | None = None
-        self.created = 0.0
-        self.total = 0.0
-        self.undo: tuple[float | None, float, float] = (None, 0.0, 0.0)
-
-    def add(self, value: float, created: float) -> float:
-        """Account for a new reading; a drop or a new ``createdTime`` is a restart.
-
-        After a restart the counter starts again from 0, so the new value itself is the
-        increase since the restart, never a negative amount of traffic.
-        """
-        self.undo = (self.value, self.created, self.total)
-        before = self.value
-        if before is not None:
-            same_life = created == self.created and value >= before
-            self.total += value - before if same_life else value
-        self.value, self.created = value, created
-        return self.total
-
-    def skip(self) -> None:
-        """No reading this poll: the sum stands still, and replacing the point changes nothing."""
-        self.undo = (self.value, self.created, self.total)
-
-    def revert(self) -> None:
-        self.value, self.created, self.total = self.undo
 
 
 class _Track:
     """One target's points, column by column; a missing or non-numeric value is NaN."""
 
-    __slots__ = ("counters", "has_gaps", "increases", "last_seen", "times", "values")
+    __slots__ = (
+        "buckets", "changes", "counters", "has_gaps", "increases", "last_seen", "phase",
+        "restarts", "steps", "times", "values",
+    )  # fmt: skip
 
-    def __init__(self, value_paths: Iterable[str], rate_paths: Iterable[str]) -> None:
+    def __init__(self, needs: Needs, phase: float) -> None:
         self.times = array("d")
-        self.values = {path: array("d") for path in value_paths}
-        self.increases = {path: array("d") for path in rate_paths}
-        self.counters = {path: _Counter() for path in self.increases}
+        self.values = {path: array("d") for path in needs.value_paths}
+        self.increases = {path: array("d") for path in needs.rate_paths}
+        self.counters = {path: Counter() for path in self.increases}
+        self.steps = {path: Steps() for path in needs.step_paths}
+        self.changes = {path: array("d") for path in needs.step_paths}
+        self.restarts = {path: array("d") for path in needs.step_paths}
+        keep = needs.long_window
+        self.phase = phase
+        self.buckets = {
+            path: Buckets(phase, keep, kinds) for path, kinds in needs.long_paths.items()
+        }
         #: set once a value column holds a NaN; its windows then filter, others just slice
         self.has_gaps = False
         self.last_seen = 0.0
@@ -78,12 +58,16 @@ class _Track:
         yield self.times
         yield from self.values.values()
         yield from self.increases.values()
+        yield from self.changes.values()
+        yield from self.restarts.values()
 
     def drop_newest(self) -> None:
         for column in self.columns():
             column.pop()
         for counter in self.counters.values():
             counter.revert()  # every record() set each counter's undo
+        for steps in self.steps.values():
+            steps.revert()
 
     def drop_oldest(self, count: int) -> None:
         for column in self.columns():
@@ -94,6 +78,13 @@ def _number(value: object) -> float:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
     return _NAN
+
+
+def _step(value: object) -> float:
+    """What changes() compares: a number, a timestamp's epoch, or a flag as 0/1."""
+    if isinstance(value, int | float):
+        return float(value)
+    return value.timestamp() if isinstance(value, datetime) else _NAN
 
 
 class History:
@@ -109,15 +100,34 @@ class History:
         value_fields: Iterable[str] | None = None,
     ) -> None:
         """``fields`` kept for every history function, unless ``rate_fields`` (read by
-        ``rate()``) and ``value_fields`` (read by the others) say which needs what."""
-        self.fields = frozenset(fields)
-        self.rate_fields = self.fields if rate_fields is None else frozenset(rate_fields)
-        self.value_fields = self.fields if value_fields is None else frozenset(value_fields)
-        self.max_window = max_window
+        ``rate()``) and ``value_fields`` (read by the others) say which needs what.
+        ``History.for_uses`` derives all of it from what the conditions read."""
+        fields = frozenset(fields)
+        self.needs = Needs(
+            rate_paths=fields if rate_fields is None else frozenset(rate_fields),
+            value_paths=fields if value_fields is None else frozenset(value_fields),
+            exact_window=max_window,
+        )
         #: ``check`` without state samples a short window: any two points then make a value.
         self.lenient = lenient
-        self._value_paths = tuple(sorted(self.value_fields))
-        self._rate_paths = tuple(sorted(self.rate_fields))
+        self._setup()
+
+    @classmethod
+    def for_uses(cls, uses: Iterable[Use], *, lenient: bool = False) -> History:
+        """The history a set of conditions' (function, field, window, quantile) needs."""
+        self = cls.__new__(cls)
+        self.needs = needs_of(uses, lenient=lenient)
+        self.lenient = lenient
+        self._setup()
+        return self
+
+    def _setup(self) -> None:
+        needs = self.needs
+        self.fields = needs.fields
+        self.rate_fields = needs.rate_paths
+        self.value_fields = needs.value_paths
+        self.max_window = max(needs.exact_window, needs.long_window)
+        self._exact_window = needs.exact_window
         self._tracks: dict[Target, _Track] = {}
 
     def record(self, sample: Sample) -> None:
@@ -126,10 +136,12 @@ class History:
         fields = sample.fields
         track = self._tracks.get(sample.target)
         if track is None:
-            track = self._tracks[sample.target] = _Track(self._value_paths, self._rate_paths)
+            phase = zlib.crc32(repr(sample.target).encode()) % int(BUCKET_S)
+            track = self._tracks[sample.target] = _Track(self.needs, float(phase))
         at = sample.at
         times = track.times
-        if times and times[-1] >= at:
+        replace = bool(times) and times[-1] >= at
+        if replace:
             track.drop_newest()  # same poll recorded twice: keep the newest
         times.append(at)
         for path, column in track.values.items():
@@ -137,7 +149,8 @@ class History:
             if value != value:
                 track.has_gaps = True
             column.append(value)
-        if track.increases:
+        created_epoch = 0.0
+        if track.increases or track.steps:
             created = fields.get("createdTime")
             created_epoch = created.timestamp() if isinstance(created, datetime) else 0.0
             for path, running in track.increases.items():
@@ -148,11 +161,27 @@ class History:
                     running.append(_NAN)
                 else:
                     running.append(counter.add(value, created_epoch))
+        for path, steps in track.steps.items():
+            steps.add(_step(fields.get(path)), created_epoch)
+            track.changes[path].append(steps.changes)
+            track.restarts[path].append(steps.restarts)
+        if track.buckets:
+            minute = minute_of(at, track.phase)
+            counted = track.steps
+            for path, buckets in track.buckets.items():
+                raw = fields.get(path)
+                kind = type(raw)  # not isinstance: a bool is no number here
+                value = float(raw) if kind is float or kind is int else _NAN  # type: ignore[arg-type]
+                counts = counted.get(path) if counted else None
+                if counts is None:
+                    buckets.feed(minute, at, value, 0.0, 0.0, replace)
+                else:
+                    buckets.feed(minute, at, value, counts.changes, counts.restarts, replace)
         track.last_seen = at
-        # Keep the longest window, starting at its last point at or before the window's
-        # start, and at least two points for rate() without a window.
-        stale = bisect_right(times, at - self.max_window) - 1
-        if stale > 0 and len(times) - stale >= 2:
+        # Keep the longest exact window, starting at its last point at or before the
+        # window's start, and at least two points for rate() without a window.
+        stale = min(bisect_right(times, at - self._exact_window) - 1, len(times) - 2)
+        if stale > 0:
             track.drop_oldest(stale)
 
     def prune(self, now: float, servers: Collection[str] | None = None) -> None:
@@ -171,12 +200,20 @@ class History:
         return TargetHistory(self._tracks.get(target), now, self.lenient)
 
     def points(self) -> int:
-        """Stored numbers over all targets and columns, times excluded (for benchmarks)."""
-        return sum(len(t.times) * (len(t.values) + len(t.increases)) for t in self._tracks.values())
+        """Stored points over all targets and columns, times excluded (for benchmarks);
+        a closed minute of a long window counts as one."""
+        return sum(
+            len(t.times) * (len(t.values) + len(t.increases) + 2 * len(t.steps))
+            + sum(len(b.idx) for b in t.buckets.values())
+            for t in self._tracks.values()
+        )
 
     def series(self) -> int:
         """Number of (target, field) columns kept."""
-        return sum(len(t.values) + len(t.increases) for t in self._tracks.values())
+        return sum(
+            len(t.values) + len(t.increases) + 2 * len(t.steps) + len(t.buckets)
+            for t in self._tracks.values()
+        )
 
     def __len__(self) -> int:
         return len(self._tracks)
@@ -185,12 +222,14 @@ class History:
 class TargetHistory:
     """The ``HistoryView`` the condition language calls, for one target at one time."""
 
-    __slots__ = ("_lenient", "_now", "_track")
+    __slots__ = ("_lenient", "_limit", "_now", "_track")
 
     def __init__(self, track: _Track | None, now: float, lenient: bool) -> None:
         self._track = track
         self._now = now
         self._lenient = lenient
+        #: windows longer than this are read from minutes (``engine.buckets``)
+        self._limit = math.inf if lenient else EXACT_LIMIT
 
     def _bounds(self, track: _Track, window: float) -> tuple[int, int]:
         times = track.times
@@ -259,16 +298,99 @@ class TargetHistory:
         return None if got is None else got[-1] - got[0]
 
     def avg_over(self, path: str, window: float) -> float | None:
+        if window > self._limit:
+            return self._long("avg_over", path, window)
         got = self._values(path, window)
         return None if got is None else sum(got) / len(got)
 
     def min_over(self, path: str, window: float) -> float | None:
+        if window > self._limit:
+            return self._long("min_over", path, window)
         got = self._values(path, window)
         return None if got is None else min(got)
 
     def max_over(self, path: str, window: float) -> float | None:
+        if window > self._limit:
+            return self._long("max_over", path, window)
         got = self._values(path, window)
         return None if got is None else max(got)
+
+    # -- baselines: exact up to EXACT_LIMIT, from minutes (engine.buckets) beyond
+
+    def _long(self, func: str, path: str, window: float, q: float = 0.5) -> float | None:
+        track = self._track
+        buckets = None if track is None else track.buckets.get(path)
+        return None if buckets is None else buckets.aggregate(func, self._now, window, q)
+
+    def median_over(self, path: str, window: float) -> float | None:
+        if window > self._limit:  # as quantile_over, one call less: it runs per stream per tick
+            track = self._track
+            buckets = None if track is None else track.buckets.get(path)
+            return None if buckets is None else buckets.quantile(0.5, self._now, window)
+        return self.quantile_over(0.5, path, window)
+
+    def quantile_over(self, q: float, path: str, window: float) -> float | None:
+        if window > self._limit:
+            track = self._track
+            buckets = None if track is None else track.buckets.get(path)
+            return None if buckets is None else buckets.quantile(q, self._now, window)
+        got = self._values(path, window)
+        return None if got is None else quantile(sorted(got), q)
+
+    def stddev_over(self, path: str, window: float) -> float | None:
+        if window > self._limit:
+            return self._long("stddev_over", path, window)
+        got = self._values(path, window)
+        return None if got is None else pstddev(got)
+
+    def changes(self, path: str, window: float) -> float | None:
+        return self._count("changes", path, window)
+
+    def resets(self, path: str, window: float) -> float | None:
+        return self._count("resets", path, window)
+
+    def _count(self, which: str, path: str, window: float) -> float | None:
+        """Changes (restarts) whose later point lies in the window; no value unless the
+        target was watched since before the window began (a part would undercount, and
+        ``changes(x, 1h) == 0`` would hold falsely right after a start)."""
+        track = self._track
+        if track is None:
+            return None
+        if window > self._limit:
+            buckets = track.buckets.get(path)
+            return None if buckets is None else buckets.count_since(which, self._now, window)
+        column = (track.changes if which == "changes" else track.restarts).get(path)
+        times = track.times
+        if column is None or not times:
+            return None
+        if not self._lenient and times[0] > self._now - window:
+            return None
+        lo, hi = self._bounds(track, window)
+        if hi < 1 or (self._lenient and hi - lo < 2):
+            return None
+        return column[hi - 1] - column[max(lo - 1, 0)]
+
+    def offset(self, path: str, window: float) -> float | None:
+        """The last reading at or before ``now - window``, no more than ``offset_slack`` older."""
+        track = self._track
+        if track is None:
+            return None
+        if window > self._limit:
+            buckets = track.buckets.get(path)
+            if buckets is None:
+                return None
+            return buckets.value_at(self._now, window, offset_slack(window))
+        column = track.values.get(path)
+        if column is None:
+            return None
+        then = self._now - window
+        times = track.times
+        last = _reading_at_or_before(column, bisect_right(times, then) - 1, 0)
+        if last < 0 and self._lenient:  # `check`: the oldest of its two polls
+            last = _reading_at_or_after(column, 0, len(times) - 1)
+        elif last < 0 or times[last] < then - offset_slack(window):
+            return None
+        return column[last]
 
 
 def _reading_at_or_before(column: array[float], index: int, floor: int) -> int:

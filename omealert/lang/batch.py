@@ -9,12 +9,12 @@ is "no value") in less than half the time.
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ..model import Sample, Target
+from .compile import history_caller
 from .lex import CMP
 from .tree import Age, Bin, Field, Hist, Lit, Node
 
@@ -43,9 +43,7 @@ def compile_batch(node: Node) -> BatchFn | None:
     if isinstance(left, Age):
         return _age_loop(left.path, op, const)
     if isinstance(left, Hist):
-        return _history_loop(
-            operator.methodcaller(left.func, left.spec.path, left.window), op, const
-        )
+        return _history_loop(history_caller(left), op, const)
     return None
 
 

@@ -29,6 +29,12 @@ class HistoryView(Protocol):
     def avg_over(self, path: str, window: float) -> float | None: ...
     def min_over(self, path: str, window: float) -> float | None: ...
     def max_over(self, path: str, window: float) -> float | None: ...
+    def median_over(self, path: str, window: float) -> float | None: ...
+    def quantile_over(self, q: float, path: str, window: float) -> float | None: ...
+    def stddev_over(self, path: str, window: float) -> float | None: ...
+    def changes(self, path: str, window: float) -> float | None: ...
+    def resets(self, path: str, window: float) -> float | None: ...
+    def offset(self, path: str, window: float) -> float | None: ...
 
 
 _Fn = Callable[[Mapping[str, Value], float, HistoryView | None], Any]
@@ -52,7 +58,8 @@ def _compile(node: Node) -> _Fn:
     if isinstance(node, Age):
         return _compile_age(node.path)
     if isinstance(node, Hist):
-        return _compile_history(node.func, node.spec.path, node.window)
+        call = history_caller(node)
+        return lambda f, n, h: None if h is None else call(h)
     if isinstance(node, Neg | Not):
         return _compile_unary(node)
     if isinstance(node, Call) and node.func == "ome_alert":
@@ -82,9 +89,11 @@ def _compile_age(path: str) -> _Fn:
     return age
 
 
-def _compile_history(func: str, path: str, window: float | None) -> _Fn:
-    call = operator.methodcaller(func, path, window)
-    return lambda f, n, h: None if h is None else call(h)
+def history_caller(node: Hist) -> Callable[[HistoryView], float | None]:
+    """The question ``node`` asks a target's history, as one call."""
+    if node.q is not None:
+        return operator.methodcaller(node.func, node.q, node.spec.path, node.window)
+    return operator.methodcaller(node.func, node.spec.path, node.window)
 
 
 def _compile_unary(node: Neg | Not) -> _Fn:

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 
+from ..durations import format_duration
+from ..errors import ExprError
 from ..model import Sample, Scope, Target, Value
 from .batch import BatchFn, compile_batch
 from .compile import NOTHING, AlertValue, HistoryView, Result, compile_root, value_unit
-from .parse import FUNCTIONS, Parser
+from .parse import FUNCTIONS, Parser, Use
 
 __all__ = ["FUNCTIONS", "Condition", "HistoryView", "compile_condition"]
 
@@ -36,6 +38,7 @@ class Condition:
         "field_offsets",
         "fields",
         "history_fields",
+        "history_uses",
         "is_absent",
         "max_window",
         "rate_fields",
@@ -58,6 +61,7 @@ class Condition:
         max_window: float = 0.0,
         batch: BatchFn | None = None,
         value_unit: str | None = None,
+        history_uses: frozenset[Use] = frozenset(),
     ) -> None:
         self.text = text
         #: the unit of the alert's value (``fields.Unit`` values, or ``bytes/s`` for the
@@ -70,8 +74,10 @@ class Condition:
         #: read by rate() / by delta() and *_over(): the history keeps each what it needs
         self.rate_fields = rate_fields
         self.value_fields = value_fields
-        self.history_fields = rate_fields | value_fields
+        self.history_fields = rate_fields | value_fields | {u[1] for u in history_uses}
         self.max_window = max_window
+        #: every (function, field, window, quantile) read: what the history keeps, and how
+        self.history_uses = history_uses
         self._run = run
         self._batch = batch
 
@@ -129,12 +135,24 @@ class Condition:
         return f"Condition({self.text!r}, scope={self.scope.value})"
 
 
-def compile_condition(text: str, scope: Scope) -> Condition:
-    """Parse, check and compile ``text`` for rules of ``scope``; raises ExprError."""
+def compile_condition(text: str, scope: Scope, interval: float | None = None) -> Condition:
+    """Parse, check and compile ``text`` for rules of ``scope``; raises ExprError.
+
+    With the poll ``interval``, a window shorter than it is an error: no window could
+    ever hold two points, so the condition would never have a value.
+    """
     if text.strip() == "absent":
         return Condition(text, scope, _absent, is_absent=True)
     parser = Parser(text, scope)
     root = parser.parse()
+    for func, window, at in parser.windows:
+        if interval is not None and window < interval:
+            raise ExprError(
+                f"the window of {func} ({format_duration(window)}) is shorter than the "
+                f"interval between polls ({format_duration(interval)}); "
+                f"use {format_duration(interval * 3)} or more",
+                at,
+            )
     return Condition(
         text,
         scope,
@@ -145,4 +163,5 @@ def compile_condition(text: str, scope: Scope) -> Condition:
         max_window=parser.max_window,
         batch=compile_batch(root),
         value_unit=value_unit(root),
+        history_uses=frozenset(parser.uses),
     )

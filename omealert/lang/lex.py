@@ -18,7 +18,7 @@ from ..durations import parse_duration
 from ..errors import ExprError
 from .fields import Unit
 
-KEYWORDS = frozenset({"and", "or", "not", "true", "false", "stale", "absent"})
+KEYWORDS = frozenset({"and", "or", "not", "true", "false", "stale", "absent", "offset"})
 CMP: dict[str, Callable[[Any, Any], Any]] = {
     ">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le,
     "==": operator.eq, "!=": operator.ne,

@@ -7,11 +7,13 @@ Precedence, loosest first: ``or``; ``and``; ``not``; comparisons (not chainable)
 from __future__ import annotations
 
 import difflib
-import math
 from collections.abc import Callable
 
 from ..errors import ExprError
 from ..model import Scope
+from .baseline import EXAMPLES as _BASELINE_EXAMPLES
+from .baseline import USAGE as _BASELINE_USAGE
+from .baseline import baseline_call, offset, window_of
 from .check import KIND, Checker
 from .codes import ALL_CODES, OK_CODE
 from .fields import (
@@ -26,6 +28,9 @@ from .fields import (
 )
 from .lex import BYTE_RATE, CMP, KEYWORDS, SEC, UNITS, Tok
 from .tree import Age, Bin, Call, Field, Hist, Lit, Logic, Neg, Node, Not
+
+#: (function, field path, window, quantile) a condition reads; what the history keeps
+Use = tuple[str, str, float | None, float | None]
 
 _HISTORY_USAGE = {
     "rate": "a counter field and an optional window, e.g. rate(totalBytesIn) or "
@@ -47,11 +52,12 @@ _EXAMPLE_CALL = {
     "avg_over": "avg_over(avgThroughputIn, 5m)", "min_over": "min_over(avgThroughputIn, 5m)",
     "max_over": "max_over(avgThroughputIn, 5m)", "age": "age(lastRecvTime)", "abs": "abs(x)",
     "min": "min(a, b)", "max": "max(a, b)", "ome_alert": 'ome_alert("INGRESS_BITRATE_LOW")',
+    **_BASELINE_EXAMPLES,
 }  # fmt: skip
 #: ``OK`` is never a state: OME sends it to clear the others
 RULE_CODES = ALL_CODES - {OK_CODE}
 #: Every function name, for docs and error hints.
-FUNCTIONS = (*_HISTORY_USAGE, *_PLAIN_USAGE)
+FUNCTIONS = (*_HISTORY_USAGE, *_BASELINE_USAGE, *_PLAIN_USAGE)
 
 
 class Parser(Checker):
@@ -65,6 +71,9 @@ class Parser(Checker):
         self.rated: set[str] = set()
         self.valued: set[str] = set()
         self.max_window = 0.0
+        self.uses: set[Use] = set()
+        #: (function, window, offset of the window literal), checked against the interval
+        self.windows: list[tuple[str, float, int]] = []
 
     # -- grammar
     def parse(self) -> Node:
@@ -162,6 +171,8 @@ class Parser(Checker):
 
     def parse_postfix(self) -> Node:
         node = self.parse_value()
+        if self.at("name", "offset"):
+            node = offset(self, node, self.take())
         if not self.at("name", "stale"):
             return node
         tok = self.take()
@@ -226,6 +237,11 @@ class Parser(Checker):
             raise ExprError(
                 "'absent' must be the whole condition: it fires when a name in 'match' "
                 "is not listed",
+                tok.start,
+            )
+        if word == "offset":
+            raise ExprError(
+                "'offset' goes after a field, e.g. 'viewers offset 1h' (its value 1h ago)",
                 tok.start,
             )
         if word == "stale":
@@ -317,6 +333,8 @@ class Parser(Checker):
         self.nesting -= 1
         if func in _HISTORY_USAGE:
             return self.history_call(name_tok, args, close_tok.end)
+        if func in _BASELINE_USAGE:
+            return baseline_call(self, name_tok, args, close_tok.end)
         return self.plain_call(name_tok, args, close_tok.end)
 
     def ome_alert(self, name_tok: Tok, args: list[Node], end: int) -> Node:
@@ -361,16 +379,10 @@ class Parser(Checker):
             )
         window: float | None = None
         if len(args) == 2:
-            arg = args[1]
-            if not (isinstance(arg, Lit) and arg.dim == SEC):
-                raise ExprError(f"the window of {func}() must be a duration such as 5m", arg.start)
-            window = float(arg.value)
-            if window <= 0:
-                raise ExprError(f"the window of {func}() must be longer than 0", arg.start)
-            if not math.isfinite(window):
-                raise ExprError(f"the window of {func}() is too long", arg.start)
+            window = window_of(self, f"{func}()", args[1])
             self.max_window = max(self.max_window, window)
         (self.rated if func == "rate" else self.valued).add(spec.path)
+        self.uses.add((func, spec.path, window, None))
         dim: str | None = spec.unit.value
         if func == "rate":
             dim = BYTE_RATE if spec.unit is Unit.BYTES else None

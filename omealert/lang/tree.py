@@ -43,6 +43,7 @@ class Hist(Node):
     func: str
     spec: FieldSpec
     window: float | None
+    q: float | None = None  # quantile_over's quantile
 
 
 @dataclass(slots=True, kw_only=True)

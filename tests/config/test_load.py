@@ -269,7 +269,7 @@ def test_example_file_loads_with_empty_environment() -> None:
     """rules.example.yaml is valid as shipped, with every variable at its default."""
     s = load_config(EXAMPLE, env={})
     rules = {r.name: r for r in s.rules}
-    assert len(rules) == len(s.rules) == 17  # 10, + 4 push/record, + 2 queue rules, + relay-broken
+    assert len(rules) == len(s.rules) == 21  # 10, 4 push/record, 2 queue, relay-broken, 4 baseline
     push = rules["push-not-pushing"]
     assert (push.scope, push.when.fields) == (Scope.PUSH, frozenset({"state", "stream_live"}))
     assert rules["record-not-growing"].scope is Scope.RECORD
