@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest venv clean bench sysdeps
+.PHONY: demo test lint typecheck pytest venv clean bench sysdeps screenshot
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -31,6 +31,11 @@ sysdeps:
 	contrib/sysdeps.sh
 
 test: sysdeps lint typecheck pytest
+
+# the README's docs/status-page.png, taken by the browser test of the status page
+screenshot: $(STAMP) sysdeps
+	OMEALERT_SCREENSHOT=docs/status-page.png $(BIN)/pytest -q tests/web/test_page_browser.py -k stalled
+	rm -f docs/status-page-dark.png docs/status-page-phone.png
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -157,6 +157,8 @@ class Metrics:
         self.channels: tuple[str, ...] = ()
         #: set by the watcher: the outbox's counters, which live as long as the outbox
         self.delivery: DeliveryCounts | None = None
+        #: set by the watcher: changes whenever the Alertmanager/heartbeat series do
+        self.fleet: Callable[[], object] | None = None
         #: bumped by every write below: a cached scrape is reused only while it holds
         self.generation = 0
         reg.register(_DeliveryCollector(self))
@@ -249,7 +251,8 @@ class Metrics:
     def fingerprint(self) -> tuple[object, ...]:
         """Changes whenever an omealert series does (the process_* ones change all the time)."""
         delivery = self.delivery() if self.delivery is not None else None
-        return (self.generation, self.channels, delivery)
+        fleet = self.fleet() if self.fleet is not None else None
+        return (self.generation, self.channels, delivery, fleet)
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every series, as the library writes it."""

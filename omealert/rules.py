@@ -8,14 +8,17 @@ plain objects.
 from __future__ import annotations
 
 import enum
+import hashlib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
-from functools import cache, lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
+from .matchers import Matcher as Matcher
+from .matchers import compile_label_regex as compile_label_regex
+from .matchers import matches_all as matches_all
 from .model import Scope, Severity, Target
 
 if TYPE_CHECKING:
@@ -34,95 +37,6 @@ class MessageFormat(enum.StrEnum):
     TEXT = "text"
     MARKDOWN = "markdown"
     HTML = "html"
-
-
-@cache
-def _re2() -> tuple[Any, Any]:
-    """RE2 and its options, loaded on first use (a command without regexes never pays)."""
-    import re2
-
-    options = re2.Options()
-    options.log_errors = False  # the error comes back as an exception; no C++ log line
-    return re2, options
-
-
-#: What RE2 leaves out of Python's syntax, said whenever a pattern is refused.
-RE2_HINT = "RE2 syntax: no backreferences, lookahead or lookbehind"
-
-
-@lru_cache(maxsize=1024)  # silences are matched every tick, and RE2 keeps no cache of its own
-def compile_label_regex(pattern: str) -> Any:
-    """``pattern`` compiled by RE2, which matches in time linear in the text.
-
-    Python's ``re`` backtracks: ``(a+)+$`` against a long label value would hold the loop
-    for ever. RE2 (the engine of Alertmanager's matchers) refuses the constructs that need
-    backtracking instead; ValueError says what is wrong with the pattern.
-    """
-    re2, options = _re2()
-    try:
-        return re2.compile(pattern, options)
-    except re2.error as exc:
-        why = exc.args[0] if exc.args else "invalid pattern"
-        if isinstance(why, bytes):
-            why = why.decode("utf-8", "replace")
-        if why.startswith(("invalid perl operator", "invalid escape sequence")):
-            why = f"{why} ({RE2_HINT})"
-        raise ValueError(why) from None
-
-
-@dataclass(frozen=True, slots=True)
-class Matcher:
-    """A label matcher like Alertmanager's: ``name=value``, ``!=``, ``=~regex``, ``!~regex``.
-
-    A missing label matches as the empty string. Regexes are RE2, anchored at both ends.
-    """
-
-    name: str
-    op: str  # "=", "!=", "=~", "!~"
-    value: str
-    regex: Any = field(default=None, init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        if self.op in ("=~", "!~"):
-            object.__setattr__(self, "regex", compile_label_regex(self.value))
-
-    def matches(self, labels: dict[str, str]) -> bool:
-        actual = labels.get(self.name, "")
-        if self.op == "=":
-            return actual == self.value
-        if self.op == "!=":
-            return actual != self.value
-        hit = self.regex.fullmatch(actual) is not None
-        return hit if self.op == "=~" else not hit
-
-    def __str__(self) -> str:
-        return f"{self.name}{self.op}{self.value}"
-
-    @classmethod
-    def parse(cls, text: str) -> Matcher:
-        """Parse ``stream=~test.*``; raises ValueError naming what is wrong."""
-        # The value is everything after the operator, stripped afterwards: a pattern that
-        # trimmed it itself would rescan runs of spaces from each position inside them.
-        m = _MATCHER.fullmatch(text.strip())
-        if not m or "\n" in m.group(3).strip():
-            raise ValueError(
-                f"invalid matcher {text!r}: expected label=value, label!=value, "
-                "label=~regex or label!~regex"
-            )
-        name, op, value = m.group(1), m.group(2), m.group(3).strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-            value = value[1:-1]
-        try:
-            return cls(name, op, value)
-        except ValueError as exc:
-            raise ValueError(f"invalid regex in matcher {text!r}: {exc}") from None
-
-
-_MATCHER = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)(.*)", re.DOTALL)
-
-
-def matches_all(matchers: tuple[Matcher, ...], labels: dict[str, str]) -> bool:
-    return all(m.matches(labels) for m in matchers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +105,8 @@ class Rule:
     #: names of ``time_intervals``: none sent inside these / only inside one of these
     mute_time_intervals: tuple[str, ...] = ()
     active_time_intervals: tuple[str, ...] = ()
+    #: where its notices go: ``channels`` (apprise), ``alertmanager``, or both
+    deliver: tuple[str, ...] = ("channels",)
     #: None: flap detection off for this rule
     flapping: FlapSpec | None = FlapSpec()
     #: its firing alerts hold the same target's alerts on dependent servers
@@ -330,6 +246,8 @@ class RouteSpec:
     matchers: tuple[Matcher, ...]
     channels: tuple[str, ...]
     severity: Severity | None = None
+    #: ``("alertmanager",)``: matching alerts are also posted to the Alertmanagers
+    deliver: tuple[str, ...] = ()
     mute_time_intervals: tuple[str, ...] = ()
     active_time_intervals: tuple[str, ...] = ()
 
@@ -371,6 +289,84 @@ API_DOWN_RULE = "ome-api-down"
 
 
 @dataclass(frozen=True, slots=True)
+class PageSpec:
+    """What ``watch --listen`` and the health states read (``config/extras.py`` builds it)."""
+
+    #: no input bytes for longer than this: the stream is ``stalled``
+    stale_after_s: float = 10.0
+    #: basic auth (user, password) for the page, its API and /metrics; None: none asked
+    listen_auth: tuple[str, str] | None = field(default=None, repr=False)
+    #: channels told when a stream ends, and how long it must have been live for that
+    report_channels: tuple[str, ...] = ()
+    report_min_duration_s: float = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class AlertmanagerSpec:
+    """One Alertmanager that every firing and resolved alert is posted to (``alertmanagers:``)."""
+
+    url: str  # base URL with the api_prefix, no trailing slash
+    timeout_s: float = 10.0
+    basic_auth: tuple[str, str] | None = field(default=None, repr=False)
+    bearer_token: str | None = field(default=None, repr=False)
+    verify_tls: bool = True
+    ca_file: str | None = None
+
+    @property
+    def name(self) -> str:
+        """``scheme://host:port``: how logs and metrics name it (no path, no credentials)."""
+        return scheme_and_host_port(self.url)
+
+
+def scheme_and_host_port(url: str) -> str:
+    m = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)://(?:[^@/?#]*@)?([^/?#]*)", url)
+    return f"{m.group(1).lower()}://{m.group(2)}" if m else "<url>"
+
+
+@dataclass(frozen=True, slots=True)
+class ShardSpec:
+    """This watcher's part of the fleet: shard ``index`` of ``count``, split by server or app."""
+
+    index: int = 0
+    count: int = 1
+    by: str = "server"  # or "app"
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+    def owns(self, name: str) -> bool:
+        """Whether ``name`` (a server, or ``vhost/app`` by app) is this shard's."""
+        return shard_owner(name, self.count) == self.index
+
+    def alerts_api_down(self, server: str) -> bool:
+        """Whether this shard raises ``ome-api-down`` for ``server``: the server's owner
+        (by app every shard polls every server, and one of them must speak for it)."""
+        return self.count <= 1 or self.by != "app" or self.owns(server)
+
+
+def shard_owner(name: str, count: int) -> int:
+    """Rendezvous hashing: the shard (0 to count-1) with the highest score for ``name``."""
+    if count <= 1:
+        return 0
+
+    def score(shard: int) -> int:
+        digest = hashlib.blake2b(f"{shard}\x00{name}".encode(), digest_size=8).digest()
+        return int.from_bytes(digest, "big")
+
+    return max(range(count), key=score)
+
+
+@dataclass(frozen=True, slots=True)
+class HeartbeatSpec:
+    """The dead man's switch: an always-firing watchdog alert, and/or a URL pinged per tick."""
+
+    watchdog: bool = False
+    url: str | None = field(default=None, repr=False)
+    method: str = "GET"
+    timeout_s: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """A whole loaded config."""
 
@@ -393,6 +389,16 @@ class Settings:
     time_intervals: Mapping[str, Callable[[float], bool]] = field(default_factory=dict)
     #: tell the channels that heard a firing when someone acknowledges it
     notify_acks: bool = True
+    page: PageSpec = PageSpec()
+    #: where notices go by default (a rule's ``deliver`` overrides it)
+    default_deliver: tuple[str, ...] = ("channels",)
+    alertmanagers: tuple[AlertmanagerSpec, ...] = ()
+    #: a firing alert is posted again this often, so an Alertmanager keeps it alive
+    resend_delay_s: float = 60.0
+    #: which watcher sent an alert: an annotation, never a label (replicas must agree)
+    replica: str = ""
+    shard: ShardSpec = ShardSpec()
+    heartbeat: HeartbeatSpec = HeartbeatSpec()
     #: held alerts of a dependent server are sent on their own only if they still fire
     #: this long after the parent recovered
     dependency_grace_s: float = 120.0

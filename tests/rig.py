@@ -28,7 +28,9 @@ class RunnerRig:
         self.store: StateStore | None = None
         self.runner: Runner | None = None
 
-    def start_with(self, settings: Settings, *, send_timeout: float = 5.0) -> Runner:
+    def start_with(
+        self, settings: Settings, *, send_timeout: float = 5.0, health: bool = False
+    ) -> Runner:
         """A runner for ``settings`` on the rig's state file (kept across restarts)."""
         self.store = StateStore(self.tmp / "state.db")
         self.runner = Runner(
@@ -37,6 +39,7 @@ class RunnerRig:
             store=self.store,
             deliverer=Deliverer(timeout=send_timeout),
             metrics=Metrics(),
+            health=health,
         )
         return self.runner
 

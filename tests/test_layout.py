@@ -30,6 +30,7 @@ TOP_LEVEL = {
     "durations",
     "errors",
     "logsetup",
+    "matchers",
     "metrics",
     "model",
     "rules",

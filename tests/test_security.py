@@ -141,11 +141,13 @@ class WatchProcess:
         ok = wait_until(lambda: needle in self.err() or self.proc.poll() is not None, 20)
         assert ok and needle in self.err(), f"{needle!r} never logged:\n{self.err()}"
 
-    def metrics(self) -> str:
+    def metrics_url(self) -> str:
         m = re.search(r"serving /metrics and /healthz on ([0-9.]+):(\d+)", self.err())
         assert m is not None, self.err()
-        url = f"http://{m.group(1)}:{m.group(2)}/metrics"
-        with urllib.request.urlopen(url, timeout=5) as reply:
+        return f"http://{m.group(1)}:{m.group(2)}/metrics"
+
+    def metrics(self) -> str:
+        with urllib.request.urlopen(self.metrics_url(), timeout=5) as reply:
             assert reply.status == 200
             return str(reply.read().decode())
 

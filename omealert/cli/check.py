@@ -44,7 +44,7 @@ class CheckAlert:
     #: who acknowledged it and what silences it (``notify.windows.Quiet.view``)
     ack: dict[str, Any] | None = None
     silence: dict[str, Any] | None = None
-    #: flap detection, dependency holds (``cli/lifecycle.py``): None when not concerned
+    #: flap detection, dependency holds (``engine/lifecycle.py``): None when not concerned
     flapping: dict[str, Any] | None = None
     held: dict[str, Any] | None = None
     holds: dict[str, Any] | None = None
@@ -109,11 +109,11 @@ async def run_check(
 
 
 def verdict(runner: Runner, report: TickReport, *, include_pending: bool) -> CheckResult:
+    from ..engine.lifecycle import engine_view
     from ..model import AlertState
     from ..notify.planner import compile_silences
     from ..notify.windows import Quiet
     from ..rules import API_DOWN_RULE
-    from .lifecycle import engine_view
 
     now = report.at
     lifecycle = engine_view(runner.engine)
@@ -217,7 +217,7 @@ def format_text(result: CheckResult) -> str:
             head = f"OMEALERT OK - nothing firing on {result.targets} target(s)"
     perf = f"firing={result.firing} pending={result.pending} targets={result.targets}"
     lines = [f"{head} | {perf}"]
-    from .lifecycle import mark as lifecycle_mark
+    from ..engine.lifecycle import mark as lifecycle_mark
 
     for a in result.alerts:
         mark = " (silenced)" if a.silenced else ""
@@ -236,7 +236,11 @@ def _notification_lines(notes: dict[str, dict[str, int] | int] | None) -> list[s
     if not notes:
         return []
     out = []
-    for kind, what in (("failed", "could not be delivered"), ("dropped", "were given up")):
+    for kind, what in (
+        ("failed", "could not be delivered"),
+        ("dropped", "were given up"),
+        ("alertmanager_errors", "post(s) failed"),
+    ):
         counts = notes.get(kind)
         if isinstance(counts, dict):
             for channel, n in sorted(counts.items()):

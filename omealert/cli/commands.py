@@ -99,6 +99,9 @@ def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
         return unknown(f"config invalid: {exc.issues[0]}{more}")
     if args.notify and not args.state:
         return unknown("--notify needs --state (to remember what was already sent)")
+    from .fleet import for_shard
+
+    settings = for_shard(settings, None)  # a sharded config: this shard's servers, as watch
     try:
         window = parse_duration(args.window)
     except ValueError as exc:
@@ -143,6 +146,10 @@ async def _check(settings: Settings, state: str | None, notify: bool, window: fl
             notify=notify,
             lenient_history=True,
         )
+        if notify:
+            from .fleet import attach_for_check
+
+            attach_for_check(runner, clock)
         try:
             result = await run_check(
                 settings, clock=clock, runner=runner, stateful=bool(state), window_s=window
@@ -156,6 +163,11 @@ async def _check(settings: Settings, state: str | None, notify: bool, window: fl
                     "dropped": dict(outbox.counters.dropped),
                     "queued": len(outbox),
                 }
+            if runner.fleet is not None:
+                from .fleet import flush_for_check
+
+                posted = await flush_for_check(runner.fleet, 30.0)
+                result.notifications = {**(result.notifications or {}), **posted}
             if store is not None:  # state_retention holds for a cron job's file too
                 from ..state.retention import Pruner
 
@@ -189,7 +201,14 @@ def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
     if not args.speed >= 1:
         print("omealert demo: --speed must be a number >= 1", file=sys.stderr)
         return ExitCode.USAGE
-    return run_demo(speed=args.speed, out=out)
+    from .watch import parse_listen
+
+    listen = parse_listen(args.listen) if args.listen else None
+    if args.listen and listen is None:
+        print("omealert demo: --listen wants HOST:PORT, e.g. 127.0.0.1:8080", file=sys.stderr)
+        return ExitCode.USAGE
+    heartbeat = bool(getattr(args, "heartbeat", False))
+    return run_demo(speed=args.speed, out=out, hold=args.hold, listen=listen, heartbeat=heartbeat)
 
 
 # -- status, history, silence ---------------------------------------------------------------
@@ -206,10 +225,11 @@ def _store(args: argparse.Namespace) -> StateStore:
 
 
 def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
+    from ..engine.lifecycle import mark, stored_view
+    from ..engine.summary import health_of, read_health, server_lines
     from ..notify.planner import compile_silences
     from ..notify.windows import Quiet
     from ..state.store import StateStore
-    from .lifecycle import mark, stored_view
 
     store = _store(args)
     assert isinstance(store, StateStore)
@@ -220,8 +240,13 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
         acks = store.live_acks(now)
         no_value = _no_value_lines(store.get_meta("no_value"))
         no_value += version_lines(store.get_meta("ome_versions"))
+        health = read_health(store.get_meta("health"))
+        from .fleet import shard_lines
+
+        no_value += shard_lines(store.get_meta("shard"))
         heard = store.get_meta("ome_events")
         lifecycle = stored_view(store.get_meta("flapping"), store.get_meta("dependencies"))
+    no_value = server_lines(health) + no_value
     no_value += status_lines(heard)
     said = events_by_target(heard)
     # a silence stored under an older regex syntax is reported, not a traceback
@@ -233,6 +258,7 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
         rows.append(
             {
                 "state": r.state,
+                "health": health_of(health, r.target),
                 "rule": r.rule,
                 "target": r.target,
                 "severity": r.labels.get("severity", ""),
@@ -255,13 +281,14 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
         for line in no_value:
             print(line, file=out)
         return ExitCode.OK
-    headers = ["STATE", "SEVERITY", "RULE", "TARGET", "VALUE", "FOR", "SILENCED", "ACK"]
+    headers = ["STATE", "SEVERITY", "RULE", "TARGET", "HEALTH", "VALUE", "FOR", "SILENCED", "ACK"]
     table = [
         [
             str(row["state"]),
             str(row["severity"]),
             str(row["rule"]),
             str(row["target"]),
+            str(row["health"]) or "–",
             _fmt_value(row["value"]),
             str(row["since"]),
             (row["silence"]["kind"].replace("silence", "yes") if row["silence"] else "")

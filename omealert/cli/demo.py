@@ -172,6 +172,8 @@ class _Hook(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length", "0"))
         body = self.rfile.read(length)
+        if self.path.startswith("/heartbeat"):
+            self.server.pings.append(self.path)  # type: ignore[attr-defined]
         with contextlib.suppress(ValueError):
             self.server.received.append(json.loads(body))  # type: ignore[attr-defined]
         self.send_response(200)
@@ -182,13 +184,31 @@ class _Hook(BaseHTTPRequestHandler):
         pass
 
 
-def run_demo(*, speed: float = 1.0, out: TextIO) -> int:
+def run_demo(
+    *,
+    speed: float = 1.0,
+    out: TextIO,
+    hold: bool = False,
+    listen: tuple[str, int] | None = None,
+    heartbeat: bool = False,
+) -> int:
     # The story prints every transition itself; the watcher's own log lines would repeat them.
     logging.getLogger("omealert").setLevel(logging.CRITICAL)
-    return asyncio.run(_run(speed, out))
+    return asyncio.run(_run(speed, out, hold, listen or ("127.0.0.1", 0), heartbeat))
 
 
-async def _run(speed: float, out: TextIO) -> int:
+#: ``--heartbeat``: the dead man's switch pings the demo's receiver after every tick
+HEARTBEAT_CONFIG = """\
+heartbeat:
+  url: http://127.0.0.1:{hook_port}/heartbeat/demo-check
+  method: POST
+  timeout: 1s
+"""
+
+
+async def _run(
+    speed: float, out: TextIO, hold: bool, listen: tuple[str, int], heartbeat: bool = False
+) -> int:
     from ..config.load import load_config_text
     from ..metrics import Metrics
     from ..notify.delivery import Deliverer
@@ -198,11 +218,13 @@ async def _run(speed: float, out: TextIO) -> int:
     from ..state.store import StateStore
     from ..web.listener import Listener
     from ..web.ome_alert import AlertReceiver
+    from ..web.site import install_site
 
     clock = FakeClock()
     start = clock.now()
     hook = ThreadingHTTPServer(("127.0.0.1", 0), _Hook)
     hook.received = []  # type: ignore[attr-defined]
+    hook.pings = []  # type: ignore[attr-defined]
     hook_thread = threading.Thread(target=hook.serve_forever, daemon=True)
     hook_thread.start()
     # OME 0.18's wrong measurements (a new stream's first second, the window after a stall)
@@ -211,7 +233,7 @@ async def _run(speed: float, out: TextIO) -> int:
     tmp = tempfile.TemporaryDirectory(prefix="omealert-demo-")
     store = StateStore(Path(tmp.name) / "demo.db")
     runner = None
-    listener = Listener(Metrics())
+    listener = Listener(Metrics(), listen[0], listen[1])
     try:
         for name in ("studio-a", "studio-b", "studio-c", "cam-1", "cam-2"):
             sim.add_stream("default", "live", name, viewers={"webrtc": 40, "llhls": 12})
@@ -223,9 +245,21 @@ async def _run(speed: float, out: TextIO) -> int:
         text = DEMO_CONFIG.format(
             sim_url=sim.url, hook_port=hook.server_address[1], alert_key=ALERT_KEY
         )
+        if heartbeat:
+            text += HEARTBEAT_CONFIG.format(hook_port=hook.server_address[1])
         settings = load_config_text(text, "demo.yaml", env={})
         book = EventBook()
-        runner = Runner(settings, clock=clock, store=store, deliverer=Deliverer(), events=book)
+        runner = Runner(
+            settings,
+            clock=clock,
+            store=store,
+            deliverer=Deliverer(),
+            events=book,
+            metrics=listener.metrics,
+            health=True,
+        )
+        install_site(listener, runner)  # the status page, as on watch --listen
+        pings = _Pings(runner, hook) if heartbeat else None
         looks = runner.look
 
         def heard(event: Heard) -> None:
@@ -235,7 +269,8 @@ async def _run(speed: float, out: TextIO) -> int:
         receiver = AlertReceiver({"demo": ALERT_KEY.encode()}, heard, listener.metrics)
         receiver.install(listener.app)
         await listener.start()
-        alert_url = f"http://127.0.0.1:{listener.port}/ome/alert"
+        page_url = f"http://{listener.host}:{listener.port}/"
+        alert_url = f"http://{listener.host}:{listener.port}/ome/alert"
         sim.set_alert_module(alert_url, ALERT_KEY, stream_status=True)
         say = _Printer(out, start)
         say.line(f"omealert demo: a {int(STORY_S)}-second story, {speed:g}× speed")
@@ -243,6 +278,7 @@ async def _run(speed: float, out: TextIO) -> int:
         say.line(f"  OME's events   {alert_url}  (the simulator as OME's Alert module)")
         say.line(f"  webhook        http://127.0.0.1:{hook.server_address[1]}/omealert")
         say.line(f"  rules          {', '.join(r.name for r in settings.rules)}, ome-api-down")
+        say.line(f"  status page    {page_url}  (open it while the story plays)")
         say.line("")
         beats = story()
         seen = 0
@@ -270,12 +306,21 @@ async def _run(speed: float, out: TextIO) -> int:
             else:
                 await asyncio.sleep(INTERVAL_S / speed)
             clock.set(start + elapsed + INTERVAL_S)
+            if pings is not None:
+                pings.show(say, clock.now())
         say.line("")
         say.line(f"done: {seen} notification(s) delivered to the webhook.")
+        if pings is not None:
+            say.line(f"heartbeat: {pings.summary()}")
         say.line("Next: read rules.example.yaml, then `omealert check -c rules.example.yaml`.")
+        if hold:
+            say.line(f"holding: the page stays at {page_url}; Ctrl-C stops")
+            await _hold(runner, speed)
         return 0
     finally:
         if runner is not None:
+            if runner.fleet is not None:
+                await runner.fleet.pinger.aclose()
             await runner.aclose()
         sim.alert_module_off()
         await listener.stop()
@@ -292,6 +337,24 @@ async def _pictures_fetched(runner: Runner) -> None:
     for client in runner.clients.values():
         if client.thumbnails:
             await client.thumbnails.settled()
+
+
+async def _hold(runner: Any, speed: float) -> None:
+    """Keep polling the simulator as it was left, until SIGINT or SIGTERM."""
+    import signal
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    clock = runner.clock
+    while not stop.is_set():
+        await runner.tick()
+        if runner.outbox is not None:
+            await runner.outbox.deliver_due()
+        clock.advance(INTERVAL_S)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), INTERVAL_S / speed)
 
 
 async def _show(
@@ -312,6 +375,37 @@ async def _show(
     for doc in received[seen:]:
         say.notification(report.at, doc)
     return len(received)
+
+
+class _Pings:
+    """``--heartbeat``: the pings the receiver got, printed when they change kind."""
+
+    def __init__(self, runner: Any, hook: Any) -> None:
+        from ..runner.fleet import FleetHook
+
+        runner.fleet = FleetHook(
+            runner.settings,
+            lambda inst, rule, now: runner.planner.view(inst, rule, now),
+            clock=runner.clock,
+        )
+        self.hook = hook
+        self.seen = 0
+        self.last = ""
+
+    def show(self, say: _Printer, now: float) -> None:
+        got: list[str] = self.hook.pings
+        for path in got[self.seen :]:
+            kind = "fail" if path.endswith("/fail") else "ok"
+            if kind != self.last:
+                what = "every server failed this tick" if kind == "fail" else "a tick completed"
+                say.at(now, f"heartbeat: POST {path} ({what}; one ping per tick from now on)")
+            self.last = kind
+        self.seen = len(got)
+
+    def summary(self) -> str:
+        got: list[str] = self.hook.pings
+        fails = sum(1 for p in got if p.endswith("/fail"))
+        return f"{len(got)} ping(s) received, {fails} of them /fail"
 
 
 class _Printer:

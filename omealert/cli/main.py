@@ -51,12 +51,28 @@ def build_parser() -> argparse.ArgumentParser:
     w = sub.add_parser("watch", help="poll every interval, alert, notify, persist")
     w.add_argument("-c", "--config", required=True, metavar="CONFIG")
     state_arg(w, "state database (default: $OMEALERT_STATE or ~/.local/state/omealert/state.db)")
-    w.add_argument("--listen", metavar="HOST:PORT", help="serve /metrics and /healthz")
+    w.add_argument(
+        "--listen", metavar="HOST:PORT", help="serve the status page, /api/v1, /metrics, /healthz"
+    )
+    w.add_argument(
+        "--metrics-targets",
+        choices=("on", "off"),
+        default="on",
+        help="omealert_target_health: one /metrics series per stream (default on)",
+    )
     w.add_argument("--log-format", choices=("text", "json"), default="text")
     w.add_argument("--log-level", default="INFO")
+    w.add_argument(
+        "--shard", metavar="K/N", help="poll only shard K of N of the fleet (overrides shard:)"
+    )
 
     d = sub.add_parser("demo", help="a one-minute story against the built-in OME simulator")
     d.add_argument("--speed", type=float, default=1.0, help="run the story N times faster")
+    d.add_argument("--hold", action="store_true", help="keep running (and the page open) after")
+    d.add_argument("--listen", metavar="HOST:PORT", help="the status page (default: a free port)")
+    d.add_argument(
+        "--heartbeat", action="store_true", help="also show the dead man's switch's pings"
+    )
 
     s = sub.add_parser("status", help="current alerts (pending, firing, silenced)")
     state_arg(s, "state database")

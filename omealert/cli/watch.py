@@ -155,16 +155,37 @@ def cmd_watch(args: argparse.Namespace, out: TextIO) -> int:
         if listen is None:
             log.error("--listen wants HOST:PORT, e.g. 127.0.0.1:9464")
             return ExitCode.USAGE
+    from .fleet import for_shard, shard_option
+
+    try:
+        shard = shard_option(getattr(args, "shard", None))
+    except ValueError as exc:
+        log.error("--shard: %s", exc)
+        return ExitCode.USAGE
     # The file as it is before it is read: an edit from now on is one to reload.
     seen = _signature(args.config)
     startup.arm()
     try:
-        settings = load_config(args.config)
+        full = load_config(args.config)
     except ConfigError as exc:
         log.error("config invalid: %s", "; ".join(str(i) for i in exc.issues))
         return ExitCode.FAILURE
+    settings = for_shard(full, shard)
+    from .fleet import describe_shard
+
+    if describe_shard(full, settings):
+        log.info("%s", describe_shard(full, settings))
     code, unfinished = asyncio.run(
-        _watch(settings, args.config, args.state, listen, startup=startup, seen=seen)
+        _watch(
+            settings,
+            args.config,
+            args.state,
+            listen,
+            startup=startup,
+            seen=seen,
+            shard=shard,
+            target_metrics=getattr(args, "metrics_targets", "on") == "on",
+        )
     )
     # Closing the loop put the default actions back; state is saved by now, so a late
     # SIGTERM or SIGHUP has nothing left to do and must not turn exit 0 into a kill.
@@ -216,6 +237,8 @@ async def _watch(
     *,
     startup: StartupSignals | None = None,
     seen: FileSignature = None,
+    target_metrics: bool = True,
+    shard: tuple[int, int] | None = None,
 ) -> tuple[int, int]:
     """Run until SIGTERM/SIGINT; returns (exit code, sends still in flight at exit).
 
@@ -252,7 +275,11 @@ async def _watch(
         deliverer=Deliverer(),
         metrics=metrics,
         events=events,
+        health=listen is not None,
     )
+    from .fleet import attach, for_shard
+
+    attach(runner, metrics, runner.clock)
     if runner.outbox is not None:
         box = runner.outbox
         metrics.delivery = lambda: (
@@ -270,6 +297,9 @@ async def _watch(
 
         server = Listener(metrics, listen[0], listen[1])
         receiver = _hear_events(settings, server, metrics, events, runner.look)
+        from ..web.site import install_site
+
+        install_site(server, runner, target_metrics=target_metrics)
         try:
             await server.start()
         except OSError as exc:
@@ -284,6 +314,7 @@ async def _watch(
             server.host,
             server.port,
         )
+        log.info("status page: http://%s/", _host_port(server.host, server.port))
 
     stop = asyncio.Event()
     reload_requested = asyncio.Event()
@@ -324,7 +355,7 @@ async def _watch(
 
         seen = _signature(config_path)
         try:
-            new = load_config(config_path)
+            new = for_shard(load_config(config_path), shard)
         except ConfigError as exc:
             metrics.reloaded(ok=False)
             log.error(
@@ -369,6 +400,10 @@ async def _watch(
         )
     log.info("stopped")
     return ExitCode.OK, runner.unfinished_sends
+
+
+def _host_port(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _signature(path: str) -> FileSignature:

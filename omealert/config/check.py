@@ -32,6 +32,7 @@ from ..rules import (
     Settings,
     TargetPattern,
 )
+from .extras import page_spec
 from .interval_refs import check_time_intervals
 from .messages import suggest
 from .roles import with_roles
@@ -70,6 +71,7 @@ def build_settings(
     api_down = check.api_down()
     timed = check_time_intervals(src, parts, issues, rules, routes, channels)
     rules, routes, channels, intervals = timed
+    page = page_spec(parts, check.channel_refs)
     if issues:
         return None
     return Settings(
@@ -87,6 +89,7 @@ def build_settings(
         state_retention_s=parts.state_retention,
         time_intervals=intervals,
         notify_acks=parts.notify_acks,
+        page=page,
     )
 
 
@@ -256,6 +259,7 @@ class _Checker:
             group_by=tuple(_pick(r.group_by, d.group_by)),
             group_wait_s=_pick(r.group_wait, d.group_wait),
             servers=tuple(r.servers or ()),
+            deliver=tuple(_pick(r.deliver, d.deliver)),
         )
 
     def patterns(self, path: KeyPath, r: RuleModel) -> tuple[TargetPattern, ...]:
@@ -355,8 +359,9 @@ class _Checker:
         out = []
         for i, route in self.parts.routes:
             matchers = self.matchers(("routes", i, "matchers"), route.matchers)
-            self.channel_refs(("routes", i, "channels"), route.channels)
-            out.append(RouteSpec(matchers, tuple(route.channels), route.severity))
+            channels = tuple(route.channels or ())
+            self.channel_refs(("routes", i, "channels"), list(channels))
+            out.append(RouteSpec(matchers, channels, route.severity, tuple(route.deliver or ())))
         return tuple(out)
 
     def inhibit(self) -> tuple[InhibitSpec, ...]:

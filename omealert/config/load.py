@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from ..errors import ConfigError, ConfigIssue
 from ..rules import Settings
 from .check import build_settings
+from .fleet import fleet_fields
 from .lifecycle import apply_lifecycle
 from .messages import translate
 from .model import (
@@ -89,6 +90,10 @@ def load_config_text(
         base_dir=Path(filename).parent if base_dir is None else base_dir,
         check_urls=check_urls,
     )
+    here = Path(filename).parent if base_dir is None else base_dir
+    fleet = fleet_fields(src, parts, issues, here)
+    if settings is not None:
+        settings = replace(settings, **fleet)
     settings = apply_lifecycle(src, parts, issues, settings)  # flapping, depends_on
     issues = src.issues + [i for i in issues if not src.is_tainted(i)]
     if issues or settings is None:

@@ -7,13 +7,10 @@ file with them, and reporting all its problems at once, is ``config/load.py``'s 
 
 from __future__ import annotations
 
-import math
 import re
-from collections.abc import Callable
 from typing import Annotated, Literal
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -24,18 +21,36 @@ from pydantic import (
     model_validator,
 )
 
-from ..durations import format_duration, parse_duration
+from ..durations import format_duration
 from ..model import Scope, Severity
 from ..rules import SLACK_API_URL, MessageFormat, OnMissing, SlackApiSpec
-from .messages import describe
 from .time_intervals import NamedTimeIntervalModel
+from .values import (
+    ChannelName,
+    Deliver,
+    Duration,
+    LabelName,
+    LabelValue,
+    Percent,
+    PositiveDuration,
+    Retention,
+    RuleName,
+    ServerName,
+    _channels_only,
+    _none_as_empty_dict,
+    _none_as_empty_list,
+    _one_or_many,
+    _shard,
+)
 
 __all__ = [
+    "AlertmanagerModel",
     "ApiDownModel",
     "ChannelModel",
     "ConfigModel",
     "DefaultsModel",
     "FlapModel",
+    "HeartbeatModel",
     "InhibitModel",
     "OmeEventsModel",
     "RouteModel",
@@ -48,112 +63,6 @@ __all__ = [
 
 # -- field types ---------------------------------------------------------------------------
 
-
-def _duration(value: object) -> float:
-    """Durations are text with a unit; a bare number is ambiguous (seconds? minutes?)."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ValueError(f"expected a duration such as 30s or 5m, got {describe(value)}")
-    if isinstance(value, int | float):
-        if value == 0:
-            return 0.0
-        if isinstance(value, int) and value.bit_length() > 64:  # float() or str() would raise
-            raise ValueError("a bare number is not a duration: write it with a unit, e.g. 30s")
-        shown = int(value) if float(value).is_integer() else value
-        raise ValueError(f"duration {shown} has no unit: write {shown}s, {shown}m or {shown}h")
-    seconds = parse_duration(value)
-    if not math.isfinite(seconds):
-        raise ValueError("duration is too long")
-    return seconds
-
-
-def _positive(seconds: float) -> float:
-    if seconds <= 0:
-        raise ValueError("must be longer than 0s")
-    return seconds
-
-
-def _an_hour_or_more(seconds: float) -> float:
-    """A retention of seconds is a slip (``30`` meant as days) that would wipe the history."""
-    if seconds < 3600:
-        raise ValueError(f"must be at least 1h (got {format_duration(seconds)})")
-    return seconds
-
-
-def _name_checker(kind: str, pattern: str, allowed: str) -> Callable[[str], str]:
-    regex = re.compile(pattern)
-
-    def check(value: str) -> str:
-        if not regex.fullmatch(value):
-            raise ValueError(f"invalid {kind} '{value}': use only {allowed}")
-        return value
-
-    return check
-
-
-def _one_or_many(value: object) -> object:
-    return [value] if isinstance(value, str) else value
-
-
-def _none_as_empty_list(value: object) -> object:
-    """``rules:`` with every rule commented out reads as null; treat it as an empty list."""
-    return [] if value is None else value
-
-
-def _none_as_empty_dict(value: object) -> object:
-    return {} if value is None else value
-
-
-def _label_value(value: object) -> object:
-    """Label values are text, but ``priority: 1`` is what people write."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int) and value.bit_length() > 64:  # str() past 4,300 digits raises
-        raise ValueError("a number this large as a label value: put it in quotes")
-    if isinstance(value, int | float):
-        return str(value)
-    return value
-
-
-Duration = Annotated[float, BeforeValidator(_duration)]
-PositiveDuration = Annotated[float, BeforeValidator(_duration), AfterValidator(_positive)]
-Retention = Annotated[float, BeforeValidator(_duration), AfterValidator(_an_hour_or_more)]
-RuleName = Annotated[
-    str, AfterValidator(_name_checker("rule name", r"[a-z0-9_-]+", "a-z, 0-9, '_' and '-'"))
-]
-ServerName = Annotated[
-    str,
-    AfterValidator(_name_checker("server name", r"[A-Za-z0-9_.-]+", "letters, digits, '_.-'")),
-]
-ChannelName = Annotated[
-    str,
-    AfterValidator(_name_checker("channel name", r"[A-Za-z0-9_.-]+", "letters, digits, '_.-'")),
-]
-LabelName = Annotated[
-    str,
-    AfterValidator(
-        _name_checker("label name", r"[A-Za-z_][A-Za-z0-9_]*", "letters, digits and '_'")
-    ),
-]
-LabelValue = Annotated[str, BeforeValidator(_label_value)]
-
-
-def _percent(value: object) -> float:
-    """``30%`` as 0.3; a bare number could mean 0.3 or 30, so it needs its ``%``."""
-    if isinstance(value, str) and value.strip().endswith("%"):
-        try:
-            share = float(value.strip()[:-1]) / 100
-        except ValueError:
-            share = math.nan
-        if math.isfinite(share):
-            if not 0 < share <= 1:
-                raise ValueError(f"must be above 0% and at most 100% (got {value.strip()})")
-            return share
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        raise ValueError(f"write a percentage such as 30%, not a bare number ({value!r})")
-    raise ValueError(f"expected a percentage such as 30%, got {describe(value)}")
-
-
-Percent = Annotated[float, BeforeValidator(_percent)]
 
 #: How long one poll of a server may take when the config does not say.
 DEFAULT_POLL_TIMEOUT_S = 60.0
@@ -304,6 +213,7 @@ class DefaultsModel(_Model):
     on_missing: OnMissing = OnMissing.RESOLVE
     group_by: list[LabelName] = Field(default_factory=list)
     group_wait: Duration = 0.0
+    deliver: Deliver = Field(default_factory=_channels_only)
     flapping: Flapping = FlapModel()
 
 
@@ -330,6 +240,7 @@ class RuleModel(_Model):
     servers: list[ServerName] | None = None
     mute_time_intervals: list[str] | None = None
     active_time_intervals: list[str] | None = None
+    deliver: Deliver | None = None
     flapping: Flapping | None = None
     #: hold dependents' alerts while this fires; None: when ``absent`` or reading lastRecvTime
     dependency_cause: bool | None = None
@@ -340,14 +251,18 @@ class RouteModel(_Model):
 
     matchers: list[str] = Field(default_factory=list)
     severity: Severity | None = None
-    channels: list[ChannelName] = Field(min_length=1)
+    channels: list[ChannelName] | None = Field(None, min_length=1)
     mute_time_intervals: list[str] | None = None
     active_time_intervals: list[str] | None = None
+    #: ``[alertmanager]``: matching alerts are also posted to the Alertmanagers
+    deliver: Deliver | None = None
 
     @model_validator(mode="after")
     def _selects_something(self) -> RouteModel:
         if not self.matchers and self.severity is None:
             raise ValueError("a route needs matchers:, severity: or both")
+        if self.channels is None and "alertmanager" not in (self.deliver or ()):
+            raise ValueError("a route needs channels: (or deliver: [alertmanager])")
         return self
 
 
@@ -376,6 +291,65 @@ class OmeEventsModel(_Model):
     """Hearing OME's Alert module: the ``<SecretKey>`` its POSTs are signed with."""
 
     secret_key: SecretStr
+
+
+class HealthModel(_Model):
+    """Per-stream health (``engine/health.py``): when a quiet ingest counts as stalled."""
+
+    stale_after: PositiveDuration = 10.0
+
+
+class ListenAuthModel(_Model):
+    """Basic auth for the page, its API and ``/metrics`` (keep both in ``${VAR}``)."""
+
+    username: str = Field(min_length=1)
+    password: SecretStr
+
+
+class StreamReportModel(_Model):
+    """One message when a stream that was live at least ``min_duration`` ends."""
+
+    channels: list[ChannelName] = Field(min_length=1)
+    min_duration: Duration = 300.0
+
+
+class BasicAuthModel(_Model):
+    username: str
+    password: SecretStr
+
+
+class AlertmanagerModel(_Model):
+    """One Alertmanager that alerts are posted to (all of them, as Prometheus does)."""
+
+    url: str
+    timeout: PositiveDuration = 10.0
+    basic_auth: BasicAuthModel | None = None
+    bearer_token: SecretStr | None = None
+    ca_file: str | None = None
+    verify_tls: bool = True
+    api_prefix: str = ""
+
+    @model_validator(mode="after")
+    def _one_kind_of_auth(self) -> AlertmanagerModel:
+        if self.basic_auth is not None and self.bearer_token is not None:
+            raise ValueError("give basic_auth or bearer_token, not both")
+        return self
+
+
+class HeartbeatModel(_Model):
+    """The dead man's switch: a watchdog alert to the Alertmanagers and/or a ping URL."""
+
+    watchdog: bool = False
+    #: a healthchecks-style ping URL; its path is the check's secret
+    url: SecretStr | None = None
+    method: Literal["GET", "POST"] = "GET"
+    timeout: PositiveDuration = 5.0
+
+    @model_validator(mode="after")
+    def _does_something(self) -> HeartbeatModel:
+        if not self.watchdog and self.url is None:
+            raise ValueError("a heartbeat needs watchdog: true, a url, or both")
+        return self
 
 
 class ConfigModel(_Model):
@@ -407,4 +381,15 @@ class ConfigModel(_Model):
         list[NamedTimeIntervalModel], BeforeValidator(_none_as_empty_list)
     ] = Field(default_factory=list)
     notify_acks: bool = True
+    health: HealthModel = HealthModel()
+    listen_auth: ListenAuthModel | None = None
+    stream_report: StreamReportModel | None = None
+    alertmanagers: Annotated[list[AlertmanagerModel], BeforeValidator(_none_as_empty_list)] = Field(
+        default_factory=list
+    )
+    resend_delay: PositiveDuration = 60.0
+    replica: str | None = None
+    shard: Annotated[str | None, BeforeValidator(_shard)] = None
+    shard_by: Literal["server", "app"] = "server"
+    heartbeat: HeartbeatModel | None = None
     dependency_grace: Duration = 120.0

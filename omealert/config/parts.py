@@ -12,15 +12,20 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from .model import (
+    AlertmanagerModel,
     ApiDownModel,
     ChannelModel,
     ConfigModel,
     DefaultsModel,
+    HealthModel,
+    HeartbeatModel,
     InhibitModel,
+    ListenAuthModel,
     OmeEventsModel,
     RouteModel,
     RuleModel,
     ServerModel,
+    StreamReportModel,
 )
 from .time_intervals import NamedTimeIntervalModel
 
@@ -47,12 +52,19 @@ class Parts:
     state_retention: float = 30 * 86400.0
     time_intervals: list[tuple[int, NamedTimeIntervalModel]] = field(default_factory=list)
     notify_acks: bool = True
+    health: HealthModel = field(default_factory=HealthModel)
+    listen_auth: ListenAuthModel | None = None
+    stream_report: StreamReportModel | None = None
     dependency_grace: float = 120.0
     #: Names as written, valid or not, so a channel with a bad URL still "exists" for the
     #: rules that name it and only one error is reported.
     channel_names: list[str] = field(default_factory=list)
     server_names: list[str] = field(default_factory=list)
     time_interval_names: list[str] = field(default_factory=list)
+    alertmanagers: list[tuple[int, AlertmanagerModel]] = field(default_factory=list)
+    heartbeat: HeartbeatModel | None = None
+    #: resend_delay, replica, shard and shard_by: the whole file's, or their defaults
+    fleet: ConfigModel | None = None
 
 
 def salvage(data: Any, model: ConfigModel | None) -> Parts:
@@ -88,8 +100,16 @@ def salvage(data: Any, model: ConfigModel | None) -> Parts:
         parts.outage_tolerance = model.outage_tolerance
         parts.delivery_max_age = model.delivery_max_age
         parts.state_retention = model.state_retention
+        parts.health, parts.listen_auth = model.health, model.listen_auth
+        parts.stream_report = model.stream_report
+        parts.alertmanagers = list(enumerate(model.alertmanagers))
+        parts.heartbeat = model.heartbeat
+        parts.fleet = model
         parts.dependency_grace = model.dependency_grace
         return parts
+    parts.alertmanagers = _items(AlertmanagerModel, raw.get("alertmanagers"))
+    if raw.get("heartbeat") is not None:
+        parts.heartbeat = _one(HeartbeatModel, raw.get("heartbeat"))
     parts.servers = _items(ServerModel, raw.get("servers"))
     parts.rules = _items(RuleModel, raw.get("rules"))
     parts.routes = _items(RouteModel, raw.get("routes"))
@@ -104,6 +124,11 @@ def salvage(data: Any, model: ConfigModel | None) -> Parts:
     parts.api_down = _one(ApiDownModel, raw.get("ome_api_down", {})) or ApiDownModel()
     if raw.get("ome_events") is not None:
         parts.ome_events = _one(OmeEventsModel, raw.get("ome_events"))
+    parts.health = _one(HealthModel, raw.get("health", {})) or HealthModel()
+    if raw.get("listen_auth") is not None:
+        parts.listen_auth = _one(ListenAuthModel, raw.get("listen_auth"))
+    if raw.get("stream_report") is not None:
+        parts.stream_report = _one(StreamReportModel, raw.get("stream_report"))
     return parts
 
 

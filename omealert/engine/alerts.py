@@ -115,6 +115,7 @@ def api_down_rule(settings: Settings) -> Rule:
         summary=spec.summary,
         description="",
         channels=spec.channels or settings.default_channels,
+        deliver=settings.default_deliver,
         flapping=spec.flapping,
     )
 

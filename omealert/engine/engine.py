@@ -190,8 +190,13 @@ class Engine:
     def _step_server(self, poll: PollResult, now: float, out: list[Transition]) -> None:
         if poll.ome_version is not None:
             self.versions[poll.server] = poll.ome_version
-        # a targeted poll neither fires nor resolves ome-api-down: the tick judges the server
-        api = self.settings.api_down.enabled and poll.covers is None
+        # a targeted poll neither fires nor resolves ome-api-down: the tick judges the server;
+        # with shard_by app only the server's owner raises it
+        api = (
+            self.settings.api_down.enabled
+            and poll.covers is None
+            and self.settings.shard.alerts_api_down(poll.server)
+        )
         if poll.error is not None:
             if api:
                 reason = f"{poll.error.kind.value}: {poll.error.reason}"

@@ -12,6 +12,7 @@ lists the stream (``expire``): OME drops the key of a stream that ends in alarm 
 
 from __future__ import annotations
 
+import json
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -135,6 +136,13 @@ class EventBook:
                 target = _target_of(server, source).key
                 rows.append({"target": target, "events": [_row(h) for h in heard]})
         return rows
+
+    def meta(self) -> dict[str, str]:
+        """The state file's ``ome_events`` entry when new events came, else nothing."""
+        if not self.changed:
+            return {}
+        self.changed = False  # a failed write loses only what the next event rewrites
+        return {"ome_events": json.dumps(self.shown(), sort_keys=True)}
 
     def recent(self, server: str) -> tuple[Heard, ...]:
         book = self._servers.get(server)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 from urllib.parse import quote
 
@@ -28,6 +28,7 @@ __all__ = [
     "output_path",
     "plan_polls",
     "plans_for",
+    "with_stream_stats",
 ]
 
 
@@ -142,6 +143,15 @@ def plan_polls(rules: Sequence[Rule], server: str, *, edges: Collection[str] = (
         if relayed and any(rule.applies_to_server(e) for e in edges):
             needs[Need(Scope.STREAM, rule.patterns, relayed)] = None
     return PollPlan(server, tuple(needs))
+
+
+def with_stream_stats(plan: PollPlan) -> PollPlan:
+    """``plan``, also reading every stream's stats: what the health states need
+    (``engine/health.py``: input times, bitrate, viewers), whatever the rules read."""
+    need = Need(Scope.STREAM, (), frozenset({Source.STATS}))
+    return (
+        plan if need in plan.needs else replace(plan, needs=(*plan.needs, need))
+    )  # keeps a ShardPlan
 
 
 def plans_for(settings: Settings) -> dict[str, PollPlan]:

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from ..config.model import Duration, LabelValue, PositiveDuration
+from ..config.values import Duration, LabelValue, PositiveDuration
 from ..engine.alerts import AlertValue
 from ..rules import Settings
 from ..state.records import Silence

@@ -16,24 +16,23 @@ back neither repeats nor forgets what happened during the outage.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from heapq import nsmallest
 from typing import TYPE_CHECKING
 
 from ..clock import Clock
 from ..engine.alerts import Transition
 from ..engine.engine import Engine
+from ..engine.health import absent_rules
 from ..errors import StateError
 from ..model import AlertState, PollResult, Target
 from ..notify.delivery import Deliverer
 from ..notify.outbox import Outbox
 from ..notify.planner import Planner
 from ..ome.client import OmeClient, poll_all
-from ..ome.plan import PollPlan, plans_for
+from ..ome.plan import PollPlan
 from ..ome.targeted import poll_targeted
 from ..ome.version import describe
 from ..rules import Settings
@@ -44,12 +43,15 @@ from ..state.retention import Pruner
 from ..state.store import StateStore
 from .early import EVENT_POLL_GAP_S, EventPolls
 from .logbook import Logbook
+from .meta import tick_meta
+from .watching import Watching
 
 if TYPE_CHECKING:
     import httpx
 
     from ..metrics import Metrics
     from ..ome.events import EventBook
+    from .fleet import FleetHook
 
 log = logging.getLogger("omealert")
 
@@ -85,8 +87,12 @@ class Runner:
         transport: httpx.AsyncBaseTransport | None = None,
         metrics: Metrics | None = None,
         events: EventBook | None = None,
+        health: bool = False,
     ) -> None:
         self.settings = settings
+        #: health states (``watch --listen``, ``demo``) and stream stories (``watching``)
+        self.watching = Watching(settings, health=health)
+        self.health = self.watching.health
         #: the servers and streams OME's events asked to poll now (``runner.early``)
         self.early = EventPolls(metrics)
         #: what OME's Alert module said, given to each tick's samples (``ome_alert()``)
@@ -123,6 +129,8 @@ class Runner:
                 on_store_error=self._store_failed,
             )
         self.restored: list[Transition] = []
+        #: Alertmanagers and the heartbeat (``runner/fleet.py``), told of every tick
+        self.fleet: FleetHook | None = None
         #: sends still running when ``watch`` gave up waiting for them at shutdown
         self.unfinished_sends = 0
         #: scheduled ticks that ``watch`` skipped because the loop was busy past their time
@@ -137,7 +145,7 @@ class Runner:
             self.clients[server.name] = OmeClient(
                 server, clock=self.clock, transport=self.transport, ask_version=True
             )
-        self.plans = plans_for(settings)
+        self.plans = self.watching.plans(settings)
 
     def _restore(self, store: StateStore) -> None:
         try:
@@ -173,13 +181,18 @@ class Runner:
                 self.clients[server.name] = OmeClient(
                     server, clock=self.clock, transport=self.transport, ask_version=True
                 )
-        self.plans = plans_for(settings)
+        self.plans = self.watching.plans(settings)
         self.early.forget(frozenset(self.clients))
+        self.watching.reload(settings)
         for client in self.clients.values():
             if client.version.version is not None:  # a new client logs it on its first poll
                 log.info("%s", describe(client.name, client.version.version))
         if self.outbox is not None:
             self.outbox.configure(settings.channels)
+        if self.fleet is not None:
+            self.fleet.configure(settings)
+        elif settings.alertmanagers or settings.heartbeat.url is not None:  # senders start once
+            log.warning("alertmanagers or a heartbeat were added: they start at the next restart")
         messages = self._plan(transitions, now)
         self._save(transitions, messages, now)
         self.logbook.transitions(transitions)
@@ -216,7 +229,10 @@ class Runner:
         now = self.clock.now()
         transitions = list(self.restored) + self.engine.step(polls, now)
         self.restored = []
-        messages = self._plan(transitions, now)
+        reports = self.watching.observe(
+            polls, self.engine.instances(), absent_rules(self.settings), self.settings, now
+        )
+        messages = self._plan(transitions, now) + (reports if self.notify else [])
         self._refresh_summaries(transitions, now)
         self._save(transitions, messages, now)
         full = [p for p in polls if p.covers is None]  # a targeted one says little of its server
@@ -227,6 +243,8 @@ class Runner:
             if only is None or full:  # a round of targeted polls alone is not a tick
                 self.metrics.observe_tick(full, duration, self.engine.instances())
             self.metrics.observe_targeted([p for p in polls if p.covers is not None])
+        if self.fleet is not None:
+            self.fleet.after_tick(self.engine, transitions, polls, now, full=only is None)
         return TickReport(now, polls, transitions, messages, duration)
 
     def _plan(self, transitions: Sequence[Transition], now: float) -> list[OutboxMessage]:
@@ -286,14 +304,7 @@ class Runner:
                 delete=list(self._unsaved_deletes),
                 transitions=self._unsaved_transitions,
                 outbox=[*unsaved, *messages],
-                meta={
-                    "last_tick_at": repr(now),
-                    "no_value": self.no_value_summary(),
-                    "ome_versions": json.dumps(self.engine.versions, sort_keys=True),
-                    **self._events_meta(),
-                    "flapping": self.engine.flapping.dump(),
-                    "dependencies": self.engine.dependencies.dump(),
-                },
+                meta=tick_meta(self.engine, self.settings, self.events, self.watching, now),
                 acks_announced=self.planner.acks.announced,
             )
         except StateError as exc:
@@ -321,26 +332,9 @@ class Runner:
                 len(unsaved),
             )
 
-    def _events_meta(self) -> dict[str, str]:
-        """The last OME events per target, for ``status`` and ``history``, when new ones came."""
-        if self.events is None or not self.events.changed:
-            return {}
-        self.events.changed = False  # a failed write loses only what the next event rewrites
-        return {"ome_events": json.dumps(self.events.shown(), sort_keys=True)}
-
     def _queue(self, messages: list[OutboxMessage]) -> None:
         if self.outbox is not None and messages:
             self.outbox.add(messages)
-
-    def no_value_summary(self) -> str:
-        """JSON of the rules whose value could not be computed last tick, for ``status``."""
-        # nsmallest on the targets themselves (tuples, compared in C): with 10,000 streams
-        # and no value yet, sorting every key string each tick cost a tenth of the tick
-        summary = {
-            rule: {"count": len(targets), "examples": [t.key for t in nsmallest(5, targets)]}
-            for rule, targets in sorted(self.engine.no_value.items())
-        }
-        return json.dumps(summary, sort_keys=True)
 
     def _store_failed(self, exc: StateError) -> None:
         """One line when the store starts failing; retries meanwhile stay quiet."""
@@ -383,6 +377,8 @@ class Runner:
                 self.store, clock=self.clock, retention_s=lambda: self.settings.state_retention_s
             )
             prune_task = asyncio.create_task(pruner.run(stop))
+        fleet = self.fleet
+        fleet_task = asyncio.create_task(fleet.run(stop)) if fleet is not None else None
         next_at = self.clock.now()
         looked_at = next_at - EVENT_POLL_GAP_S
         try:
@@ -422,6 +418,8 @@ class Runner:
             stop.set()
             if prune_task is not None:
                 await prune_task
+            if fleet_task is not None:
+                await fleet_task
             if outbox_task is not None:
                 await outbox_task
             if self.outbox is not None:

@@ -569,12 +569,12 @@ def test_status_history_and_a_failed_delivery(tmp_path: Path, sim: Simulator) ->
     )
     assert table.code == js.code == history.code == 0
     assert table.lines[0].split() == [
-        "STATE", "SEVERITY", "RULE", "TARGET", "VALUE", "FOR", "SILENCED"
+        "STATE", "SEVERITY", "RULE", "TARGET", "HEALTH", "VALUE", "FOR", "SILENCED"
     ]  # fmt: skip
     assert table.lines[-1] == f"server origin-1: OME 0.18.0 {KNOWN_IN_0_18}"
-    assert [ln.split()[:5] for ln in table.lines[1:-1]] == [
-        ["firing", "warning", "viewers-warn", "origin-1/default/live/busy", "600"],
-        ["pending", "critical", "viewers-slow", "origin-1/default/live/busy", "600"],
+    assert [ln.split()[:6] for ln in table.lines[1:-1]] == [  # check keeps no health: –
+        ["firing", "warning", "viewers-warn", "origin-1/default/live/busy", "–", "600"],
+        ["pending", "critical", "viewers-slow", "origin-1/default/live/busy", "–", "600"],
     ]
     rows = js.doc()
     assert [(r["state"], r["rule"], r["target"], r["silenced"]) for r in rows] == [
@@ -782,3 +782,13 @@ def test_watch_saves_summaries_for_status(tmp_path: Path) -> None:
         asyncio.run(one_tick(sim, store))
         records = store.load_alerts()
     assert [(r.state, r.summary) for r in records] == [("firing", "9 viewers")]
+
+
+def test_demo_heartbeat_shows_the_dead_mans_switch(tmp_path: Path) -> None:
+    """demo --heartbeat prints the pings: one per tick, /fail while OME does not answer."""
+    run = cli(tmp_path, "demo", "--speed", "100", "--heartbeat")
+    assert run.code == 0, run.err
+    assert "heartbeat: POST /heartbeat/demo-check (a tick completed" in run.out
+    assert "heartbeat: POST /heartbeat/demo-check/fail (every server failed" in run.out
+    assert re.search(r"heartbeat: \d+ ping\(s\) received, [1-9]\d* of them /fail", run.out)
+    assert run.err == ""

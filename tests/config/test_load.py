@@ -43,13 +43,14 @@ BAD_FILES: dict[str, list[str]] = {
         "unknown-keys.bad.yaml:5:1: unknown key 'rule' — did you mean 'rules'?",
         "unknown-keys.bad.yaml:8:3: unknown key 'repeat' (expected one of: for, "
         "keep_firing_for, repeat_interval, send_resolved, severity, channels, on_missing, "
-        "group_by, group_wait, flapping)",
+        "group_by, group_wait, deliver, flapping)",
         "unknown-keys.bad.yaml:12:5: unknown key 'sevrity' — did you mean 'severity'?",
         "unknown-keys.bad.yaml:13:5: unknown key 'for_' — did you mean 'for'?",
         "unknown-keys.bad.yaml:14:5: unknown key 'frobnicate' (expected one of: name, scope, "
         "match, when, resolve_when, for, keep_firing_for, repeat_interval, send_resolved, "
         "severity, labels, summary, description, channels, on_missing, group_by, group_wait, "
-        "servers, mute_time_intervals, active_time_intervals, flapping, dependency_cause)",
+        "servers, mute_time_intervals, active_time_intervals, deliver, flapping, "
+        "dependency_cause)",
     ],
     "duplicates.bad.yaml": [
         "duplicates.bad.yaml:4:11: duplicate server name 'origin-1' (first used at line 2)",
@@ -362,7 +363,8 @@ def test_env_is_not_read_in_comments_or_keys_and_can_be_escaped() -> None:
     assert errors_of(SERVER + "${KEY}: 1\n") == ["t.yaml:4:1: unknown key '${KEY}' (expected "
         "one of: servers, interval, defaults, channels, rules, routes, inhibit, ome_api_down, "
         "ome_events, outage_tolerance, delivery_max_age, state_retention, time_intervals, "
-        "notify_acks, dependency_grace)"]  # fmt: skip
+        "notify_acks, health, listen_auth, stream_report, alertmanagers, resend_delay, "
+        "replica, shard, shard_by, heartbeat, dependency_grace)"]  # fmt: skip
 
 
 def test_env_none_reads_process_environment(monkeypatch: pytest.MonkeyPatch) -> None:
