@@ -127,7 +127,7 @@ class OmeClient:
         #: the queues the last poll read, kept as they were while ``internals/queues`` fails
         self._queues: set[Target] = set()
         spec = server.thumbnails if getter is None else None  # picture.*: live, not awaited
-        self.thumbnails = Thumbnails(self.name, spec, server.timeout_s) if spec else None
+        self.thumbnails = Thumbnails(server, spec) if spec else None
 
     async def __aenter__(self) -> OmeClient:
         return self

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 
 from ..errors import SourceError, SourceErrorKind
 from ..model import PollResult, Scope, Target, Value
-from ..rules import ThumbnailSpec
-from .http import Answer, Broken, Garbled, NoConnection, TooLarge
+from ..rules import ServerSpec, ThumbnailSpec
+from .http import Answer, Broken, Garbled, NoConnection, TooLarge, tls_context
 from .picture import FROZEN_DISTANCE, MAX_PICTURE_BYTES, BadPicture, Picture, distance, inspect
 from .plan import PollPlan, _quote
 from .wire import WireGetter
@@ -54,15 +54,15 @@ class _Seen:
 class Thumbnails:
     """One server's thumbnail fetches and what they showed, per stream."""
 
-    def __init__(self, server: str, spec: ThumbnailSpec, timeout_s: float) -> None:
-        self.server = server
+    def __init__(self, server: ServerSpec, spec: ThumbnailSpec) -> None:
+        self.server = server.name
         self.spec = spec
         self._get = WireGetter(
             spec.url,
             {"Accept": "image/*", "User-Agent": "omealert"},
             spec.max_in_flight,
-            tls_context_for(spec.url),
-            timeout_s,
+            tls_context(server),  # OME's publisher port: the same host, trusted the same way
+            server.timeout_s,
             max_body=MAX_PICTURE_BYTES,
         )
         self._seen: dict[Target, _Seen] = {}
@@ -204,12 +204,6 @@ class Thumbnails:
 def thumbnail_path(target: Target, extension: str) -> str:
     """``/{app}/{stream}/thumb.jpg``: OME serves thumbnails below the app, not the vhost."""
     return f"/{_quote(target.names[1])}/{_quote(target.names[2])}/thumb.{extension}"
-
-
-def tls_context_for(url: str) -> bool:
-    """Thumbnails are verified against the system's CAs when served over https (the
-    server's ``verify_tls`` and ``ca_file`` are the API's, not applied here)."""
-    return url.startswith("https://")
 
 
 def _kind_of(exc: BaseException) -> SourceErrorKind:
