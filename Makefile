@@ -27,8 +27,13 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
+#: Real parts some tests run, as Debian PACKAGE=BINARY: Alertmanager (the HA and shard tests,
+#: tests/alertmanager.py) and Chromium (the status page's browser tests, driven by playwright).
+#: `make test` installs the missing ones as root (apt-get), else says how to get them.
+DEBIAN_PACKAGES := prometheus-alertmanager=/usr/bin/prometheus-alertmanager chromium=/usr/bin/chromium
+
 sysdeps:
-	contrib/sysdeps.sh
+	contrib/sysdeps.sh $(DEBIAN_PACKAGES)
 
 test: sysdeps lint typecheck pytest
 

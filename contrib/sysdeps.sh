@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
-# Install the Debian packages named in debian-packages.txt whose binary is missing.
-# Why a script and not a Makefile rule: apt-get must run once for all missing packages, and
-# only as root; a user without root gets one plain sentence per missing part instead.
+# Install the Debian packages whose binary is missing, given as PACKAGE=BINARY arguments
+# (the Makefile's DEBIAN_PACKAGES). Why a script and not a Makefile rule: apt-get must run
+# once for all missing packages, and only as root; a user without root gets one plain
+# sentence per missing part instead.
 set -euo pipefail
-cd "$(dirname "$0")/.."
 missing=()
-while read -r package binary _why; do
-    case "$package" in ''|'#'*) continue ;; esac
+for pair in "$@"; do
+    package=${pair%%=*}
+    binary=${pair#*=}
     if ! command -v "$binary" >/dev/null 2>&1 && [ ! -x "$binary" ]; then
         missing+=("$package")
     fi
-done < debian-packages.txt
+done
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "sysdeps: installing ${missing[*]}"
