@@ -17,8 +17,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import StateError
 from .db import ACK_COLS, StateDB
+from .ids import end_by_prefix
 
 __all__ = ["Ack", "AckTable", "AlertEpisode", "ack_index", "ack_view"]
 
@@ -123,24 +123,9 @@ class AckTable(StateDB):
 
     def remove_ack(self, ack_id: str, now: float) -> bool:
         """End an ack now, by id or unique id prefix; False if no live ack matches."""
-        prefix = ack_id.strip().lower()
-        if not prefix or any(ch not in "0123456789abcdef" for ch in prefix):
-            return False
         with self._txn("remove an acknowledgement") as conn:
-            ids = [
-                r[0]
-                for r in conn.execute(
-                    "SELECT id FROM acks WHERE substr(id, 1, ?) = ? AND removed_at IS NULL "
-                    "AND (expires_at IS NULL OR expires_at > ?) ORDER BY id",
-                    (len(prefix), prefix, now),
-                )
-            ]
-            if len(ids) > 1:
-                raise StateError(f"ack id {ack_id!r} is ambiguous: matches {', '.join(ids)}")
-            if not ids:
-                return False
-            conn.execute("UPDATE acks SET removed_at = ? WHERE id = ?", (now, ids[0]))
-            return True
+            live = "removed_at IS NULL AND (expires_at IS NULL OR expires_at > ?)"
+            return end_by_prefix(conn, "acks", live, "removed_at", "ack", ack_id, now)
 
 
 #: What ``prune_batch`` may delete of acks: removed or expired before the cutoff, or

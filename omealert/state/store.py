@@ -13,17 +13,16 @@ Opening the file, its schema, permissions and failures are ``state.db``'s; the r
 from __future__ import annotations
 
 import json
-import re
 import secrets
 import sqlite3
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from ..errors import StateError
 from .acks import PRUNE_CONDITION as ACK_PRUNE_CONDITION
 from .acks import AckTable
 from .db import ALERT_COLS, OUTBOX_COLS, SILENCE_COLS
+from .ids import end_by_prefix
 from .records import AlertRecord, LogEntry, OutboxMessage, Silence, TransitionRecord
 
 __all__ = ["PRUNE_BATCH", "StateStore"]
@@ -37,7 +36,6 @@ _UPSERT_ALERT = (
     "notified=excluded.notified, identity=excluded.identity, summary=excluded.summary"
 )
 _INSERT_OUTBOX = f"INSERT INTO outbox ({OUTBOX_COLS}) VALUES (NULL,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
-_HEX = re.compile(r"[0-9a-f]+")
 #: Rows per pruning transaction: a few milliseconds of write lock on an ordinary disk.
 PRUNE_BATCH = 2000
 #: What ``prune_batch`` deletes, table by table: each condition compares with the cutoff.
@@ -282,26 +280,9 @@ class StateStore(AckTable):
 
         An ambiguous prefix raises StateError listing the candidates rather than guessing.
         """
-        prefix = silence_id.strip().lower()
-        if not _HEX.fullmatch(prefix):
-            return False
         with self._txn("expire a silence") as conn:
-            ids = [
-                r[0]
-                for r in conn.execute(
-                    "SELECT id FROM silences WHERE substr(id, 1, ?) = ? "
-                    "AND expired_at IS NULL AND ends_at > ? ORDER BY id",
-                    (len(prefix), prefix, now),
-                )
-            ]
-            if len(ids) > 1:
-                raise StateError(
-                    f"silence id {silence_id!r} is ambiguous: matches {', '.join(ids)}"
-                )
-            if not ids:
-                return False
-            conn.execute("UPDATE silences SET expired_at = ? WHERE id = ?", (now, ids[0]))
-            return True
+            live = "expired_at IS NULL AND ends_at > ?"
+            return end_by_prefix(conn, "silences", live, "expired_at", "silence", silence_id, now)
 
     # -- history and meta ------------------------------------------------------------------
 
