@@ -220,7 +220,8 @@ async def _run(
     from ..web.ome_alert import AlertReceiver
     from ..web.site import install_site
 
-    clock = FakeClock()
+    # the push connects two intervals before the story's 00:00, which is 2026-01-01 00:00 UTC
+    clock = FakeClock(FakeClock().now() - 2 * INTERVAL_S)
     start = clock.now()
     hook = ThreadingHTTPServer(("127.0.0.1", 0), _Hook)
     hook.received = []  # type: ignore[attr-defined]
